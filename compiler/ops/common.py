@@ -1,0 +1,47 @@
+"""Rules shared by many ops: elementwise shapes, FLOP counts, the standard inits.
+
+FLOPs count a multiply-add as 2 and an elementwise function as a small constant per
+element; they are estimates of a forward pass, reported per example by `dlc summary`.
+"""
+
+from __future__ import annotations
+
+from ..dims import Dim, product
+from ..ir import InitSpec, TensorType
+from .registry import FlopRule, OpCtx
+
+ZEROS = InitSpec("zeros")
+ONES = InitSpec("ones")
+GLOROT_UNIFORM = InitSpec("glorot_uniform")
+
+
+def same_shape(ctx: OpCtx) -> TensorType:
+    return ctx.x
+
+
+def numel(t: TensorType) -> Dim:
+    return product(t.shape)
+
+
+def per_element(cost: int) -> FlopRule:
+    def flops(ctx: OpCtx, out: TensorType) -> Dim:
+        return cost * numel(out)
+
+    return flops
+
+
+def need_rank(ctx: OpCtx, lo: int, what: str, example: str) -> None:
+    if ctx.x.rank < lo:
+        raise ctx.fail(
+            f"{ctx.node.op} needs {what}, got {ctx.x}",
+            f"its input should look like {example}",
+        )
+
+
+def norm_axis(ctx: OpCtx, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise ctx.fail(
+            f"axis {axis} is out of range for {ctx.x} (rank {rank})",
+            f"use an axis in {-rank}..{rank - 1}",
+        )
+    return axis % rank

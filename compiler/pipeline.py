@@ -1,0 +1,122 @@
+"""The front end as one call: load, validate, read, elaborate, infer shapes.
+
+    spec.yaml --load--> Document --validate--> Spec --elaborate--> Graph --shapes--> typed Graph
+
+`check_file` and `check_text` return a `Checked` model (the spec, the typed IR graph and
+the warnings) or raise the `DlcError` of the first phase that failed, carrying every
+independent diagnostic of that phase. No torch, no onnx: this is what `dlc check` runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .elaborate import elaborate
+from .errors import Collector, Diagnostic, Loc, Source, UsageError, did_you_mean
+from .ir import Graph, InitSpec, verify
+from .loader import Document, load_file, load_text
+from .shapes import infer_shapes
+from .spec import ParamDef, Spec, read_spec
+from .validate import validate
+
+
+@dataclass(frozen=True)
+class Checked:
+    spec: Spec
+    graph: Graph
+    warnings: tuple[Diagnostic, ...]
+    default_init: InitSpec | None = None
+
+    @property
+    def source(self) -> Source:
+        return self.spec.document.source
+
+
+def check_file(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Checked:
+    return check_document(load_file(path), overrides)
+
+
+def check_text(text: str, name: str = "<string>", overrides: Sequence[str] = ()) -> Checked:
+    return check_document(load_text(text, name), overrides)
+
+
+def check_document(doc: Document, overrides: Sequence[str] = ()) -> Checked:
+    validate(doc)
+    spec = apply_overrides(read_spec(doc), overrides)
+    graph, init = elaborate(spec)
+    typed, warnings = infer_shapes(graph, init)
+    verify(typed, typed=True)
+    return Checked(spec, typed, warnings, init)
+
+
+def parse_override(text: str) -> tuple[str, Any, Loc]:
+    source = Source("--set", text)
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise UsageError(f"--set takes name=value, got '{text}'", Loc(source, 1, 1, len(text) + 1))
+    return name, _scalar(raw.strip()), Loc(source, 1, 1, len(name) + 1)
+
+
+def _scalar(raw: str) -> Any:
+    low = raw.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def apply_overrides(spec: Spec, overrides: Sequence[str]) -> Spec:
+    """Replace params by `--set name=value`; unknown names and type changes are errors."""
+    if not overrides:
+        return spec
+    params = {p.name: p for p in spec.params}
+    errors = Collector(UsageError)
+    for text in overrides:
+        try:
+            name, value, loc = parse_override(text)
+        except UsageError as e:
+            errors.extend(e)
+            continue
+        old = params.get(name)
+        if old is None:
+            errors.add(f"--set names unknown param '{name}'{did_you_mean(name, params)}", loc,
+                       f"params of this spec: {', '.join(params) or 'none'}")
+            continue
+        if _kind(old.value) != _kind(value) and not (
+            _kind(old.value) == "number" and _kind(value) == "number"
+        ):
+            if _kind(old.value) == "string":
+                value = str(value)
+            else:
+                errors.add(f"--set {name}: expected a {_kind(old.value)} like the spec's "
+                           f"{old.value!r}, got {value!r}", loc)
+                continue
+        text_value = None
+        if isinstance(value, str):
+            text_value = _override_text(value, old)
+        params[name] = replace(old, value=value, text=text_value)
+    errors.raise_if_any()
+    return replace(spec, params=tuple(params.values()))
+
+
+def _override_text(value: str, old: ParamDef):  # noqa: ANN202
+    from .spec import Text
+
+    doc = load_text(f"v: {value!r}" if value else "v: ''", "--set")
+    return Text(value, ("v",), doc)
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int | float):
+        return "number"
+    return "string"

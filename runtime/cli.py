@@ -1,0 +1,131 @@
+"""The `dlc` command line.
+
+Every command that reads a spec takes `--set name=value`. A user's mistake prints
+located messages and exits 1, never a traceback (`DLC_DEBUG=1` shows one for dlc's own
+bugs). The front-end commands (check, summary, schema) import neither torch nor onnx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from dlc import __version__
+from dlc.compiler.errors import DlcError
+
+EPILOG = """examples:
+  dlc check specs/mnist_mlp.yaml
+  dlc summary specs/mnist_mlp.yaml --set hidden=512
+  dlc check specs/resnet_mlp.yaml --ir
+  dlc schema > spec.schema.json
+
+Set DLC_DEBUG=1 to see a Python traceback for an internal error."""
+
+
+def _spec_parser(sub: argparse._SubParsersAction, name: str, help_: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_, description=help_)
+    p.add_argument("spec", help="the spec file (YAML)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+        help="override a param of the spec (repeatable)",
+    )
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlc",
+        description="dlc: a declarative deep-learning compiler. A YAML spec of a network "
+        "is validated, shape-checked and lowered to PyTorch and ONNX.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"dlc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = _spec_parser(sub, "check", "validate a spec and check every tensor shape; nothing runs")
+    p.add_argument("--ir", action="store_true", help="print the checked IR in its text form")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing when the spec is sound")
+    p.set_defaults(run=cmd_check)
+
+    p = _spec_parser(sub, "summary", "a table of nodes: op, output shape, parameters, FLOPs")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=cmd_summary)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of a spec (for editors)",
+                       description="Print the JSON Schema (draft 2020-12) of a spec document. "
+                       "Editors with a YAML language server use it for completion and checks: "
+                       "put `# yaml-language-server: $schema=spec.schema.json` atop a spec.")
+    p.set_defaults(run=cmd_schema)
+    return parser
+
+
+def _warnings(checked) -> None:  # noqa: ANN001
+    for w in checked.warnings:
+        print(w.render(), file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from dlc.compiler.pipeline import check_file
+
+    checked = check_file(args.spec, args.overrides)
+    _warnings(checked)
+    if args.ir:
+        print(checked.graph)
+    elif not args.quiet:
+        g = checked.graph
+        print(f"{args.spec}: ok: {g.name}, {len(g.nodes)} nodes, {g.num_params:,} parameters")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from dlc.compiler.pipeline import check_file
+    from dlc.compiler.summary import summary_json, summary_table
+
+    checked = check_file(args.spec, args.overrides)
+    if args.json:
+        print(json.dumps(summary_json(checked.graph), indent=2))
+    else:
+        _warnings(checked)
+        print(summary_table(checked.graph))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from dlc.schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 1
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except DlcError as e:
+        print(e.render(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # noqa: BLE001 - the last line of defence against a traceback
+        if os.environ.get("DLC_DEBUG"):
+            raise
+        print(f"dlc: internal error: {type(e).__name__}: {e}\n"
+              "  this is a bug in dlc; run again with DLC_DEBUG=1 for a traceback and "
+              "report it", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
