@@ -39,6 +39,10 @@ MAX_REPEAT = 10_000
 CONSTANTS = {"true": True, "false": False, "none": None, "null": None}
 
 
+class Reported(Exception):
+    """Something this depends on failed and was reported already: skip it quietly."""
+
+
 class Word(str):
     """A bare name that resolved to nothing: a string for choice arguments (`same`)."""
 
@@ -133,6 +137,8 @@ class Elaborator:
             yield
         except DlcError as e:
             self.errors.extend(e)
+        except Reported:
+            pass
 
     # ---- nodes --------------------------------------------------------------------
 
@@ -286,7 +292,7 @@ class Elaborator:
         try:
             return a.type.coerce(v)
         except ArgTypeError as err:
-            if isinstance(v, Word):
+            if isinstance(v, Word) and not a.type.words:
                 raise self.unknown_name(v, expr.loc, env, layer=False) from None
             raise self.fail(f"argument '{a.name}': {err}", expr.loc) from None
 
@@ -454,27 +460,74 @@ class Elaborator:
         if x is not None:
             tensors["x"] = x
         local = Env(env.consts, tensors, env.parent)
-        for name, _, _ in body.nodes:
-            scope.used.add(name)
-        last = x
+        nodes = []
         for name, name_loc, text in body.nodes:
+            scope.used.add(name)
             if name in tensors:
                 self.errors.add(f"node '{name}' is defined twice (it is already "
                                 "an input or a node)", name_loc, "give each node its own name")
-                continue
-            if lookup(name) is not None or name in self.blocks:
+            elif lookup(name) is not None or name in self.blocks:
                 self.errors.add(f"node name '{name}' is also an op or a block", name_loc,
                                 "rename the node")
+            else:
+                with self.collecting():
+                    nodes.append((name, text.parse()))
+        ordered, failed = self.in_dependency_order(nodes)
+        for name, expr in ordered:
+            if any(r.id in failed for r in _references(expr)):
+                failed.add(name)  # it uses a node whose mistake is reported already
                 continue
             with self.collecting():
                 before = len(self.nodes)
-                sub = Scope(scope.full(name))
-                value = self.apply(text.parse(), None, local, sub)
+                value = self.apply(expr, None, local, Scope(scope.full(name)))
                 value = self.name_single(before, value, scope.full(name))
-                tensors[name] = last = value
-        if last is None:
-            raise self.fail("this graph has no nodes", body.loc)
-        return last
+                tensors[name] = value
+            if name not in tensors:
+                failed.add(name)
+        result = body.nodes[-1][0]
+        if result not in tensors:
+            raise Reported()
+        return tensors[result]
+
+    def in_dependency_order(
+        self, nodes: list[tuple[str, Expr]]
+    ) -> tuple[list[tuple[str, Expr]], set[str]]:
+        """Graph nodes sorted so each comes after the nodes it uses, and the nodes on a
+        cycle (reported here)."""
+        exprs = dict(nodes)
+        deps = {name: [r for r in _references(e) if r.id in exprs] for name, e in nodes}
+        order: list[tuple[str, Expr]] = []
+        failed: set[str] = set()
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        path: list[str] = []
+
+        def visit(name: str) -> None:
+            state[name] = 1
+            path.append(name)
+            for ref in deps[name]:
+                if state.get(ref.id) == 1:
+                    cycle = path[path.index(ref.id):] + [ref.id]
+                    raise self.fail(
+                        f"the graph has a cycle: {' -> '.join(cycle)}", ref.loc,
+                        "a node may use inputs and other nodes, but not itself through them",
+                    )
+                if ref.id not in state:
+                    visit(ref.id)
+            path.pop()
+            state[name] = 2
+            order.append((name, exprs[name]))
+
+        for name, _ in nodes:
+            if name not in state:
+                try:
+                    visit(name)
+                except ElaborationError as e:
+                    self.errors.extend(e)
+                    for n in path:
+                        state[n] = 2
+                    failed.update(path)
+                    path.clear()
+        return order, failed
 
     def name_single(self, before: int, value: str, name: str) -> str:
         """A graph node that is one op takes the node's own name (`y.weight`, not y.dense)."""
@@ -495,6 +548,10 @@ class Elaborator:
             with self.collecting():
                 self.default_init = self.init_spec(spec.training.init.parse(), self.global_env)
         inputs = self.inputs()
+        if not inputs:
+            self.errors.add("the spec has no inputs", spec.model.loc,
+                            "add them, for example `inputs: {x: [B, 784]}`")
+            self.errors.raise_if_any()
         self.global_env.tensors.update((i.name, i.name) for i in inputs)
         self.define_blocks()
         root = Scope("", {i.name for i in inputs})
@@ -576,6 +633,25 @@ def _sum_terms(e: Expr) -> Iterator[Expr]:
         yield from _sum_terms(e.right)
     else:
         yield e
+
+
+def _references(e: Expr) -> Iterator[Name]:
+    """Every bare name in an expression (the candidates for graph-node references)."""
+    if isinstance(e, Name):
+        yield e
+    elif isinstance(e, Pipe | ListExpr):
+        for sub in e.stages if isinstance(e, Pipe) else e.items:
+            yield from _references(sub)
+    elif isinstance(e, BinOp):
+        yield from _references(e.left)
+        yield from _references(e.right)
+    elif isinstance(e, Neg):
+        yield from _references(e.operand)
+    elif isinstance(e, Call):
+        for a in e.args:
+            yield from _references(a)
+        for kw in e.kwargs:
+            yield from _references(kw.value)
 
 
 def _describe_value(v: Any) -> str:

@@ -63,6 +63,7 @@ _STR, _INT, _FLOAT, _BOOL, _NULL, _MAP, _SEQ = (
 _SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
 _PLAIN = (None, "")  # the style of a plain scalar (None from PyYAML, "" from libyaml)
 _BLOCK = ("|", ">")
+_CONTAINERS = (dict, list)
 _QUOTES = ("'", '"')
 
 _CONSTANTS: dict[str, bool | None] = {
@@ -70,6 +71,7 @@ _CONSTANTS: dict[str, bool | None] = {
     **dict.fromkeys(("false", "False", "FALSE"), False),
     **dict.fromkeys(("null", "Null", "NULL", "~", ""), None),
 }
+_TYPED_START = frozenset("0123456789+-.~tTfFnN")  # how a non-string plain scalar starts
 _NUMBER = re.compile(
     r"(?P<int>[-+]?[0-9]+)|(?P<hex>0x[0-9a-fA-F]+)|(?P<oct>0o[0-7]+)"
     r"|(?P<float>[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)"
@@ -235,23 +237,20 @@ def _kind(value: Any) -> str:
 
 def _parse(source: Source) -> tuple[Any, _Node | None]:
     """Run the parser over the text and build the data and node trees from its events."""
-    parser = _PARSER(source.text)
     builder = _Builder(source)
+    parser = None
     try:
+        parser = _PARSER(source.text)  # the pure-Python reader checks characters here
         while parser.check_event():
-            event = parser.get_event()
-            if builder.root and isinstance(event, yaml.DocumentStartEvent):
-                raise LoadError("a spec is a single YAML document; found a second one",
-                                _mark_loc(source, event.start_mark),
-                                hint="remove the '---' line and what follows, or merge them")
-            builder.feed(event)
+            builder.feed(parser.get_event())
     except yaml.YAMLError as err:
         raise _yaml_error(source, err) from None
     except (ValueError, OverflowError):  # the pure-Python scanner's chr() of a bad \U escape
         raise LoadError("invalid escape in a double-quoted string (past U+10FFFF)",
                         _mark_loc(source, parser.get_mark())) from None
     finally:
-        parser.dispose()
+        if parser is not None:
+            parser.dispose()
     return builder.root or (None, None)
 
 
@@ -277,6 +276,7 @@ class _Builder:
         self.count = 0
         self.root: tuple[Any, _Node] | None = None
         self.handlers = {
+            yaml.DocumentStartEvent: self._document,
             yaml.ScalarEvent: self._scalar,
             yaml.AliasEvent: self._alias,
             yaml.MappingStartEvent: self._start,
@@ -290,10 +290,19 @@ class _Builder:
         if handler:
             handler(event)
 
+    def _document(self, event: yaml.DocumentStartEvent) -> None:
+        if self.root:
+            raise LoadError("a spec is a single YAML document; found a second one",
+                            _mark_loc(self.source, event.start_mark),
+                            hint="remove the '---' line and what follows, or merge them")
+
     def _scalar(self, event: yaml.ScalarEvent) -> None:
         node = _Node(event.start_mark, event.end_mark, event.style, event.value, None)
         self._count(1, node)
-        value = self._scalar_value(event, node)
+        try:
+            value = self._scalar_value(event, node)
+        except ValueError as err:
+            self._fail(str(err), node)
         if event.anchor:
             self.anchors[event.anchor] = (node, value)
         self._add(node, value)
@@ -376,45 +385,43 @@ class _Builder:
     def _scalar_value(self, event: yaml.ScalarEvent, node: _Node) -> Any:
         tag, text = event.tag, event.value
         if tag is None and event.style in _PLAIN:
-            return self._checked(_resolve_plain, text, node)
+            return _resolve_plain(text)
         if tag is None or tag in ("!", _STR):
             return text
         if tag in _SCALAR_TAGS:
-            return self._checked(_resolve_tagged, (tag, text), node)
+            return _resolve_tagged(tag, text)
         self._fail_tag(tag, node)
         return None
-
-    def _checked(self, resolve: Any, argument: Any, node: _Node) -> Any:
-        try:
-            return resolve(argument)
-        except ValueError as err:
-            self._fail(str(err), node)
 
     def _check_collection_tag(self, tag: str | None, kind: str, node: _Node) -> None:
         if tag in (None, "!", kind):
             return
         if tag in _SCALAR_TAGS or tag in (_MAP, _SEQ):
             what = "mapping" if kind == _MAP else "sequence"
-            self._fail(f"the tag '{_short(tag)}' cannot be used on a {what}", node)
+            self._fail(f"the tag '{_short(tag)}' cannot be used on a {what}", node, tag=True)
         self._fail_tag(tag, node)
 
     def _fail_tag(self, tag: str, node: _Node) -> None:
         if tag.startswith(_YAML_TAG + "python/"):
             self._fail(f"Python tags are not allowed ('{_short(tag)}'): "
-                       "dlc never runs code from a spec", node)
+                       "dlc never runs code from a spec", node, tag=True)
         self._fail(f"unsupported YAML tag '{_short(tag)}'", node,
-                   "dlc specs hold plain YAML values; remove the tag")
+                   "dlc specs hold plain YAML values; remove the tag", tag=True)
 
-    def _fail(self, message: str, node: _Node, hint: str | None = None) -> None:
-        raise LoadError(message, _node_loc(self.source, node), hint)
+    def _fail(self, message: str, node: _Node, hint: str | None = None, *,
+              tag: bool = False) -> None:
+        loc = _tag_loc(self.source, node) if tag else _node_loc(self.source, node)
+        raise LoadError(message, loc, hint)
 
 
 def _clone(value: Any) -> Any:
-    """A fresh copy of an anchored value, so that every alias expands to its own data."""
+    """A fresh copy of an anchored value, so that every alias expands to its own data
+    (scalars are immutable and shared)."""
     if isinstance(value, dict):
-        return {key: _clone(item) for key, item in value.items()}
+        return {key: _clone(item) if type(item) in _CONTAINERS else item
+                for key, item in value.items()}
     if isinstance(value, list):
-        return [_clone(item) for item in value]
+        return [_clone(item) if type(item) in _CONTAINERS else item for item in value]
     return value
 
 
@@ -423,6 +430,8 @@ def _clone(value: Any) -> Any:
 
 def _resolve_plain(text: str) -> Any:
     """A plain, untagged scalar's value by dlc's YAML-1.2-core-like rules."""
+    if text and text[0] not in _TYPED_START:  # the common case: a string
+        return text
     if text in _CONSTANTS:
         return _CONSTANTS[text]
     match = _NUMBER.fullmatch(text)
@@ -442,9 +451,8 @@ def _number(match: re.Match[str]) -> int | float:
     return math.nan if kind == "nan" else float(text)
 
 
-def _resolve_tagged(tag_text: tuple[str, str]) -> Any:
+def _resolve_tagged(tag: str, text: str) -> Any:
     """A scalar with an explicit standard tag (!!int 3): its text must fit the tag."""
-    tag, text = tag_text
     value = _resolve_plain(text)
     fits = {
         _NULL: value is None,
@@ -514,6 +522,16 @@ def _index_loc(source: Source, node: _Node, index: int) -> tuple[int, int]:
     """Line and column of text index `index` at or after the node's start mark."""
     line, col = _line_col(source.text[node.start.index: index])
     return node.start.line + line, (node.start.column + col if line == 1 else col)
+
+
+def _tag_loc(source: Source, node: _Node) -> Loc:
+    """The span of a node's tag (after its start, maybe after an anchor)."""
+    begin = source.text.find("!", node.start.index, node.end.index)
+    if begin < 0:
+        return _node_loc(source, node)
+    line, col = _index_loc(source, node, begin)
+    width = len(source.text[begin: node.end.index].split(None, 1)[0])
+    return Loc(source, line, col, col + width)
 
 
 def _head(source: Source, node: _Node) -> int:

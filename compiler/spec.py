@@ -131,7 +131,7 @@ def read_spec(doc: Document) -> Spec:
         name=data["name"],
         doc=data.get("doc", ""),
         params=tuple(_param(doc, k, v) for k, v in data.get("params", {}).items()),
-        inputs=tuple(_input(doc, k, v) for k, v in data["inputs"].items()),
+        inputs=tuple(_input(doc, k, v) for k, v in data.get("inputs", {}).items()),
         blocks=tuple(
             BlockDef(Text(k, ("blocks", k), doc), _body(doc, ("blocks", k), v),
                      doc.key_loc(("blocks", k)))

@@ -86,7 +86,9 @@ def _unknown_keys(error: ValidationError, path: Path, doc: Document) -> list[Dia
         where = "top-level key" if not path else "key"
         place = "" if not path else f" in {_where(doc, path)}"
         suggestion = did_you_mean(str(key), allowed)
-        hint = None if suggestion else f"allowed keys: {', '.join(allowed)}"
+        hint = _KEY_HINTS.get((path, str(key)))
+        if hint is None and not suggestion:
+            hint = f"allowed keys: {', '.join(allowed)}"
         message = f"unknown {where} '{key}'{place}{suggestion}"
         out.append(Diagnostic(message, doc.key_loc((*path, key)), hint))
     return out
@@ -113,7 +115,8 @@ def _wrong_type(error: ValidationError, path: Path, doc: Document) -> list[Diagn
     kinds = [expected] if isinstance(expected, str) else list(expected)
     nouns = _either([_type_noun(k, alone=len(kinds) == 1) for k in kinds])
     message = f"{_where(doc, path)} must be {nouns}, not {_a(error.instance)}"
-    return [Diagnostic(message, doc.loc(path), _type_hint(kinds, error.instance))]
+    hint = _split_list_hint(doc, path) or _type_hint(kinds, error.instance)
+    return [Diagnostic(message, doc.loc(path), hint)]
 
 
 def _not_in_enum(error: ValidationError, path: Path, doc: Document) -> list[Diagnostic]:
@@ -275,6 +278,16 @@ _ALIASES = {
     "maximize": "max",
 }
 
+# Hints for keys people bring from other frameworks, keyed by (mapping path, key).
+_LR_HINT = "set it in the optimizer's call, e.g. optimizer: adam(lr=0.001)"
+_KEY_HINTS: dict[tuple[Path, str], str] = {
+    (("training",), "lr"): _LR_HINT,
+    (("training",), "learning_rate"): _LR_HINT,
+    (("training",), "momentum"): "set it in the optimizer's call, e.g. sgd(lr=0.1, momentum=0.9)",
+    (("training",), "dataset"): "name the data under data: {train: builtin:digits}",
+    (("training",), "loss_weights"): "write the loss as a list of {loss, output, weight} terms",
+}
+
 _SIMPLE_KEY = re.compile(r"^[^.\[\]'\s]+$")
 
 
@@ -371,6 +384,25 @@ def _type_hint(kinds: Iterable[str], value: Any) -> str | None:
     if kinds & {"number", "integer"} and isinstance(value, str) and _is_number(value):
         return f"write the number without quotes: {value.strip()}"
     return None
+
+
+def _split_list_hint(doc: Document, path: Path) -> str | None:
+    """A hint when a flow list `[conv2d(c, 3), relu]` was split at a call's commas."""
+    parent = _at(doc.data, path[:-1]) if path else None
+    if not isinstance(parent, list):
+        return None
+    if any(isinstance(s, str) and s.count("(") != s.count(")") for s in parent):
+        return (
+            "a comma inside [...] separates list items, also inside a call: put each "
+            "layer on its own line (- conv2d(c, 3)) or quote it"
+        )
+    return None
+
+
+def _at(data: Any, path: Path) -> Any:
+    for part in path:
+        data = _child(data, part)
+    return data
 
 
 def _is_number(text: str) -> bool:

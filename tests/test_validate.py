@@ -297,6 +297,13 @@ def test_yaml_pitfall_hints() -> None:
     assert "version 1" in hint_of("dlc: 3\nname: m\nmodel: [relu]\n")
 
 
+def test_framework_habit_hints() -> None:
+    assert "adam(lr=" in hint_of(BASE + "training:\n  lr: 0.1\n")
+    split = diagnostics(HEAD + "model: [conv2d(8, 3, stride=2), relu]\n")  # 'conv2d(8', 3, ..
+    assert [d.message for d in split] == ["model[1] must be a string, not an integer (3)"]
+    assert "own line" in (split[0].hint or "")
+
+
 # ------------------------------------------------------------------- several at once
 
 

@@ -37,7 +37,8 @@ class ArgType:
 
     name: str
     coerce: Callable[[Any], Any]
-    kind: str = "value"  # value | init | body | tensor | node
+    kind: str = "value"  # value | init | body | tensor
+    words: bool = False  # takes bare words (`padding=same`), so an unknown name is a value
 
 
 def _describe(v: Any) -> str:
@@ -94,7 +95,7 @@ def choice(*options: str) -> ArgType:
             raise ArgTypeError(f"expected one of {', '.join(options)}, got {_describe(v)}")
         return v
 
-    return ArgType(name, coerce)
+    return ArgType(name, coerce, words=True)
 
 
 def one_of(*types: ArgType) -> ArgType:
@@ -108,7 +109,7 @@ def one_of(*types: ArgType) -> ArgType:
                 continue
         raise ArgTypeError(f"expected {name}, got {_describe(v)}")
 
-    return ArgType(name, coerce)
+    return ArgType(name, coerce, words=any(t.words for t in types))
 
 
 def list_of(item: ArgType, name: str, min_len: int = 1) -> ArgType:
