@@ -197,6 +197,12 @@ class Elaborator:
                 f"'{e.id}' is {_describe_value(const)}, not a layer", e.loc,
                 "a layer here is an op such as relu, or a block",
             )
+        if x is None and lookup(e.id) is None and e.id not in self.blocks:
+            known = sorted(env.tensors)
+            raise self.fail(
+                f"unknown node or input '{e.id}'{did_you_mean(e.id, known)}", e.loc,
+                f"a pipeline here starts from one of: {', '.join(known)}" if known else None,
+            )
         return self.apply_call(Call(e.id, (), (), e.loc, e.loc), x, env, scope)
 
     def apply_call(self, e: Call, x: str | None, env: Env, scope: Scope) -> str:
@@ -227,16 +233,16 @@ class Elaborator:
 
     def unknown_name(self, name: str, loc: Loc, env: Env, *, layer: bool) -> ElaborationError:
         if layer:
-            pool = set(public_names()) | set(self.blocks) | set(env.tensors)
+            pools: tuple = (set(self.blocks) | set(env.tensors), public_names())
             kind = "op or block"
         else:
-            pool = env.names() | self.dim_names
+            pools = (env.names() | self.dim_names,)
             kind = "name"
         hint = None
         if not layer:
             params = sorted(n for n in env.names() if not env.tensor(n))
             hint = f"known params: {', '.join(params)}" if params else "define it under params:"
-        return self.fail(f"unknown {kind} '{name}'{did_you_mean(name, pool)}", loc, hint)
+        return self.fail(f"unknown {kind} '{name}'{did_you_mean(name, *pools)}", loc, hint)
 
     # ---- arguments ----------------------------------------------------------------
 

@@ -155,22 +155,32 @@ class Collector:
     def __init__(self, error_type: type[DlcError]) -> None:
         self.error_type = error_type
         self.items: list[Diagnostic] = []
+        self.kinds: set[type[DlcError]] = set()
 
     def add(self, message: str, loc: Loc | None = None, hint: str | None = None) -> None:
         self.items.append(Diagnostic(message, loc, hint))
+        self.kinds.add(self.error_type)
 
     def extend(self, err: DlcError) -> None:
         self.items.extend(err.diagnostics)
+        self.kinds.add(type(err))
 
     def __bool__(self) -> bool:
         return bool(self.items)
 
     def raise_if_any(self) -> None:
+        """Raise the errors collected: as their own class when they share one (a lone
+        syntax error stays an ExprSyntaxError), else as this phase's."""
         if self.items:
-            raise self.error_type(self.items)
+            kind = next(iter(self.kinds)) if len(self.kinds) == 1 else self.error_type
+            raise kind(self.items)
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """' (did you mean 'dense'?)' or '' when nothing is close."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+def did_you_mean(word: str, *pools: Iterable[str]) -> str:
+    """' (did you mean 'dense'?)' or '' when nothing is close. Earlier pools win: pass
+    the spec's own names (blocks, nodes) before the built-in ones."""
+    for pool in pools:
+        close = difflib.get_close_matches(word, list(pool), n=1, cutoff=0.6)
+        if close:
+            return f" (did you mean '{close[0]}'?)"
+    return ""
