@@ -143,8 +143,13 @@ class Elaborator:
     # ---- nodes --------------------------------------------------------------------
 
     def emit(
-        self, op: str, inputs: tuple[str, ...], attrs: dict[str, Any], loc: Loc | None,
-        scope: Scope, base: str | None = None,
+        self,
+        op: str,
+        inputs: tuple[str, ...],
+        attrs: dict[str, Any],
+        loc: Loc | None,
+        scope: Scope,
+        base: str | None = None,
     ) -> str:
         name = scope.full(scope.fresh(base or op))
         self.nodes.append(Node(name, op, inputs, tuple(sorted(attrs.items())), loc))
@@ -180,7 +185,8 @@ class Elaborator:
             f"expected a layer or a tensor here, got {desc}",
             e.loc,
             "tensors combine with '+' and with add(...), mul(...), concat(...)"
-            if isinstance(e, BinOp) else None,
+            if isinstance(e, BinOp)
+            else None,
         )
 
     def apply_name(self, e: Name, x: str | None, env: Env, scope: Scope) -> str:
@@ -194,13 +200,15 @@ class Elaborator:
             if isinstance(const, str) and not isinstance(const, Word):
                 return self.apply(self.parse_param(e.id), x, self.global_env, scope)
             raise self.fail(
-                f"'{e.id}' is {_describe_value(const)}, not a layer", e.loc,
+                f"'{e.id}' is {_describe_value(const)}, not a layer",
+                e.loc,
                 "a layer here is an op such as relu, or a block",
             )
         if x is None and lookup(e.id) is None and e.id not in self.blocks:
             known = sorted(env.tensors)
             raise self.fail(
-                f"unknown node or input '{e.id}'{did_you_mean(e.id, known)}", e.loc,
+                f"unknown node or input '{e.id}'{did_you_mean(e.id, known)}",
+                e.loc,
                 f"a pipeline here starts from one of: {', '.join(known)}" if known else None,
             )
         return self.apply_call(Call(e.id, (), (), e.loc, e.loc), x, env, scope)
@@ -222,13 +230,17 @@ class Elaborator:
         if opdef.varargs is None:
             if x is None:
                 raise self.fail(
-                    f"{opdef.name} has no input here", e.loc,
+                    f"{opdef.name} has no input here",
+                    e.loc,
                     "start the pipeline with a tensor: x -> " + opdef.name,
                 )
             tensors = (x,)
         if not opdef.accepts_arity(len(tensors)):
-            raise self.fail(f"{opdef.name} needs at least 2 tensors, got {len(tensors)}", e.loc,
-                            f"write {opdef.name}(a, b) with node names or layers")
+            raise self.fail(
+                f"{opdef.name} needs at least 2 tensors, got {len(tensors)}",
+                e.loc,
+                f"write {opdef.name}(a, b) with node names or layers",
+            )
         return self.emit(opdef.name, tuple(tensors), bound, e.loc, scope)
 
     def unknown_name(self, name: str, loc: Loc, env: Env, *, layer: bool) -> ElaborationError:
@@ -247,8 +259,14 @@ class Elaborator:
     # ---- arguments ----------------------------------------------------------------
 
     def bind(
-        self, what: str, args: tuple[Arg, ...], varargs: Arg | None, e: Call, env: Env,
-        x: str | None, scope: Scope,
+        self,
+        what: str,
+        args: tuple[Arg, ...],
+        varargs: Arg | None,
+        e: Call,
+        env: Env,
+        x: str | None,
+        scope: Scope,
     ) -> dict[str, Any]:
         """Match a call's arguments to a signature; check and convert each value."""
         out: dict[str, Any] = {}
@@ -271,7 +289,8 @@ class Elaborator:
             if kw.name not in names:
                 raise self.fail(
                     f"{what} has no argument '{kw.name}'{did_you_mean(kw.name, names)}",
-                    kw.loc, f"its signature is {_signature(what, args)}",
+                    kw.loc,
+                    f"its signature is {_signature(what, args)}",
                 )
             if kw.name in out:
                 raise self.fail(f"argument '{kw.name}' of {what} is given twice", kw.loc)
@@ -280,7 +299,8 @@ class Elaborator:
             if a.name not in out:
                 if a.required:
                     raise self.fail(
-                        f"{what} needs its argument '{a.name}'", e.loc,
+                        f"{what} needs its argument '{a.name}'",
+                        e.loc,
                         f"its signature is {_signature(what, args)}",
                     )
                 out[a.name] = a.default
@@ -318,7 +338,8 @@ class Elaborator:
         if name not in INITS:
             raise self.fail(
                 f"unknown init '{e.name}'{did_you_mean(e.name, list(INITS) + list(INIT_ALIASES))}",
-                e.name_loc, f"inits: {', '.join(INITS)}",
+                e.name_loc,
+                f"inits: {', '.join(INITS)}",
             )
         bound = self.bind(name, INITS[name], None, e, env, None, Scope(""))
         return InitSpec(name, tuple(bound.items()))
@@ -338,8 +359,11 @@ class Elaborator:
             return self.arith(e.op, self.value(e.left, env), self.value(e.right, env), e)
         if isinstance(e, Name):
             return self.name_value(e, env)
-        raise self.fail("expected a value (a number, a name or a list), got a layer", e.loc,
-                        "layers go in the model's pipelines, not in arguments")
+        raise self.fail(
+            "expected a value (a number, a name or a list), got a layer",
+            e.loc,
+            "layers go in the model's pipelines, not in arguments",
+        )
 
     def name_value(self, e: Name, env: Env) -> Any:
         found, const = env.const(e.id)
@@ -378,8 +402,10 @@ class Elaborator:
                     q = D.exact_div(a, b)
                     if q is None:
                         raise self.fail(
-                            f"{D.format_dim(a)} / {D.format_dim(b)} is not exact", e.loc,
-                            "use // for floor division of dims")
+                            f"{D.format_dim(a)} / {D.format_dim(b)} is not exact",
+                            e.loc,
+                            "use // for floor division of dims",
+                        )
                     return q
                 return a / b
             if op == "//":
@@ -411,9 +437,10 @@ class Elaborator:
     def param_value(self, name: str) -> Any:
         """A string param in a value context: its text evaluated as an expression."""
         if name in self.param_stack:
-            chain = " -> ".join(self.param_stack[self.param_stack.index(name):] + [name])
-            raise self.fail(f"params refer to each other in a cycle: {chain}",
-                            self.param_defs[name].loc)
+            chain = " -> ".join(self.param_stack[self.param_stack.index(name) :] + [name])
+            raise self.fail(
+                f"params refer to each other in a cycle: {chain}", self.param_defs[name].loc
+            )
         self.param_stack.append(name)
         try:
             try:
@@ -431,11 +458,17 @@ class Elaborator:
     def call_block(self, e: Call, x: str | None, env: Env, scope: Scope) -> str:
         block = self.blocks[e.name]
         if x is None:
-            raise self.fail(f"block '{e.name}' has no input here", e.loc,
-                            f"start the pipeline with a tensor: x -> {e.name}")
+            raise self.fail(
+                f"block '{e.name}' has no input here",
+                e.loc,
+                f"start the pipeline with a tensor: x -> {e.name}",
+            )
         if self.depth >= MAX_BLOCK_DEPTH:
-            raise self.fail(f"blocks nest deeper than {MAX_BLOCK_DEPTH} (does '{e.name}' call "
-                            "itself?)", e.loc, "a block may not call itself")
+            raise self.fail(
+                f"blocks nest deeper than {MAX_BLOCK_DEPTH} (does '{e.name}' call itself?)",
+                e.loc,
+                "a block may not call itself",
+            )
         sig = block.signature
         args = tuple(
             Arg(p.name, BODY, REQUIRED if p.default is None else Thunk(p.default, self.global_env))
@@ -470,11 +503,15 @@ class Elaborator:
         for name, name_loc, text in body.nodes:
             scope.used.add(name)
             if name in tensors:
-                self.errors.add(f"node '{name}' is defined twice (it is already "
-                                "an input or a node)", name_loc, "give each node its own name")
+                self.errors.add(
+                    f"node '{name}' is defined twice (it is already an input or a node)",
+                    name_loc,
+                    "give each node its own name",
+                )
             elif lookup(name) is not None or name in self.blocks:
-                self.errors.add(f"node name '{name}' is also an op or a block", name_loc,
-                                "rename the node")
+                self.errors.add(
+                    f"node name '{name}' is also an op or a block", name_loc, "rename the node"
+                )
             else:
                 with self.collecting():
                     nodes.append((name, text.parse()))
@@ -512,9 +549,10 @@ class Elaborator:
             path.append(name)
             for ref in deps[name]:
                 if state.get(ref.id) == 1:
-                    cycle = path[path.index(ref.id):] + [ref.id]
+                    cycle = path[path.index(ref.id) :] + [ref.id]
                     raise self.fail(
-                        f"the graph has a cycle: {' -> '.join(cycle)}", ref.loc,
+                        f"the graph has a cycle: {' -> '.join(cycle)}",
+                        ref.loc,
                         "a node may use inputs and other nodes, but not itself through them",
                     )
                 if ref.id not in state:
@@ -555,8 +593,11 @@ class Elaborator:
                 self.default_init = self.init_spec(spec.training.init.parse(), self.global_env)
         inputs = self.inputs()
         if not inputs:
-            self.errors.add("the spec has no inputs", spec.model.loc,
-                            "add them, for example `inputs: {x: [B, 784]}`")
+            self.errors.add(
+                "the spec has no inputs",
+                spec.model.loc,
+                "add them, for example `inputs: {x: [B, 784]}`",
+            )
             self.errors.raise_if_any()
         self.global_env.tensors.update((i.name, i.name) for i in inputs)
         self.define_blocks()
@@ -604,8 +645,9 @@ class Elaborator:
                 if sig.name in self.blocks:
                     raise self.fail(f"block '{sig.name}' is defined twice", b.loc)
                 if lookup(sig.name) is not None:
-                    raise self.fail(f"block name '{sig.name}' is already an op", b.loc,
-                                    "rename the block")
+                    raise self.fail(
+                        f"block name '{sig.name}' is already an op", b.loc, "rename the block"
+                    )
                 self.blocks[sig.name] = Block(sig, b.body, b.loc)
 
     def outputs(self, last: str | None, root: Scope) -> tuple[tuple[str, str], ...]:

@@ -40,7 +40,7 @@ import re
 import stat
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -91,9 +91,17 @@ class _Node:
 
     __slots__ = ("start", "end", "style", "text", "items", "size", "height", "target")
 
-    def __init__(self, start: Any, end: Any, style: str | None, text: str | None,
-                 items: dict[str, tuple[_Node, _Node]] | list[_Node] | None,
-                 size: int = 1, height: int = 0, target: _Node | None = None) -> None:
+    def __init__(
+        self,
+        start: Any,
+        end: Any,
+        style: str | None,
+        text: str | None,
+        items: dict[str, tuple[_Node, _Node]] | list[_Node] | None,
+        size: int = 1,
+        height: int = 0,
+        target: _Node | None = None,
+    ) -> None:
         self.start, self.end = start, end  # the parser's marks (0-based line/column/index)
         self.style = style  # scalar: "" or None (plain), ' " | >; alias: *; collection: None
         self.text = text  # a scalar's string value, before resolution
@@ -172,12 +180,16 @@ def load_text(text: str, name: str = "<string>") -> Document:
     _check_encodable(source)
     data, tree = _parse(source)
     if tree is None or _is_empty(tree, data):
-        raise LoadError("empty spec", Loc(source, 1, 1),
-                        hint="a spec is a YAML mapping (dlc: 1, name: ..., model: ...)")
+        raise LoadError(
+            "empty spec",
+            Loc(source, 1, 1),
+            hint="a spec is a YAML mapping (dlc: 1, name: ..., model: ...)",
+        )
     if not isinstance(data, dict):
         raise LoadError(
             f"a spec is a YAML mapping (dlc: 1, name: ..., model: ...), not {_kind(data)}",
-            _node_loc(source, tree))
+            _node_loc(source, tree),
+        )
     return Document(source, data, tree)
 
 
@@ -199,25 +211,32 @@ def _read_bytes(path: str | os.PathLike[str], name: str) -> bytes:
 
 def _check_size(name: str, size: int) -> None:
     if size > MAX_BYTES:
-        raise LoadError(f"'{name}' is too large: {size} bytes (the limit is {MAX_BYTES} bytes)",
-                        hint="a spec this large is likely not a spec; check the file")
+        raise LoadError(
+            f"'{name}' is too large: {size} bytes (the limit is {MAX_BYTES} bytes)",
+            hint="a spec this large is likely not a spec; check the file",
+        )
 
 
 def _not_utf8(name: str, data: bytes, err: UnicodeDecodeError) -> LoadError:
     text = data.decode("utf-8", errors="replace")
     line, col = _line_col(data[: err.start].decode("utf-8", errors="replace"))
-    return LoadError(f"'{name}' is not UTF-8 text (invalid byte 0x{data[err.start]:02x})",
-                     Loc(Source(name, text), line, col), hint="save the spec as UTF-8")
+    return LoadError(
+        f"'{name}' is not UTF-8 text (invalid byte 0x{data[err.start]:02x})",
+        Loc(Source(name, text), line, col),
+        hint="save the spec as UTF-8",
+    )
 
 
 def _check_encodable(source: Source) -> None:
-    """Size in UTF-8 bytes; lone surrogates (possible in a str only) are refused."""
+    """Refuse text over MAX_BYTES (in UTF-8) or with a lone surrogate (a str can hold
+    one; a file decoded as UTF-8 cannot)."""
     try:
         size = len(source.text.encode("utf-8"))
     except UnicodeEncodeError as err:
         line, col = _line_col(source.text[: err.start])
-        raise LoadError("the text contains a lone surrogate (it is not valid Unicode)",
-                        Loc(source, line, col)) from None
+        raise LoadError(
+            "the text contains a lone surrogate (it is not valid Unicode)", Loc(source, line, col)
+        ) from None
     _check_size(source.name, size)
 
 
@@ -246,8 +265,10 @@ def _parse(source: Source) -> tuple[Any, _Node | None]:
     except yaml.YAMLError as err:
         raise _yaml_error(source, err) from None
     except (ValueError, OverflowError):  # the pure-Python scanner's chr() of a bad \U escape
-        raise LoadError("invalid escape in a double-quoted string (past U+10FFFF)",
-                        _mark_loc(source, parser.get_mark())) from None
+        raise LoadError(
+            "invalid escape in a double-quoted string (past U+10FFFF)",
+            _mark_loc(source, parser.get_mark()),
+        ) from None
     finally:
         if parser is not None:
             parser.dispose()
@@ -292,9 +313,11 @@ class _Builder:
 
     def _document(self, event: yaml.DocumentStartEvent) -> None:
         if self.root:
-            raise LoadError("a spec is a single YAML document; found a second one",
-                            _mark_loc(self.source, event.start_mark),
-                            hint="remove the '---' line and what follows, or merge them")
+            raise LoadError(
+                "a spec is a single YAML document; found a second one",
+                _mark_loc(self.source, event.start_mark),
+                hint="remove the '---' line and what follows, or merge them",
+            )
 
     def _scalar(self, event: yaml.ScalarEvent) -> None:
         node = _Node(event.start_mark, event.end_mark, event.style, event.value, None)
@@ -309,13 +332,15 @@ class _Builder:
 
     def _alias(self, event: yaml.AliasEvent) -> None:
         node = _Node(event.start_mark, event.end_mark, "*", None, None)
-        entry = self.anchors.get(event.anchor, False)
-        if entry is False:
-            self._fail(f"undefined alias '*{event.anchor}'", node,
-                       f"define it first with '&{event.anchor}' on an earlier value")
+        if event.anchor not in self.anchors:
+            self._fail(
+                f"undefined alias '*{event.anchor}'",
+                node,
+                f"define it first with '&{event.anchor}' on an earlier value",
+            )
+        entry = self.anchors[event.anchor]
         if entry is None:
-            self._fail(f"recursive alias '*{event.anchor}' (it is inside the node it names)",
-                       node)
+            self._fail(f"recursive alias '*{event.anchor}' (it is inside the node it names)", node)
         target, value = entry
         if len(self.stack) + target.height > MAX_DEPTH:
             self._fail(f"nesting is deeper than {MAX_DEPTH} levels once aliases expand", node)
@@ -364,11 +389,17 @@ class _Builder:
 
     def _check_key(self, frame: _Frame, key: _Node) -> None:
         if key.text is None:
-            self._fail("a mapping key must be a scalar, not a mapping or sequence", key,
-                       "write the key as a plain string")
+            self._fail(
+                "a mapping key must be a scalar, not a mapping or sequence",
+                key,
+                "write the key as a plain string",
+            )
         if key.text == "<<" and key.style in _PLAIN:
-            self._fail("YAML merge keys are not supported", key,
-                       "write the keys out in this mapping instead of merging them")
+            self._fail(
+                "YAML merge keys are not supported",
+                key,
+                "write the keys out in this mapping instead of merging them",
+            )
         if key.text in frame.data:
             first = _node_loc(self.source, frame.node.items[key.text][0])  # type: ignore
             self._fail(f"duplicate key '{key.text}' (first defined at line {first.line})", key)
@@ -378,8 +409,9 @@ class _Builder:
         if self.count <= MAX_NODES:
             return
         if node.style == "*":
-            self._fail(f"YAML alias expansion exceeds {MAX_NODES} nodes "
-                       "(a 'billion laughs' bomb?)", node)
+            self._fail(
+                f"YAML alias expansion exceeds {MAX_NODES} nodes (a 'billion laughs' bomb?)", node
+            )
         self._fail(f"the spec has more than {MAX_NODES} YAML nodes", node)
 
     def _scalar_value(self, event: yaml.ScalarEvent, node: _Node) -> Any:
@@ -391,7 +423,6 @@ class _Builder:
         if tag in _SCALAR_TAGS:
             return _resolve_tagged(tag, text)
         self._fail_tag(tag, node)
-        return None
 
     def _check_collection_tag(self, tag: str | None, kind: str, node: _Node) -> None:
         if tag in (None, "!", kind):
@@ -401,15 +432,23 @@ class _Builder:
             self._fail(f"the tag '{_short(tag)}' cannot be used on a {what}", node, tag=True)
         self._fail_tag(tag, node)
 
-    def _fail_tag(self, tag: str, node: _Node) -> None:
-        if tag.startswith(_YAML_TAG + "python/"):
-            self._fail(f"Python tags are not allowed ('{_short(tag)}'): "
-                       "dlc never runs code from a spec", node, tag=True)
-        self._fail(f"unsupported YAML tag '{_short(tag)}'", node,
-                   "dlc specs hold plain YAML values; remove the tag", tag=True)
+    def _fail_tag(self, tag: str, node: _Node) -> NoReturn:
+        if "python/" in tag:
+            self._fail(
+                f"Python tags are not allowed ('{_short(tag)}'): dlc never runs code from a spec",
+                node,
+                tag=True,
+            )
+        self._fail(
+            f"unsupported YAML tag '{_short(tag)}'",
+            node,
+            "dlc specs hold plain YAML values; remove the tag",
+            tag=True,
+        )
 
-    def _fail(self, message: str, node: _Node, hint: str | None = None, *,
-              tag: bool = False) -> None:
+    def _fail(
+        self, message: str, node: _Node, hint: str | None = None, *, tag: bool = False
+    ) -> NoReturn:
         loc = _tag_loc(self.source, node) if tag else _node_loc(self.source, node)
         raise LoadError(message, loc, hint)
 
@@ -418,8 +457,9 @@ def _clone(value: Any) -> Any:
     """A fresh copy of an anchored value, so that every alias expands to its own data
     (scalars are immutable and shared)."""
     if isinstance(value, dict):
-        return {key: _clone(item) if type(item) in _CONTAINERS else item
-                for key, item in value.items()}
+        return {
+            key: _clone(item) if type(item) in _CONTAINERS else item for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_clone(item) if type(item) in _CONTAINERS else item for item in value]
     return value
@@ -466,7 +506,7 @@ def _resolve_tagged(tag: str, text: str) -> Any:
 
 
 def _short(tag: str) -> str:
-    return "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
+    return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
 
 
 # ------------------------------------------------------------------------------ errors
@@ -483,7 +523,7 @@ def _yaml_error(source: Source, err: yaml.YAMLError) -> LoadError:
     message = err.problem or err.context or "invalid YAML"
     if err.problem and err.context:
         message += f" ({err.context}{_where(err.context_mark, mark)})"
-    tab = mark is not None and source.text[mark.index: mark.index + 1] == "\t"
+    tab = mark is not None and source.text[mark.index : mark.index + 1] == "\t"
     return LoadError(message, loc, "indent YAML with spaces, not tabs" if tab else None)
 
 
@@ -498,8 +538,9 @@ def _reader_error(source: Source, err: yaml.reader.ReaderError) -> LoadError:
     character itself (the first occurrence is the one the reader stopped at)."""
     index = source.text.find(chr(err.character)) if isinstance(err.character, int) else -1
     line, col = _line_col(source.text[:index]) if index >= 0 else (1, 1)
-    return LoadError(f"character U+{err.character:04X} is not allowed in YAML",
-                     Loc(source, line, col))
+    return LoadError(
+        f"character U+{err.character:04X} is not allowed in YAML", Loc(source, line, col)
+    )
 
 
 # --------------------------------------------------------------------------- locations
@@ -509,7 +550,7 @@ def _line_col(before: str) -> tuple[int, int]:
     """The 1-based line and column just after the text `before`."""
     last = None
     lines = 1
-    for last in _BREAK.finditer(before):
+    for last in _BREAK.finditer(before):  # noqa: B007 - the last match is the point
         lines += 1
     return lines, len(before) - (last.end() if last else 0) + 1
 
@@ -520,7 +561,7 @@ def _mark_loc(source: Source, mark: Any) -> Loc:
 
 def _index_loc(source: Source, node: _Node, index: int) -> tuple[int, int]:
     """Line and column of text index `index` at or after the node's start mark."""
-    line, col = _line_col(source.text[node.start.index: index])
+    line, col = _line_col(source.text[node.start.index : index])
     return node.start.line + line, (node.start.column + col if line == 1 else col)
 
 
@@ -530,7 +571,7 @@ def _tag_loc(source: Source, node: _Node) -> Loc:
     if begin < 0:
         return _node_loc(source, node)
     line, col = _index_loc(source, node, begin)
-    width = len(source.text[begin: node.end.index].split(None, 1)[0])
+    width = len(source.text[begin : node.end.index].split(None, 1)[0])
     return Loc(source, line, col, col + width)
 
 
@@ -655,10 +696,10 @@ def _unescape(body: str, i: int) -> tuple[str, int]:
     an escaped line break)."""
     if body[i] != "\\":
         return body[i], 1
-    letter = body[i + 1: i + 2]
+    letter = body[i + 1 : i + 2]
     if letter in _ESCAPES:
         return _ESCAPES[letter], 2
-    digits = body[i + 2: i + 2 + _HEX_ESCAPES.get(letter, 0)]
+    digits = body[i + 2 : i + 2 + _HEX_ESCAPES.get(letter, 0)]
     if letter in _HEX_ESCAPES and len(digits) == _HEX_ESCAPES[letter]:
         code = int(digits, 16)
         return (chr(code) if code <= sys.maxunicode else "\ufffd"), 2 + len(digits)

@@ -87,8 +87,11 @@ def apply_overrides(spec: Spec, overrides: Sequence[str]) -> Spec:
             continue
         old = params.get(name)
         if old is None:
-            errors.add(f"--set names unknown param '{name}'{did_you_mean(name, params)}", loc,
-                       f"params of this spec: {', '.join(params) or 'none'}")
+            errors.add(
+                f"--set names unknown param '{name}'{did_you_mean(name, params)}",
+                loc,
+                f"params of this spec: {', '.join(params) or 'none'}",
+            )
             continue
         if _kind(old.value) != _kind(value) and not (
             _kind(old.value) == "number" and _kind(value) == "number"
@@ -96,8 +99,11 @@ def apply_overrides(spec: Spec, overrides: Sequence[str]) -> Spec:
             if _kind(old.value) == "string":
                 value = str(value)
             else:
-                errors.add(f"--set {name}: expected a {_kind(old.value)} like the spec's "
-                           f"{old.value!r}, got {value!r}", loc)
+                errors.add(
+                    f"--set {name}: expected a {_kind(old.value)} like the spec's "
+                    f"{old.value!r}, got {value!r}",
+                    loc,
+                )
                 continue
         text_value = None
         if isinstance(value, str):

@@ -133,8 +133,11 @@ def read_spec(doc: Document) -> Spec:
         params=tuple(_param(doc, k, v) for k, v in data.get("params", {}).items()),
         inputs=tuple(_input(doc, k, v) for k, v in data.get("inputs", {}).items()),
         blocks=tuple(
-            BlockDef(Text(k, ("blocks", k), doc), _body(doc, ("blocks", k), v),
-                     doc.key_loc(("blocks", k)))
+            BlockDef(
+                Text(k, ("blocks", k), doc),
+                _body(doc, ("blocks", k), v),
+                doc.key_loc(("blocks", k)),
+            )
             for k, v in data.get("blocks", {}).items()
         ),
         model=_body(doc, ("model",), data["model"]),
@@ -170,7 +173,9 @@ def _body(doc: Document, path: Path, value: Any) -> Body:
         return SeqBody((Text(value, path, doc),), doc.loc(path))
     if isinstance(value, list):
         return SeqBody(tuple(Text(v, path + (i,), doc) for i, v in enumerate(value)), doc.loc(path))
-    nodes = tuple((k, doc.key_loc(path + (k,)), Text(v, path + (k,), doc)) for k, v in value.items())
+    nodes = tuple(
+        (k, doc.key_loc(path + (k,)), Text(v, path + (k,), doc)) for k, v in value.items()
+    )
     return GraphBody(nodes, doc.loc(path))
 
 

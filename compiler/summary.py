@@ -32,18 +32,28 @@ def summary_rows(graph: Graph) -> list[dict[str, Any]]:
     per_example = batch_symbols(graph)
     rows = []
     for i in graph.inputs:
-        rows.append({"node": i.name, "op": "input", "shape": str(i.type), "params": 0,
-                     "buffers": 0, "flops": 0})
+        rows.append(
+            {
+                "node": i.name,
+                "op": "input",
+                "shape": str(i.type),
+                "params": 0,
+                "buffers": 0,
+                "flops": 0,
+            }
+        )
     for n in graph.nodes:
         flops = substitute(n.flops, per_example) if is_sym(n.flops) else n.flops
-        rows.append({
-            "node": n.name,
-            "op": n.op,
-            "shape": str(n.type),
-            "params": n.num_params,
-            "buffers": sum(p.size for p in n.params if not p.trainable),
-            "flops": flops if isinstance(flops, int) else format_dim(flops),
-        })
+        rows.append(
+            {
+                "node": n.name,
+                "op": n.op,
+                "shape": str(n.type),
+                "params": n.num_params,
+                "buffers": sum(p.size for p in n.params if not p.trainable),
+                "flops": flops if isinstance(flops, int) else format_dim(flops),
+            }
+        )
     return rows
 
 
@@ -52,7 +62,9 @@ def summary_json(graph: Graph) -> dict[str, Any]:
     total_flops: Dim = 0
     per_example = batch_symbols(graph)
     for n in graph.nodes:
-        total_flops = total_flops + (substitute(n.flops, per_example) if is_sym(n.flops) else n.flops)
+        total_flops = total_flops + (
+            substitute(n.flops, per_example) if is_sym(n.flops) else n.flops
+        )
     return {
         "name": graph.name,
         "inputs": {i.name: str(i.type) for i in graph.inputs},
@@ -72,19 +84,23 @@ def _num(v: Any) -> str:
 def summary_table(graph: Graph) -> str:
     data = summary_json(graph)
     header = ("node", "op", "output shape", "params", "FLOPs")
-    body = [(r["node"], r["op"], r["shape"], _num(r["params"]), _num(r["flops"]))
-            for r in data["nodes"]]
+    body = [
+        (r["node"], r["op"], r["shape"], _num(r["params"]), _num(r["flops"])) for r in data["nodes"]
+    ]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
 
     def line(row: tuple[str, ...]) -> str:
-        cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        pairs = enumerate(zip(row, widths, strict=True))
+        cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in pairs]
         return "  ".join(cells).rstrip()
 
     rule = "-" * len(line(header))
     out = [f"model {graph.name}", rule, line(header), rule, *map(line, body), rule]
     outs = ", ".join(f"{k} {v}" for k, v in data["outputs"].items())
     out.append(f"outputs: {outs}")
-    out.append(f"parameters: {_num(data['total_params'])}"
-               + (f"  (+ {_num(data['total_buffers'])} in buffers)" if data["total_buffers"] else ""))
+    out.append(
+        f"parameters: {_num(data['total_params'])}"
+        + (f"  (+ {_num(data['total_buffers'])} in buffers)" if data["total_buffers"] else "")
+    )
     out.append(f"FLOPs per example: {_num(data['total_flops'])}")
     return "\n".join(out)

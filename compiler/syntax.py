@@ -210,8 +210,9 @@ class _Builder:
             if p is None:
                 continue
             key, default = p.children
-            out.append(Parameter(str(key), None if default is None else self.expr(default),
-                                 self.loc(key)))
+            out.append(
+                Parameter(str(key), None if default is None else self.expr(default), self.loc(key))
+            )
         return Signature(str(name_tok), tuple(out), self.loc(t))
 
 

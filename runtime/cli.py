@@ -29,7 +29,11 @@ def _spec_parser(sub: argparse._SubParsersAction, name: str, help_: str) -> argp
     p = sub.add_parser(name, help=help_, description=help_)
     p.add_argument("spec", help="the spec file (YAML)")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="override a param of the spec (repeatable)",
     )
     return p
@@ -48,17 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _spec_parser(sub, "check", "validate a spec and check every tensor shape; nothing runs")
     p.add_argument("--ir", action="store_true", help="print the checked IR in its text form")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing when the spec is sound")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing when the spec is sound"
+    )
     p.set_defaults(run=cmd_check)
 
     p = _spec_parser(sub, "summary", "a table of nodes: op, output shape, parameters, FLOPs")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_summary)
 
-    p = sub.add_parser("schema", help="print the JSON Schema of a spec (for editors)",
-                       description="Print the JSON Schema (draft 2020-12) of a spec document. "
-                       "Editors with a YAML language server use it for completion and checks: "
-                       "put `# yaml-language-server: $schema=spec.schema.json` atop a spec.")
+    p = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of a spec (for editors)",
+        description="Print the JSON Schema (draft 2020-12) of a spec document. "
+        "Editors with a YAML language server use it for completion and checks: "
+        "put `# yaml-language-server: $schema=spec.schema.json` atop a spec.",
+    )
     p.set_defaults(run=cmd_schema)
     return parser
 
@@ -121,9 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the last line of defence against a traceback
         if os.environ.get("DLC_DEBUG"):
             raise
-        print(f"dlc: internal error: {type(e).__name__}: {e}\n"
-              "  this is a bug in dlc; run again with DLC_DEBUG=1 for a traceback and "
-              "report it", file=sys.stderr)
+        print(
+            f"dlc: internal error: {type(e).__name__}: {e}\n"
+            "  this is a bug in dlc; run again with DLC_DEBUG=1 for a traceback and "
+            "report it",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -36,5 +36,9 @@ def run_dlc(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess
     full_env.pop("DLC_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "dlc.runtime.cli", *args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )

@@ -6,9 +6,9 @@ import json
 import sys
 
 import pytest
-from helpers import ROOT, SPECS, run_dlc
 
 from dlc.schema import load_schema
+from helpers import ROOT, SPECS, run_dlc
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
@@ -91,8 +91,9 @@ def test_front_end_does_not_import_torch() -> None:
     )
     import subprocess
 
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -4,7 +4,6 @@ file's own line:column, through the library and through the real `dlc` CLI."""
 from __future__ import annotations
 
 import pytest
-from helpers import error_of, run_dlc
 
 from dlc.compiler.errors import (
     DlcError,
@@ -14,6 +13,7 @@ from dlc.compiler.errors import (
     SchemaError,
     ShapeError,
 )
+from helpers import error_of, run_dlc
 
 HEAD = "dlc: 1\nname: t\ninputs: {x: [B, 16]}\n"  # lines 1-3
 
@@ -30,58 +30,174 @@ def _bomb() -> str:
 CATALOG = [
     ("bad_yaml", HEAD + "model: [dense(4)\n", LoadError, "expected ',' or ']'", "5:1"),
     ("bad_yaml_indent", HEAD + "model:\n  a: x\n b: x\n", LoadError, "", "6:2"),
-    ("python_tag", HEAD + "model: !!python/object/apply:os.system [ls]\n", LoadError,
-     "Python tags are not allowed", "4:8"),
-    ("duplicate_key", HEAD + "model:\n  a: x -> relu\n  a: x -> tanh\n", LoadError,
-     "duplicate key 'a' (first defined at line 5)", "6:3"),
+    (
+        "python_tag",
+        HEAD + "model: !!python/object/apply:os.system [ls]\n",
+        LoadError,
+        "Python tags are not allowed",
+        "4:8",
+    ),
+    (
+        "duplicate_key",
+        HEAD + "model:\n  a: x -> relu\n  a: x -> tanh\n",
+        LoadError,
+        "duplicate key 'a' (first defined at line 5)",
+        "6:3",
+    ),
     ("yaml_bomb", _bomb(), LoadError, "alias expansion exceeds", "12:10"),
-    ("schema_type", HEAD + "model: [relu]\ntraining:\n  epochs: ten\n", SchemaError,
-     "training.epochs must be an integer, not a string ('ten')", "6:11"),
-    ("schema_unknown_key", HEAD + "modle: [relu]\n", SchemaError,
-     "unknown top-level key 'modle' (did you mean 'model'?)", "4:1"),
-    ("grammar", HEAD + "model:\n  - dense(4\n", ExprSyntaxError,
-     "syntax error: unexpected end of the expression; expected ')' or ','", "5:11"),
-    ("grammar_chain", HEAD + "model:\n  - dense(4) relu\n", ExprSyntaxError,
-     "syntax error: unexpected 'relu'", "5:14"),
-    ("grammar_quoted", HEAD + "model:\n  - 'dense(4,, 2)'\n", ExprSyntaxError,
-     "unexpected ','", "5:14"),
-    ("unknown_op", HEAD + "model:\n  - dens(128) -> relu\n", ElaborationError,
-     "unknown op or block 'dens' (did you mean 'dense'?)", "5:5"),
-    ("unknown_op_later", HEAD + "model:\n  - dense(8) -> rleu\n", ElaborationError,
-     "unknown op or block 'rleu' (did you mean 'relu'?)", "5:17"),
-    ("unknown_argument", HEAD + "model:\n  - dense(4, uints=3)\n", ElaborationError,
-     "dense has no argument 'uints' (did you mean 'units'?)", "5:14"),
-    ("unknown_param", HEAD + "params: {hidden: 8}\nmodel:\n  - dense(hiden * 2)\n",
-     ElaborationError, "unknown name 'hiden' (did you mean 'hidden'?)", "6:11"),
-    ("unknown_node", HEAD + "model:\n  a: x -> relu\n  y: b -> dense(2)\n", ElaborationError,
-     "unknown node or input 'b'", "6:6"),
-    ("unknown_block", HEAD + "blocks:\n  mlp(w): [dense(w)]\nmodel:\n  - mpl(3)\n",
-     ElaborationError, "unknown op or block 'mpl' (did you mean 'mlp'?)", "7:5"),
-    ("block_argument", HEAD + "blocks:\n  mlp(w): [dense(w)]\nmodel:\n  - mlp(v=3)\n",
-     ElaborationError, "mlp has no argument 'v'", "7:9"),
-    ("wrong_argument_type", HEAD + "model:\n  - dense(\"wide\")\n", ElaborationError,
-     "argument 'units': expected an integer >= 1, got string 'wide'", "5:11"),
-    ("shape_mismatch", HEAD + "model:\n  - residual(dense(32))\n", ShapeError,
-     "residual adds [B, 16] to its body's [B, 32]; keep the width or project x", "5:5"),
-    ("shape_concat", HEAD + "model:\n  a: x -> dense(4)\n  b: x -> reshape([B, 4, 4])\n"
-     "  y: concat(a, b)\n", ShapeError, "concat on axis -1 needs equal shapes elsewhere", "7:6"),
-    ("cycle", HEAD + "model:\n  a: x + c -> relu\n  b: a -> dense(16)\n  c: b -> tanh\n",
-     ElaborationError, "the graph has a cycle: a -> c -> b -> a", "6:6"),
-    ("duplicate_name", HEAD + "model:\n  a: x -> relu\n  x: a -> relu\n", ElaborationError,
-     "node 'x' is defined twice", "6:3"),
-    ("node_named_like_op", HEAD + "model:\n  relu: x -> tanh\n", ElaborationError,
-     "node name 'relu' is also an op or a block", "5:3"),
-    ("param_cycle", "dlc: 1\nname: t\nparams: {a: b + 1, b: a * 2}\ninputs: {x: [B, 4]}\n"
-     "model: [dense(a)]\n", ElaborationError, "params refer to each other in a cycle", "3:10"),
-    ("symbolic_features", "dlc: 1\nname: t\ninputs: {x: [B, F]}\nmodel: [dense(3)]\n",
-     ShapeError, "dense needs a known number of features on the last axis", "4:9"),
-    ("no_inputs", "dlc: 1\nname: t\nmodel: [relu]\n", ElaborationError, "the spec has no inputs",
-     "3:8"),
+    (
+        "schema_type",
+        HEAD + "model: [relu]\ntraining:\n  epochs: ten\n",
+        SchemaError,
+        "training.epochs must be an integer, not a string ('ten')",
+        "6:11",
+    ),
+    (
+        "schema_unknown_key",
+        HEAD + "modle: [relu]\n",
+        SchemaError,
+        "unknown top-level key 'modle' (did you mean 'model'?)",
+        "4:1",
+    ),
+    (
+        "grammar",
+        HEAD + "model:\n  - dense(4\n",
+        ExprSyntaxError,
+        "syntax error: unexpected end of the expression; expected ')' or ','",
+        "5:11",
+    ),
+    (
+        "grammar_chain",
+        HEAD + "model:\n  - dense(4) relu\n",
+        ExprSyntaxError,
+        "syntax error: unexpected 'relu'",
+        "5:14",
+    ),
+    (
+        "grammar_quoted",
+        HEAD + "model:\n  - 'dense(4,, 2)'\n",
+        ExprSyntaxError,
+        "unexpected ','",
+        "5:14",
+    ),
+    (
+        "unknown_op",
+        HEAD + "model:\n  - dens(128) -> relu\n",
+        ElaborationError,
+        "unknown op or block 'dens' (did you mean 'dense'?)",
+        "5:5",
+    ),
+    (
+        "unknown_op_later",
+        HEAD + "model:\n  - dense(8) -> rleu\n",
+        ElaborationError,
+        "unknown op or block 'rleu' (did you mean 'relu'?)",
+        "5:17",
+    ),
+    (
+        "unknown_argument",
+        HEAD + "model:\n  - dense(4, uints=3)\n",
+        ElaborationError,
+        "dense has no argument 'uints' (did you mean 'units'?)",
+        "5:14",
+    ),
+    (
+        "unknown_param",
+        HEAD + "params: {hidden: 8}\nmodel:\n  - dense(hiden * 2)\n",
+        ElaborationError,
+        "unknown name 'hiden' (did you mean 'hidden'?)",
+        "6:11",
+    ),
+    (
+        "unknown_node",
+        HEAD + "model:\n  a: x -> relu\n  y: b -> dense(2)\n",
+        ElaborationError,
+        "unknown node or input 'b'",
+        "6:6",
+    ),
+    (
+        "unknown_block",
+        HEAD + "blocks:\n  mlp(w): [dense(w)]\nmodel:\n  - mpl(3)\n",
+        ElaborationError,
+        "unknown op or block 'mpl' (did you mean 'mlp'?)",
+        "7:5",
+    ),
+    (
+        "block_argument",
+        HEAD + "blocks:\n  mlp(w): [dense(w)]\nmodel:\n  - mlp(v=3)\n",
+        ElaborationError,
+        "mlp has no argument 'v'",
+        "7:9",
+    ),
+    (
+        "wrong_argument_type",
+        HEAD + 'model:\n  - dense("wide")\n',
+        ElaborationError,
+        "argument 'units': expected an integer >= 1, got string 'wide'",
+        "5:11",
+    ),
+    (
+        "shape_mismatch",
+        HEAD + "model:\n  - residual(dense(32))\n",
+        ShapeError,
+        "residual adds [B, 16] to its body's [B, 32]; keep the width or project x",
+        "5:5",
+    ),
+    (
+        "shape_concat",
+        HEAD + "model:\n  a: x -> dense(4)\n  b: x -> reshape([B, 4, 4])\n  y: concat(a, b)\n",
+        ShapeError,
+        "concat on axis -1 needs equal shapes elsewhere",
+        "7:6",
+    ),
+    (
+        "cycle",
+        HEAD + "model:\n  a: x + c -> relu\n  b: a -> dense(16)\n  c: b -> tanh\n",
+        ElaborationError,
+        "the graph has a cycle: a -> c -> b -> a",
+        "6:6",
+    ),
+    (
+        "duplicate_name",
+        HEAD + "model:\n  a: x -> relu\n  x: a -> relu\n",
+        ElaborationError,
+        "node 'x' is defined twice",
+        "6:3",
+    ),
+    (
+        "node_named_like_op",
+        HEAD + "model:\n  relu: x -> tanh\n",
+        ElaborationError,
+        "node name 'relu' is also an op or a block",
+        "5:3",
+    ),
+    (
+        "param_cycle",
+        "dlc: 1\nname: t\nparams: {a: b + 1, b: a * 2}\ninputs: {x: [B, 4]}\nmodel: [dense(a)]\n",
+        ElaborationError,
+        "params refer to each other in a cycle",
+        "3:10",
+    ),
+    (
+        "symbolic_features",
+        "dlc: 1\nname: t\ninputs: {x: [B, F]}\nmodel: [dense(3)]\n",
+        ShapeError,
+        "dense needs a known number of features on the last axis",
+        "4:9",
+    ),
+    (
+        "no_inputs",
+        "dlc: 1\nname: t\nmodel: [relu]\n",
+        ElaborationError,
+        "the spec has no inputs",
+        "3:8",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "text", "kind", "message", "where"), CATALOG,
-                         ids=[c[0] for c in CATALOG])
+@pytest.mark.parametrize(
+    ("case", "text", "kind", "message", "where"), CATALOG, ids=[c[0] for c in CATALOG]
+)
 def test_error_catalog(case: str, text: str, kind: type, message: str, where: str) -> None:
     err = error_of(text)
     assert isinstance(err, kind), err.render()
@@ -94,10 +210,15 @@ def test_error_catalog(case: str, text: str, kind: type, message: str, where: st
         assert "^" in rendered  # the source line with a caret under the span
 
 
-@pytest.mark.parametrize(("case", "text", "kind", "message", "where"),
-                         [c for c in CATALOG if c[0] in ("bad_yaml", "unknown_op", "cycle",
-                                                          "shape_mismatch", "yaml_bomb")],
-                         ids=lambda v: v if isinstance(v, str) and "\n" not in v else "")
+@pytest.mark.parametrize(
+    ("case", "text", "kind", "message", "where"),
+    [
+        c
+        for c in CATALOG
+        if c[0] in ("bad_yaml", "unknown_op", "cycle", "shape_mismatch", "yaml_bomb")
+    ],
+    ids=lambda v: v if isinstance(v, str) and "\n" not in v else "",
+)
 def test_cli_reports_error_with_exit_1(tmp_path, case, text, kind, message, where) -> None:  # noqa: ANN001
     spec = tmp_path / "spec.yaml"
     spec.write_text(text)
@@ -109,16 +230,20 @@ def test_cli_reports_error_with_exit_1(tmp_path, case, text, kind, message, wher
 
 
 def test_independent_errors_are_all_reported() -> None:
-    err = error_of(HEAD + "model:\n  - dense(4) -> relu\n  - dens(3)\n  - dropout(2)\n"
-                          "  - dense(2, bais=true)\n")
+    err = error_of(
+        HEAD + "model:\n  - dense(4) -> relu\n  - dens(3)\n  - dropout(2)\n"
+        "  - dense(2, bais=true)\n"
+    )
     where = [(d.loc.line, d.loc.col) for d in err.diagnostics]
     assert where == [(6, 5), (7, 13), (8, 14)]
     assert [d.message.split(":")[0] for d in err.diagnostics][0].startswith("unknown op")
 
 
 def test_independent_shape_errors_without_cascades() -> None:
-    err = error_of(HEAD + "model:\n  a: x -> residual(dense(8)) -> relu -> dense(3)\n"
-                          "  b: x -> maxout(3)\n  y: concat(a, b)\n")
+    err = error_of(
+        HEAD + "model:\n  a: x -> residual(dense(8)) -> relu -> dense(3)\n"
+        "  b: x -> maxout(3)\n  y: concat(a, b)\n"
+    )
     assert isinstance(err, ShapeError)
     assert [d.loc.line for d in err.diagnostics] == [5, 6]  # y depends on both: not reported
 
@@ -128,8 +253,10 @@ def test_set_override_errors(tmp_path) -> None:  # noqa: ANN001
     spec.write_text(HEAD + "params: {hidden: 8}\nmodel: [dense(hidden)]\n")
     result = run_dlc("check", str(spec), "--set", "hiden=3", cwd=tmp_path)
     assert result.returncode == 1
-    assert "--set:1:1: error: --set names unknown param 'hiden' (did you mean 'hidden'?)" \
+    assert (
+        "--set:1:1: error: --set names unknown param 'hiden' (did you mean 'hidden'?)"
         in result.stderr
+    )
     result = run_dlc("check", str(spec), "--set", "hidden=wide", cwd=tmp_path)
     assert result.returncode == 1 and "expected a number" in result.stderr
     result = run_dlc("check", str(spec), "--set", "hidden=0", cwd=tmp_path)

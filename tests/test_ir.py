@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from helpers import SPECS
 
 from dlc.compiler.dims import sym
 from dlc.compiler.ir import Graph, GraphInput, Node, TensorType, format_graph, verify
 from dlc.compiler.pipeline import check_file
+from helpers import SPECS
 
 X = GraphInput("x", TensorType((sym("B"), 4)))
 
@@ -28,8 +28,11 @@ def test_nodes_are_frozen() -> None:
         ((Node("a", "nope", ("x",)),), (("y", "a"),), "unknown op"),
         ((Node("a", "relu", ("x", "x")),), (("y", "a"),), "2 inputs to relu"),
         ((Node("a", "relu", ("x",)),), (("y", "z"),), "unknown value"),
-        ((Node("a", "dense", ("x",), (("units", 3), ("bias", True))),), (("y", "a"),),
-         "not sorted"),
+        (
+            (Node("a", "dense", ("x",), (("units", 3), ("bias", True))),),
+            (("y", "a"),),
+            "not sorted",
+        ),
     ],
 )
 def test_verify_rejects_broken_graphs(nodes, outputs, message) -> None:  # noqa: ANN001

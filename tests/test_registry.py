@@ -5,26 +5,33 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import check_layer
 
 from dlc.compiler.errors import DlcError
 from dlc.compiler.ops import REGISTRY
+from helpers import check_layer
 
 # op -> [(layer text, input shape, expected output shape)], concrete and symbolic
 SHAPES: dict[str, list[tuple[str, str, str]]] = {
-    "dense": [("dense(128)", "[B, 784]", "[B, 128]"), ("dense(8)", "[B, T, 4]", "[B, T, 8]"),
-              ("linear(3, bias=false)", "[5, 2]", "[5, 3]")],
+    "dense": [
+        ("dense(128)", "[B, 784]", "[B, 128]"),
+        ("dense(8)", "[B, T, 4]", "[B, T, 8]"),
+        ("linear(3, bias=false)", "[5, 2]", "[5, 3]"),
+    ],
     "identity": [("identity", "[B, T, 7]", "[B, T, 7]")],
     "step": [("step", "[B, 3]", "[B, 3]")],
     "sigmoid": [("sigmoid", "[B, 3]", "[B, 3]")],
     "tanh": [("tanh", "[B, T, 3]", "[B, T, 3]")],
     "lecun_tanh": [("lecun_tanh", "[B, 3]", "[B, 3]")],
-    "soboleva_tanh": [("soboleva_tanh(1, 1, 1, 1)", "[B, 3]", "[B, 3]"),
-                      ("soboleva_tanh(a=2, d=0.5)", "[4, 3]", "[4, 3]")],
+    "soboleva_tanh": [
+        ("soboleva_tanh(1, 1, 1, 1)", "[B, 3]", "[B, 3]"),
+        ("soboleva_tanh(a=2, d=0.5)", "[4, 3]", "[4, 3]"),
+    ],
     "relu": [("relu", "[B, 3, 8, 8]", "[B, 3, 8, 8]")],
     "leaky_relu": [("leaky_relu(slope=0.2)", "[B, 3]", "[B, 3]")],
-    "prelu": [("prelu", "[B, 3]", "[B, 3]"), ("prelu(num_parameters=3)", "[B, 3, H, W]",
-                                              "[B, 3, H, W]")],
+    "prelu": [
+        ("prelu", "[B, 3]", "[B, 3]"),
+        ("prelu(num_parameters=3)", "[B, 3, H, W]", "[B, 3, H, W]"),
+    ],
     "gelu": [("gelu", "[B, 3]", "[B, 3]"), ("gelu(approximate=tanh)", "[B, 3]", "[B, 3]")],
     "elu": [("elu(alpha=0.5)", "[B, 3]", "[B, 3]")],
     "selu": [("selu", "[B, 3]", "[B, 3]")],
@@ -33,30 +40,44 @@ SHAPES: dict[str, list[tuple[str, str, str]]] = {
     "softplus": [("softplus", "[B, 3]", "[B, 3]")],
     "softmax": [("softmax", "[B, 10]", "[B, 10]"), ("softmax(axis=1)", "[B, T, 5]", "[B, T, 5]")],
     "log_softmax": [("log_softmax(axis=-1)", "[B, 10]", "[B, 10]")],
-    "maxout": [("maxout(2)", "[B, 8]", "[B, 4]"), ("maxout(8)", "[B, 8]", "[B, 1]"),
-               ("maxout(2)", "[B, T*2]", "[B, T]")],
-    "rbf": [("rbf(10)", "[B, 2]", "[B, 10]"), ("rbf(4, sigma=0.5, learn_sigma=false)",
-                                               "[B, T, 3]", "[B, T, 4]")],
-    "polynomial": [("polynomial(3)", "[B, 2]", "[B, 6]"), ("polynomial(2)", "[B, F]",
-                                                           "[B, 2*F]")],
+    "maxout": [
+        ("maxout(2)", "[B, 8]", "[B, 4]"),
+        ("maxout(8)", "[B, 8]", "[B, 1]"),
+        ("maxout(2)", "[B, T*2]", "[B, T]"),
+    ],
+    "rbf": [
+        ("rbf(10)", "[B, 2]", "[B, 10]"),
+        ("rbf(4, sigma=0.5, learn_sigma=false)", "[B, T, 3]", "[B, T, 4]"),
+    ],
+    "polynomial": [("polynomial(3)", "[B, 2]", "[B, 6]"), ("polynomial(2)", "[B, F]", "[B, 2*F]")],
     "fourier": [("fourier(4)", "[B, 1]", "[B, 8]"), ("fourier(2)", "[B, 3]", "[B, 12]")],
     "dropout": [("dropout(0.3)", "[B, 3]", "[B, 3]"), ("dropout", "[B, T, 3]", "[B, T, 3]")],
-    "batchnorm": [("batchnorm", "[B, 16]", "[B, 16]"), ("batchnorm", "[B, 3, H, W]",
-                                                        "[B, 3, H, W]")],
+    "batchnorm": [
+        ("batchnorm", "[B, 16]", "[B, 16]"),
+        ("batchnorm", "[B, 3, H, W]", "[B, 3, H, W]"),
+    ],
     "layernorm": [("layernorm", "[B, T, 32]", "[B, T, 32]")],
-    "flatten": [("flatten", "[B, 3, 4, 4]", "[B, 48]"), ("flatten", "[B, C, H, W]",
-                                                          "[B, C*H*W]"),
-                ("flatten(start=2)", "[B, T, 4, 2]", "[B, T, 8]")],
-    "reshape": [("reshape([B, 1, 28, 28])", "[B, 784]", "[B, 1, 28, 28]"),
-                ("reshape([-1, 4, 196])", "[B, 784]", "[B, 4, 196]"),
-                ("reshape([B, T, 2, -1])", "[B, T, 8]", "[B, T, 2, 4]")],
+    "flatten": [
+        ("flatten", "[B, 3, 4, 4]", "[B, 48]"),
+        ("flatten", "[B, C, H, W]", "[B, C*H*W]"),
+        ("flatten(start=2)", "[B, T, 4, 2]", "[B, T, 8]"),
+    ],
+    "reshape": [
+        ("reshape([B, 1, 28, 28])", "[B, 784]", "[B, 1, 28, 28]"),
+        ("reshape([-1, 4, 196])", "[B, 784]", "[B, 4, 196]"),
+        ("reshape([B, T, 2, -1])", "[B, T, 8]", "[B, T, 2, 4]"),
+    ],
     "permute": [("permute([0, 2, 1])", "[B, T, 8]", "[B, 8, T]")],
-    "standardize": [("standardize", "[B, 5]", "[B, 5]"), ("standardize(method=zca)",
-                                                          "[B, 5]", "[B, 5]")],
+    "standardize": [
+        ("standardize", "[B, 5]", "[B, 5]"),
+        ("standardize(method=zca)", "[B, 5]", "[B, 5]"),
+    ],
     "add": [("parallel(dense(4), dense(4), merge=add)", "[B, 3]", "[B, 4]")],
     "mul": [("mul(identity, sigmoid)", "[B, 3]", "[B, 3]")],
-    "concat": [("concat(dense(4), dense(2))", "[B, 3]", "[B, 6]"),
-               ("concat(identity, identity, axis=1)", "[B, T, 3]", "[B, 2*T, 3]")],
+    "concat": [
+        ("concat(dense(4), dense(2))", "[B, 3]", "[B, 6]"),
+        ("concat(identity, identity, axis=1)", "[B, T, 3]", "[B, 2*T, 3]"),
+    ],
     "residual_add": [("residual(dense(16) -> relu)", "[B, 16]", "[B, 16]")],
     "highway_gate": [("highway(dense(16) -> relu)", "[B, 16]", "[B, 16]")],
     "residual": [("residual(dense(16) -> relu -> dense(16))", "[B, T, 16]", "[B, T, 16]")],
@@ -73,8 +94,9 @@ def test_table_covers_every_op() -> None:
 CASES = [(op, *case) for op, cases in SHAPES.items() for case in cases]
 
 
-@pytest.mark.parametrize(("op", "layer", "shape", "expected"), CASES,
-                         ids=[f"{c[0]}:{c[1]}:{c[2]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("op", "layer", "shape", "expected"), CASES, ids=[f"{c[0]}:{c[1]}:{c[2]}" for c in CASES]
+)
 def test_shape_rule(op: str, layer: str, shape: str, expected: str) -> None:
     checked = check_layer(layer, shape)
     out = dict(checked.graph.outputs)["y"]
@@ -98,8 +120,9 @@ TORCH_EQUIVALENTS = [
 ]
 
 
-@pytest.mark.parametrize(("layer", "shape", "module"), TORCH_EQUIVALENTS,
-                         ids=[c[0] for c in TORCH_EQUIVALENTS])
+@pytest.mark.parametrize(
+    ("layer", "shape", "module"), TORCH_EQUIVALENTS, ids=[c[0] for c in TORCH_EQUIVALENTS]
+)
 def test_param_count_matches_torch(layer: str, shape: str, module) -> None:  # noqa: ANN001
     m = module()
     checked = check_layer(layer, shape)

@@ -11,12 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Loc
-from .registry import BODY, NUMBER, POS_INT, Arg, OpDef, choice, register, AXIS
+from .registry import AXIS, BODY, NUMBER, POS_INT, Arg, OpDef, choice, register
 
 
 def _need_input(el: Any, x: str | None, name: str, loc: Loc | None) -> str:
     if x is None:
-        raise el.fail(f"{name} has no input here", loc, f"start the pipeline with a tensor: x -> {name}(...)")
+        raise el.fail(
+            f"{name} has no input here", loc, f"start the pipeline with a tensor: x -> {name}(...)"
+        )
     return x
 
 
@@ -52,8 +54,11 @@ def _parallel(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc
     x = _need_input(el, x, "parallel", loc)
     branches = args["*"]
     if len(branches) < 2:
-        raise el.fail(f"parallel needs at least 2 branches, got {len(branches)}", loc,
-                      "parallel(dense(64), dense(64) -> relu, merge=concat)")
+        raise el.fail(
+            f"parallel needs at least 2 branches, got {len(branches)}",
+            loc,
+            "parallel(dense(64), dense(64) -> relu, merge=concat)",
+        )
     outs = tuple(
         el.apply(b.expr, x, b.env, Scope(scope.full(scope.fresh(str(i)))))
         for i, b in enumerate(branches)
@@ -63,14 +68,44 @@ def _parallel(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc
     return el.emit("concat", outs, {"axis": args["axis"]}, loc, scope, "concat")
 
 
-register(OpDef("residual", args=(Arg("body", BODY),), kind="combinator", expand=_residual,
-               category="combinator", doc="x + body(x); the shapes must agree."))
-register(OpDef("highway", args=(Arg("body", BODY), Arg("gate_bias", NUMBER, 0.0)),
-               kind="combinator", expand=_highway, category="combinator",
-               doc="T(x) ⊙ body(x) + (1 - T(x)) ⊙ x, T(x) = sigmoid(W_T x + b_T)."))
-register(OpDef("repeat", args=(Arg("n", POS_INT), Arg("body", BODY)), kind="combinator",
-               expand=_repeat, category="combinator", doc="body applied n times, each with its own weights."))
-register(OpDef("parallel", args=(Arg("merge", choice("concat", "add"), "concat"),
-                                 Arg("axis", AXIS, -1)),
-               varargs=Arg("branches", BODY), kind="combinator", expand=_parallel,
-               category="combinator", doc="Branches on the same input, merged by concat or add."))
+register(
+    OpDef(
+        "residual",
+        args=(Arg("body", BODY),),
+        kind="combinator",
+        expand=_residual,
+        category="combinator",
+        doc="x + body(x); the shapes must agree.",
+    )
+)
+register(
+    OpDef(
+        "highway",
+        args=(Arg("body", BODY), Arg("gate_bias", NUMBER, 0.0)),
+        kind="combinator",
+        expand=_highway,
+        category="combinator",
+        doc="T(x) ⊙ body(x) + (1 - T(x)) ⊙ x, T(x) = sigmoid(W_T x + b_T).",
+    )
+)
+register(
+    OpDef(
+        "repeat",
+        args=(Arg("n", POS_INT), Arg("body", BODY)),
+        kind="combinator",
+        expand=_repeat,
+        category="combinator",
+        doc="body applied n times, each with its own weights.",
+    )
+)
+register(
+    OpDef(
+        "parallel",
+        args=(Arg("merge", choice("concat", "add"), "concat"), Arg("axis", AXIS, -1)),
+        varargs=Arg("branches", BODY),
+        kind="combinator",
+        expand=_parallel,
+        category="combinator",
+        doc="Branches on the same input, merged by concat or add.",
+    )
+)

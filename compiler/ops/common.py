@@ -6,7 +6,7 @@ element; they are estimates of a forward pass, reported per example by `dlc summ
 
 from __future__ import annotations
 
-from ..dims import Dim, product
+from ..dims import Dim, dims_equal, product
 from ..ir import InitSpec, TensorType
 from .registry import FlopRule, OpCtx
 
@@ -17,6 +17,14 @@ GLOROT_UNIFORM = InitSpec("glorot_uniform")
 
 def same_shape(ctx: OpCtx) -> TensorType:
     return ctx.x
+
+
+def shapes_equal(a: TensorType, b: TensorType, skip_axis: int | None = None) -> bool:
+    """Equal ranks and dims (as polynomials), ignoring `skip_axis` if given."""
+    if a.rank != b.rank:
+        return False
+    pairs = enumerate(zip(a.shape, b.shape, strict=True))
+    return all(i == skip_axis or dims_equal(x, y) for i, (x, y) in pairs)
 
 
 def numel(t: TensorType) -> Dim:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..dims import Dim, dims_equal, format_shape
 from ..ir import InitSpec, ParamSpec, TensorType
-from .common import GLOROT_UNIFORM, ZEROS, norm_axis, numel
+from .common import GLOROT_UNIFORM, ZEROS, norm_axis, numel, shapes_equal
 from .linear import features
 from .registry import AXIS, NUMBER, TENSOR, Arg, OpCtx, OpDef, register
 
@@ -54,10 +54,7 @@ def _concat_shape(ctx: OpCtx) -> TensorType:
     rank = ctx.x.rank
     axis = norm_axis(ctx, ctx["axis"], rank)
     for t in ctx.inputs:
-        same = t.rank == rank and all(
-            i == axis or dims_equal(a, b) for i, (a, b) in enumerate(zip(t.shape, ctx.x.shape))
-        )
-        if not same:
+        if not shapes_equal(t, ctx.x, skip_axis=axis):
             shapes = ", ".join(str(t) for t in ctx.inputs)
             raise ctx.fail(
                 f"concat on axis {ctx['axis']} needs equal shapes elsewhere, got {shapes}",
@@ -84,7 +81,7 @@ register(
 
 def _residual_shape(ctx: OpCtx) -> TensorType:
     x, body = ctx.inputs
-    if x.rank != body.rank or not all(dims_equal(a, b) for a, b in zip(x.shape, body.shape)):
+    if not shapes_equal(x, body):
         raise ctx.fail(
             f"residual adds {x} to its body's {body}; keep the width or project x",
             f"the body must return {format_shape(x.shape)}: end it with a layer of that "
@@ -108,7 +105,7 @@ register(
 
 def _highway_shape(ctx: OpCtx) -> TensorType:
     x, h = ctx.inputs
-    if x.rank != h.rank or not all(dims_equal(a, b) for a, b in zip(x.shape, h.shape)):
+    if not shapes_equal(x, h):
         raise ctx.fail(
             f"highway mixes x {x} with its body's {h}; they must have the same shape",
             "keep the width in the body (the gate interpolates between the two)",

@@ -236,7 +236,9 @@ class OpDef:
         return n >= lo and (hi is None or n <= hi)
 
     def signature(self) -> str:
-        parts = [a.name if a.required else f"{a.name}={_default_text(a.default)}" for a in self.args]
+        parts = [
+            a.name if a.required else f"{a.name}={_default_text(a.default)}" for a in self.args
+        ]
         return f"{self.name}({', '.join(parts)})" if parts else self.name
 
 
