@@ -33,9 +33,9 @@ from .ir import Graph, GraphInput, InitSpec, Node, TensorType
 from .ops.registry import BODY, REQUIRED, Arg, ArgTypeError, OpDef, lookup, public_names
 from .spec import Body, GraphBody, SeqBody, Spec, Text
 from .syntax import BinOp, Call, Expr, ListExpr, Name, Neg, Num, Pipe, Signature, Str
+from .training import TABLES
 
 MAX_BLOCK_DEPTH = 32
-MAX_REPEAT = 10_000
 CONSTANTS = {"true": True, "false": False, "none": None, "null": None}
 
 
@@ -591,6 +591,7 @@ class Elaborator:
         if spec.training is not None and spec.training.init is not None:
             with self.collecting():
                 self.default_init = self.init_spec(spec.training.init.parse(), self.global_env)
+        self.check_training()
         inputs = self.inputs()
         if not inputs:
             self.errors.add(
@@ -614,6 +615,32 @@ class Elaborator:
         outputs = self.outputs(last, root)
         self.errors.raise_if_any()
         return Graph(spec.name, tuple(inputs), tuple(self.nodes), outputs)
+
+    def check_training(self) -> None:
+        """`loss`, `optimizer` and `schedule` name known entries with fitting arguments."""
+        t = self.spec.training
+        if t is None:
+            return
+        texts = [("loss", term.loss) for term in t.loss]
+        texts += [(k, v) for k, v in (("optimizer", t.optimizer), ("schedule", t.schedule)) if v]
+        for what, text in texts:
+            with self.collecting():
+                self.training_call(what, text)
+
+    def training_call(self, what: str, text: Text) -> tuple[str, dict[str, Any]]:
+        e = text.parse()
+        if isinstance(e, Name):
+            e = Call(e.id, (), (), e.loc, e.loc)
+        table = TABLES[what]
+        if not isinstance(e, Call):
+            raise self.fail(f"expected a {what} such as {next(iter(table))}", e.loc)
+        if e.name not in table:
+            raise self.fail(
+                f"unknown {what} '{e.name}'{did_you_mean(e.name, table)}",
+                e.name_loc,
+                f"{what}s: {', '.join(table)}",
+            )
+        return e.name, self.bind(e.name, table[e.name], None, e, self.global_env, None, Scope(""))
 
     def inputs(self) -> list[GraphInput]:
         out = []

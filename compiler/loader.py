@@ -40,9 +40,9 @@ import re
 import stat
 import sys
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from .errors import LoadError, Loc, Source
 
@@ -86,6 +86,9 @@ _HEX_ESCAPES = yaml.scanner.Scanner.ESCAPE_CODES  # escape letter -> number of h
 # --------------------------------------------------------------------------- document
 
 
+_Entries = dict[str, tuple["_Node", "_Node"]]  # a mapping's key -> (key node, value node)
+
+
 class _Node:
     """One YAML value's place in the source; an alias shares its target's children."""
 
@@ -97,7 +100,7 @@ class _Node:
         end: Any,
         style: str | None,
         text: str | None,
-        items: dict[str, tuple[_Node, _Node]] | list[_Node] | None,
+        items: _Entries | list[_Node] | None,
         size: int = 1,
         height: int = 0,
         target: _Node | None = None,
@@ -255,23 +258,27 @@ def _kind(value: Any) -> str:
 
 
 def _parse(source: Source) -> tuple[Any, _Node | None]:
-    """Run the parser over the text and build the data and node trees from its events."""
-    builder = _Builder(source)
-    parser = None
+    """The data and node trees of the text's only document (None, None if it has none)."""
     try:
         parser = _PARSER(source.text)  # the pure-Python reader checks characters here
-        while parser.check_event():
-            builder.feed(parser.get_event())
+        return _build(source, parser)
     except yaml.YAMLError as err:
         raise _yaml_error(source, err) from None
+
+
+def _build(source: Source, parser: Any) -> tuple[Any, _Node | None]:
+    """Feed the parser's events to a `_Builder`."""
+    builder = _Builder(source)
+    try:
+        while parser.check_event():
+            builder.feed(parser.get_event())
     except (ValueError, OverflowError):  # the pure-Python scanner's chr() of a bad \U escape
         raise LoadError(
             "invalid escape in a double-quoted string (past U+10FFFF)",
             _mark_loc(source, parser.get_mark()),
         ) from None
     finally:
-        if parser is not None:
-            parser.dispose()
+        parser.dispose()
     return builder.root or (None, None)
 
 
@@ -377,14 +384,15 @@ class _Builder:
         frame.height = max(frame.height, node.height)
         if isinstance(frame.data, list):
             frame.data.append(value)
-            frame.node.items.append(node)  # type: ignore[union-attr]
+            cast(list[_Node], frame.node.items).append(node)
         elif frame.key is None:
             self._check_key(frame, node)
             frame.key = node
         else:
             key = frame.key.text
-            frame.data[key] = value  # type: ignore[index]
-            frame.node.items[key] = (frame.key, node)  # type: ignore[call-overload]
+            assert key is not None  # _check_key refused a collection as a key
+            frame.data[key] = value
+            cast(_Entries, frame.node.items)[key] = (frame.key, node)
             frame.key = None
 
     def _check_key(self, frame: _Frame, key: _Node) -> None:
@@ -401,7 +409,7 @@ class _Builder:
                 "write the keys out in this mapping instead of merging them",
             )
         if key.text in frame.data:
-            first = _node_loc(self.source, frame.node.items[key.text][0])  # type: ignore
+            first = _node_loc(self.source, cast(_Entries, frame.node.items)[key.text][0])
             self._fail(f"duplicate key '{key.text}' (first defined at line {first.line})", key)
 
     def _count(self, nodes: int, node: _Node) -> None:

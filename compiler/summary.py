@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .dims import Dim, format_dim, is_sym, substitute
+from .dims import Dim, format_dim, free_symbols, is_sym, substitute
 from .ir import Graph
 
 
@@ -18,61 +18,42 @@ def batch_symbols(graph: Graph) -> dict[str, int]:
     out = {}
     for i in graph.inputs:
         if i.type.shape and is_sym(i.type.shape[0]):
-            out.update((s, 1) for s in _free(i.type.shape[0]))
+            out.update((s, 1) for s in free_symbols(i.type.shape[0]))
     return out
 
 
-def _free(d: Dim) -> frozenset[str]:
-    from .dims import free_symbols
-
-    return free_symbols(d)
-
-
-def summary_rows(graph: Graph) -> list[dict[str, Any]]:
-    per_example = batch_symbols(graph)
-    rows = []
-    for i in graph.inputs:
-        rows.append(
-            {
-                "node": i.name,
-                "op": "input",
-                "shape": str(i.type),
-                "params": 0,
-                "buffers": 0,
-                "flops": 0,
-            }
-        )
-    for n in graph.nodes:
-        flops = substitute(n.flops, per_example) if is_sym(n.flops) else n.flops
-        rows.append(
-            {
-                "node": n.name,
-                "op": n.op,
-                "shape": str(n.type),
-                "params": n.num_params,
-                "buffers": sum(p.size for p in n.params if not p.trainable),
-                "flops": flops if isinstance(flops, int) else format_dim(flops),
-            }
-        )
-    return rows
+def _json_dim(d: Dim) -> int | str:
+    return d if isinstance(d, int) else format_dim(d)
 
 
 def summary_json(graph: Graph) -> dict[str, Any]:
-    rows = summary_rows(graph)
-    total_flops: Dim = 0
+    """Everything `dlc summary` shows, for machines (`--json`)."""
     per_example = batch_symbols(graph)
+    rows: list[dict[str, Any]] = [
+        {"node": i.name, "op": "input", "shape": str(i.type), "params": 0, "buffers": 0, "flops": 0}
+        for i in graph.inputs
+    ]
+    total_flops: Dim = 0
     for n in graph.nodes:
-        total_flops = total_flops + (
-            substitute(n.flops, per_example) if is_sym(n.flops) else n.flops
-        )
+        flops = substitute(n.flops, per_example)
+        total_flops = total_flops + flops
+        rows.append({
+            "node": n.name,
+            "op": n.op,
+            "shape": str(n.type),
+            "params": n.num_params,
+            "buffers": sum(p.size for p in n.params if not p.trainable),
+            "flops": _json_dim(flops),
+        })  # fmt: skip
+    types = graph.types()
     return {
         "name": graph.name,
         "inputs": {i.name: str(i.type) for i in graph.inputs},
-        "outputs": {name: str(graph.types()[v]) for name, v in graph.outputs},
+        "outputs": {name: str(types[v]) for name, v in graph.outputs},
         "nodes": rows,
         "total_params": graph.num_params,
         "total_buffers": sum(r["buffers"] for r in rows),
-        "total_flops": total_flops if isinstance(total_flops, int) else format_dim(total_flops),
+        "total_flops": _json_dim(total_flops),
         "flops_per": "example",
     }
 

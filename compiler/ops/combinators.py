@@ -13,6 +13,8 @@ from typing import Any
 from ..errors import Loc
 from .registry import AXIS, BODY, NUMBER, POS_INT, Arg, OpDef, choice, register
 
+MAX_REPEAT = 10_000  # copies; a bound on what one line of a spec can make
+
 
 def _need_input(el: Any, x: str | None, name: str, loc: Loc | None) -> str:
     if x is None:
@@ -37,20 +39,16 @@ def _highway(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc 
 
 
 def _repeat(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc | None) -> str:
-    from ..elaborate import MAX_REPEAT, Scope
-
     x = _need_input(el, x, "repeat", loc)
     n, body = args["n"], args["body"]
     if n > MAX_REPEAT:
         raise el.fail(f"repeat({n}, ...) is more than {MAX_REPEAT} copies", loc)
     for i in range(n):
-        x = el.apply(body.expr, x, body.env, Scope(scope.full(scope.fresh(str(i)))))
+        x = el.apply(body.expr, x, body.env, scope.child(str(i)))
     return x
 
 
 def _parallel(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc | None) -> str:
-    from ..elaborate import Scope
-
     x = _need_input(el, x, "parallel", loc)
     branches = args["*"]
     if len(branches) < 2:
@@ -59,10 +57,7 @@ def _parallel(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc
             loc,
             "parallel(dense(64), dense(64) -> relu, merge=concat)",
         )
-    outs = tuple(
-        el.apply(b.expr, x, b.env, Scope(scope.full(scope.fresh(str(i)))))
-        for i, b in enumerate(branches)
-    )
+    outs = tuple(el.apply(b.expr, x, b.env, scope.child(str(i))) for i, b in enumerate(branches))
     if args["merge"] == "add":
         return el.emit("add", outs, {}, loc, scope, "add")
     return el.emit("concat", outs, {"axis": args["axis"]}, loc, scope, "concat")
