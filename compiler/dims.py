@@ -70,6 +70,10 @@ class Sym:
     """
 
     __slots__ = ("_terms", "_hash", "_text", "_free")
+    _terms: Terms
+    _hash: int
+    _text: str
+    _free: frozenset[str]
 
     def __new__(cls, name: str) -> Sym:
         return sym(name)

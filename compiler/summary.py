@@ -15,7 +15,7 @@ from .ir import Graph
 
 
 def batch_symbols(graph: Graph) -> dict[str, int]:
-    out = {}
+    out: dict[str, int] = {}
     for i in graph.inputs:
         if i.type.shape and is_sym(i.type.shape[0]):
             out.update((s, 1) for s in free_symbols(i.type.shape[0]))

@@ -170,9 +170,9 @@ class _Builder:
             raise AssertionError(f"bare token {t!r}")
         kind = t.data
         if kind == "number":
-            return Num(_number(t.children[0]), self.loc(t))
+            return Num(_number(str(t.children[0])), self.loc(t))
         if kind == "string":
-            return Str(t.children[0][1:-1], self.loc(t))
+            return Str(str(t.children[0])[1:-1], self.loc(t))
         if kind == "name":
             return Name(str(t.children[0]), self.loc(t))
         if kind == "call":
@@ -216,8 +216,7 @@ class _Builder:
         return Signature(str(name_tok), tuple(out), self.loc(t))
 
 
-def _number(tok: lark.Token) -> int | float:
-    text = str(tok)
+def _number(text: str) -> int | float:
     if any(c in text for c in ".eE"):
         return float(text)
     return int(text)
@@ -253,7 +252,7 @@ def _translate(e: lark.exceptions.UnexpectedInput, text: str, locate: Locate) ->
         what = _END if tok.type == "$END" else f"'{tok}'"
         length = max(1, len(str(tok))) if tok.type != "$END" else 1
     elif isinstance(e, lark.exceptions.UnexpectedCharacters):
-        what, length = f"character '{text[pos]}'", 1
+        what, length = f"character '{text[pos or 0]}'", 1
     else:  # UnexpectedEOF
         pos, what, length = len(text), _END, 1
     expected = _expected_words(getattr(e, "expected", None) or getattr(e, "allowed", None))
