@@ -214,6 +214,13 @@ class Elaborator:
         return self.apply_call(Call(e.id, (), (), e.loc, e.loc), x, env, scope)
 
     def apply_call(self, e: Call, x: str | None, env: Env, scope: Scope) -> str:
+        if x is None and e.args and isinstance(e.args[0], Name):
+            # With nothing flowing in, `softmax(y)` applies to the tensor y: y -> softmax.
+            tensor = env.tensor(e.args[0].id)
+            opdef = lookup(e.name)
+            plain_op = opdef is not None and opdef.kind == "op" and opdef.varargs is None
+            if tensor is not None and (plain_op or e.name in self.blocks):
+                x, e = tensor, Call(e.name, e.args[1:], e.kwargs, e.loc, e.name_loc)
         if e.name in self.blocks:
             return self.call_block(e, x, env, scope)
         opdef = lookup(e.name)
@@ -250,6 +257,11 @@ class Elaborator:
         else:
             pools = (env.names() | self.dim_names,)
             kind = "name"
+        if not layer and env.tensor(name) is not None:
+            return self.fail(
+                f"'{name}' is a tensor, not a value", loc,
+                "arguments are numbers, strings, lists, params and dims",
+            )
         hint = None
         if not layer:
             params = sorted(n for n in env.names() if not env.tensor(n))
@@ -527,9 +539,12 @@ class Elaborator:
                 tensors[name] = value
             if name not in tensors:
                 failed.add(name)
-        result = body.nodes[-1][0]
+        names = [name for name, _, _ in body.nodes]
+        result = "y" if "y" in names else names[-1]  # the node named y, else the last one
         if result not in tensors:
             raise Reported()
+        if env is self.global_env:
+            env.tensors.update(tensors)  # the model's nodes, for `outputs:`
         return tensors[result]
 
     def in_dependency_order(

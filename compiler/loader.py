@@ -270,8 +270,7 @@ def _build(source: Source, parser: Any) -> tuple[Any, _Node | None]:
     """Feed the parser's events to a `_Builder`."""
     builder = _Builder(source)
     try:
-        while parser.check_event():
-            builder.feed(parser.get_event())
+        builder.run(parser)
     except (ValueError, OverflowError):  # the pure-Python scanner's chr() of a bad \U escape
         raise LoadError(
             "invalid escape in a double-quoted string (past U+10FFFF)",
@@ -313,10 +312,13 @@ class _Builder:
             yaml.SequenceEndEvent: self._end,
         }
 
-    def feed(self, event: yaml.Event) -> None:
-        handler = self.handlers.get(type(event))
-        if handler:
-            handler(event)
+    def run(self, parser: Any) -> None:
+        """Consume all of the parser's events (get_event() is None after the last)."""
+        handlers = self.handlers
+        while (event := parser.get_event()) is not None:
+            handler = handlers.get(type(event))
+            if handler:
+                handler(event)
 
     def _document(self, event: yaml.DocumentStartEvent) -> None:
         if self.root:
@@ -330,7 +332,10 @@ class _Builder:
         node = _Node(event.start_mark, event.end_mark, event.style, event.value, None)
         self._count(1, node)
         try:
-            value = self._scalar_value(event, node)
+            if event.tag is None and event.style in _PLAIN:  # the common case, kept quick
+                value = _resolve_plain(event.value)
+            else:
+                value = self._explicit_value(event, node)
         except ValueError as err:
             self._fail(str(err), node)
         if event.anchor:
@@ -381,7 +386,8 @@ class _Builder:
             self.root = (value, node)
             return
         frame = self.stack[-1]
-        frame.height = max(frame.height, node.height)
+        if node.height > frame.height:
+            frame.height = node.height
         if isinstance(frame.data, list):
             frame.data.append(value)
             cast(list[_Node], frame.node.items).append(node)
@@ -414,18 +420,19 @@ class _Builder:
 
     def _count(self, nodes: int, node: _Node) -> None:
         self.count += nodes
-        if self.count <= MAX_NODES:
-            return
+        if self.count > MAX_NODES:
+            self._too_many(node)
+
+    def _too_many(self, node: _Node) -> NoReturn:
         if node.style == "*":
             self._fail(
                 f"YAML alias expansion exceeds {MAX_NODES} nodes (a 'billion laughs' bomb?)", node
             )
         self._fail(f"the spec has more than {MAX_NODES} YAML nodes", node)
 
-    def _scalar_value(self, event: yaml.ScalarEvent, node: _Node) -> Any:
+    def _explicit_value(self, event: yaml.ScalarEvent, node: _Node) -> Any:
+        """The value of a quoted, block or tagged scalar."""
         tag, text = event.tag, event.value
-        if tag is None and event.style in _PLAIN:
-            return _resolve_plain(text)
         if tag is None or tag in ("!", _STR):
             return text
         if tag in _SCALAR_TAGS:

@@ -11,9 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Loc
+from .errors import ExprSyntaxError, Loc
 from .loader import Document, Path
 from .syntax import Expr, Signature, parse_expr, parse_signature
+
+
+FLOW_LIST_HINT = (
+    "a comma inside [...] separates YAML list items, also inside a call: put each layer "
+    "on its own line (- conv2d(c, 3)) or quote it"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +38,22 @@ class Text:
         return self.doc.text_loc(self.path, offset, length)
 
     def parse(self) -> Expr:
-        return parse_expr(self.value, self.locate)
+        try:
+            return parse_expr(self.value, self.locate)
+        except ExprSyntaxError as e:
+            if self._split_by_flow_list():
+                raise ExprSyntaxError(e.message, e.loc, FLOW_LIST_HINT) from None
+            raise
+
+    def _split_by_flow_list(self) -> bool:
+        """Was this item cut out of `[conv2d(c, 3), relu]` at a call's comma?"""
+        if not self.path or not isinstance(self.path[-1], int):
+            return False
+        if self.value.count("(") == self.value.count(")"):
+            return False
+        loc = self.loc
+        before = loc.source.line(loc.line)[: loc.col - 1].rstrip() if loc.source else ""
+        return before.endswith(("[", ","))
 
     def parse_signature(self) -> Signature:
         return parse_signature(self.value, self.locate)
