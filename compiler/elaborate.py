@@ -259,7 +259,8 @@ class Elaborator:
             kind = "name"
         if not layer and env.tensor(name) is not None:
             return self.fail(
-                f"'{name}' is a tensor, not a value", loc,
+                f"'{name}' is a tensor, not a value",
+                loc,
                 "arguments are numbers, strings, lists, params and dims",
             )
         hint = None

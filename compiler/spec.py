@@ -15,7 +15,6 @@ from .errors import ExprSyntaxError, Loc
 from .loader import Document, Path
 from .syntax import Expr, Signature, parse_expr, parse_signature
 
-
 FLOW_LIST_HINT = (
     "a comma inside [...] separates YAML list items, also inside a call: put each layer "
     "on its own line (- conv2d(c, 3)) or quote it"
