@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
+
 from dlc.compiler.errors import DlcError, SchemaError
 from dlc.compiler.loader import load_text
 from dlc.compiler.validate import _validator, schema, validate
-from jsonschema import Draft202012Validator
 
 REPO = Path(__file__).resolve().parent.parent
 
