@@ -23,88 +23,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import dims as D
+from .arith import compute, describe_value
 from .errors import Collector, DlcError, ElaborationError, ExprSyntaxError, Loc, did_you_mean
 from .inits import INIT_ALIASES, INITS
 from .ir import Graph, GraphInput, InitSpec, Node, TensorType
 from .ops.registry import BODY, REQUIRED, Arg, ArgTypeError, OpDef, lookup, public_names
+from .scope import CONSTANTS, Env, Reported, Scope, Thunk, Word
 from .spec import Body, GraphBody, SeqBody, Spec, Text
 from .syntax import BinOp, Call, Expr, ListExpr, Name, Neg, Num, Pipe, Signature, Str
 from .training import TABLES
 
 MAX_BLOCK_DEPTH = 32
-CONSTANTS = {"true": True, "false": False, "none": None, "null": None}
-
-
-class Reported(Exception):
-    """Something this depends on failed and was reported already: skip it quietly."""
-
-
-class Word(str):
-    """A bare name that resolved to nothing: a string for choice arguments (`same`)."""
-
-    loc: Loc | None = None
-
-
-@dataclass(frozen=True)
-class Thunk:
-    """An unevaluated expression with the environment it was written in."""
-
-    expr: Expr
-    env: Env
-
-
-@dataclass
-class Env:
-    """Names visible to an expression: constants (params, block args) and tensors."""
-
-    consts: dict[str, Any]
-    tensors: dict[str, str]  # spec name -> IR value name
-    parent: Env | None = None
-
-    def const(self, name: str) -> tuple[bool, Any]:
-        env: Env | None = self
-        while env is not None:
-            if name in env.consts:
-                return True, env.consts[name]
-            env = env.parent
-        return False, None
-
-    def tensor(self, name: str) -> str | None:
-        return self.tensors.get(name)
-
-    def names(self) -> set[str]:
-        out: set[str] = set(self.tensors)
-        env: Env | None = self
-        while env is not None:
-            out |= set(env.consts)
-            env = env.parent
-        return out
-
-
-@dataclass
-class Scope:
-    """Allocates unique dotted node names under a prefix."""
-
-    prefix: str
-    used: set[str] = field(default_factory=set)
-
-    def fresh(self, base: str) -> str:
-        name, i = base, 0
-        while name in self.used:
-            i += 1
-            name = f"{base}_{i}"
-        self.used.add(name)
-        return name
-
-    def full(self, local: str) -> str:
-        return f"{self.prefix}.{local}" if self.prefix else local
-
-    def child(self, base: str) -> Scope:
-        return Scope(self.full(self.fresh(base)))
 
 
 @dataclass
@@ -200,7 +133,7 @@ class Elaborator:
             if isinstance(const, str) and not isinstance(const, Word):
                 return self.apply(self.parse_param(e.id), x, self.global_env, scope)
             raise self.fail(
-                f"'{e.id}' is {_describe_value(const)}, not a layer",
+                f"'{e.id}' is {describe_value(const)}, not a layer",
                 e.loc,
                 "a layer here is an op such as relu, or a block",
             )
@@ -398,44 +331,7 @@ class Elaborator:
         for v in (a, b):
             if isinstance(v, Word):
                 raise self.unknown_name(v, v.loc or e.loc, self.global_env, layer=False)
-            if isinstance(v, bool) or not (isinstance(v, int | float) or D.is_sym(v)):
-                raise self.fail(f"cannot compute with {_describe_value(v)} ('{op}')", e.loc)
-        symbolic = D.is_sym(a) or D.is_sym(b)
-        if symbolic and (isinstance(a, float) or isinstance(b, float)):
-            raise self.fail("symbolic dims take integer arithmetic only", e.loc)
-        try:
-            if op == "+":
-                return a + b
-            if op == "-":
-                return a - b
-            if op == "*":
-                return a * b
-            if op == "/":
-                if symbolic:
-                    q = D.exact_div(a, b)
-                    if q is None:
-                        raise self.fail(
-                            f"{D.format_dim(a)} / {D.format_dim(b)} is not exact",
-                            e.loc,
-                            "use // for floor division of dims",
-                        )
-                    return q
-                return a / b
-            if op == "//":
-                return a // b
-            if op == "%":
-                return a % b
-            if op == "**":
-                if symbolic and not (isinstance(b, int) and b >= 0):
-                    raise self.fail("a dim's power must be an integer >= 0", e.loc)
-                if abs(b) > 64 or (isinstance(a, int) and abs(a) > 2**20 and b > 4):
-                    raise self.fail(f"the power {b} is too large", e.loc)
-                return a**b
-        except ZeroDivisionError:
-            raise self.fail("division by zero", e.loc) from None
-        except (TypeError, ValueError, OverflowError) as err:
-            raise self.fail(f"cannot compute '{op}' here: {err}", e.loc) from None
-        raise AssertionError(op)
+        return compute(op, a, b, e.loc)
 
     # ---- params -------------------------------------------------------------------
 
@@ -743,18 +639,6 @@ def _references(e: Expr) -> Iterator[Name]:
             yield from _references(a)
         for kw in e.kwargs:
             yield from _references(kw.value)
-
-
-def _describe_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return f"the boolean {str(v).lower()}"
-    if isinstance(v, int | float):
-        return f"the number {v!r}"
-    if isinstance(v, str):
-        return f"the string '{v}'"
-    if D.is_sym(v):
-        return f"the dim {D.format_dim(v)}"
-    return "a value"
 
 
 def input_dim_names(spec: Spec) -> set[str]:

@@ -16,6 +16,7 @@ from .ir import Graph, InitSpec, Node, TensorType
 from .ops import REGISTRY, OpCtx
 
 FLOAT_TYPES = ("float32", "float64", "float16", "bfloat16")
+MAX_PARAM_SIZE = 10**10  # elements in one weight: far beyond any model this tool trains
 
 
 def infer_shapes(
@@ -36,6 +37,12 @@ def infer_shapes(
         try:
             out = _check_node(ctx)
             params = REGISTRY[node.op].params(ctx, out)
+            for p in params:
+                if p.size > MAX_PARAM_SIZE:
+                    raise ctx.fail(
+                        f"{node.op}'s {p.name} would have {p.size:,} elements {list(p.shape)}",
+                        f"dlc refuses weights above {MAX_PARAM_SIZE:,} elements: check the sizes",
+                    )
             flops = REGISTRY[node.op].flops(ctx, out)
         except ShapeError as e:
             errors.extend(e)

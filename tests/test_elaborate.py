@@ -148,6 +148,7 @@ def test_training_init_is_the_default_and_init_overrides_it() -> None:
         ("model: [dense(4, bias=false)]\n", "a comma inside [...] separates YAML list items"),
         ("model: [dense(2 / 0)]\n", "division by zero"),
         ("model: [dense(10 ** 100)]\n", "the power 100 is too large"),
+        ("model: [dense(10 ** 12)]\n", "dense's weight would have 16,000,000,000,000 elements"),
         ("model:\n  y: relu\n", "relu has no input here"),
         ("blocks:\n  b: [relu]\n  'b(n)': [tanh]\nmodel: [b]\n", "block 'b' is defined twice"),
     ],

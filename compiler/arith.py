@@ -1,0 +1,74 @@
+"""Exact arithmetic in value context: numbers, params and symbolic dims.
+
+`compute` is what `+ - * / // % **` mean inside arguments and shapes: Python's numbers,
+and for symbolic dims the exact polynomial arithmetic of dims.py (a `/` on dims must
+divide exactly). Every failure is an ElaborationError at the expression.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import dims as D
+from .errors import ElaborationError, Loc
+
+MAX_EXPONENT = 64
+
+
+def describe_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    if isinstance(v, int | float):
+        return f"the number {v!r}"
+    if isinstance(v, str):
+        return f"the string '{v}'"
+    if D.is_sym(v):
+        return f"the dim {D.format_dim(v)}"
+    return "a value"
+
+
+def compute(op: str, a: Any, b: Any, loc: Loc) -> Any:
+    for v in (a, b):
+        if isinstance(v, bool) or not (isinstance(v, int | float) or D.is_sym(v)):
+            raise ElaborationError(f"cannot compute with {describe_value(v)} ('{op}')", loc)
+    symbolic = D.is_sym(a) or D.is_sym(b)
+    if symbolic and (isinstance(a, float) or isinstance(b, float)):
+        raise ElaborationError("symbolic dims take integer arithmetic only", loc)
+    try:
+        return _OPS[op](a, b, symbolic, loc)
+    except ZeroDivisionError:
+        raise ElaborationError("division by zero", loc) from None
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ElaborationError(f"cannot compute '{op}' here: {err}", loc) from None
+
+
+def _divide(a: Any, b: Any, symbolic: bool, loc: Loc) -> Any:
+    if not symbolic:
+        return a / b
+    q = D.exact_div(a, b)
+    if q is None:
+        raise ElaborationError(
+            f"{D.format_dim(a)} / {D.format_dim(b)} is not exact",
+            loc,
+            "use // for floor division of dims",
+        )
+    return q
+
+
+def _power(a: Any, b: Any, symbolic: bool, loc: Loc) -> Any:
+    if symbolic and not (isinstance(b, int) and b >= 0):
+        raise ElaborationError("a dim's power must be an integer >= 0", loc)
+    if abs(b) > MAX_EXPONENT or (isinstance(a, int) and abs(a) > 2**20 and b > 4):
+        raise ElaborationError(f"the power {b} is too large", loc)
+    return a**b
+
+
+_OPS = {
+    "+": lambda a, b, s, loc: a + b,
+    "-": lambda a, b, s, loc: a - b,
+    "*": lambda a, b, s, loc: a * b,
+    "/": _divide,
+    "//": lambda a, b, s, loc: a // b,
+    "%": lambda a, b, s, loc: a % b,
+    "**": _power,
+}

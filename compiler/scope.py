@@ -1,0 +1,86 @@
+"""Names during elaboration: environments, naming scopes, and deferred arguments.
+
+`Env` maps the names an expression may use (params and block arguments as constants,
+inputs and graph nodes as tensors) and chains to the environment it was written in.
+`Scope` hands out the dotted IR node names (`body.repeat.0.dense_1`). A `Thunk` is a
+block argument kept unevaluated until it is used, so one argument can be a number or a
+whole sub-network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Loc
+from .syntax import Expr
+
+CONSTANTS = {"true": True, "false": False, "none": None, "null": None}
+
+
+class Reported(Exception):
+    """Something this depends on failed and was reported already: skip it quietly."""
+
+
+class Word(str):
+    """A bare name that resolved to nothing: a string for choice arguments (`same`)."""
+
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class Thunk:
+    """An unevaluated expression with the environment it was written in."""
+
+    expr: Expr
+    env: Env
+
+
+@dataclass
+class Env:
+    """Names visible to an expression: constants (params, block args) and tensors."""
+
+    consts: dict[str, Any]
+    tensors: dict[str, str]  # spec name -> IR value name
+    parent: Env | None = None
+
+    def const(self, name: str) -> tuple[bool, Any]:
+        env: Env | None = self
+        while env is not None:
+            if name in env.consts:
+                return True, env.consts[name]
+            env = env.parent
+        return False, None
+
+    def tensor(self, name: str) -> str | None:
+        return self.tensors.get(name)
+
+    def names(self) -> set[str]:
+        out: set[str] = set(self.tensors)
+        env: Env | None = self
+        while env is not None:
+            out |= set(env.consts)
+            env = env.parent
+        return out
+
+
+@dataclass
+class Scope:
+    """Allocates unique dotted node names under a prefix."""
+
+    prefix: str
+    used: set[str] = field(default_factory=set)
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.used:
+            i += 1
+            name = f"{base}_{i}"
+        self.used.add(name)
+        return name
+
+    def full(self, local: str) -> str:
+        return f"{self.prefix}.{local}" if self.prefix else local
+
+    def child(self, base: str) -> Scope:
+        return Scope(self.full(self.fresh(base)))
