@@ -56,7 +56,7 @@ class Elaborator:
         self.blocks: dict[str, Block] = {}
         self.depth = 0
         self.param_stack: list[str] = []
-        self.parsed: dict[int, Expr] = {}
+        self.parsed: dict[Text, Expr | DlcError] = {}
 
     # ---- errors -------------------------------------------------------------------
 
@@ -338,10 +338,21 @@ class Elaborator:
     def parse_param(self, name: str) -> Expr:
         p = self.param_defs[name]
         assert p.text is not None
-        key = id(p)
-        if key not in self.parsed:
-            self.parsed[key] = p.text.parse()
-        return self.parsed[key]
+        return self.parse(p.text)
+
+    def parse(self, text: Text) -> Expr:
+        """An expression string's AST, parsed once however often a block is called (a
+        syntax error is reported once, too)."""
+        known = self.parsed.get(text)
+        if isinstance(known, DlcError):
+            raise Reported()
+        if known is None:
+            try:
+                known = self.parsed[text] = text.parse()
+            except DlcError as e:
+                self.parsed[text] = e
+                raise
+        return known
 
     def param_value(self, name: str) -> Any:
         """A string param in a value context: its text evaluated as an expression."""
@@ -397,7 +408,7 @@ class Elaborator:
             v = x
             for text in body.items:
                 with self.collecting():
-                    v = self.apply(text.parse(), v, env, scope)
+                    v = self.apply(self.parse(text), v, env, scope)
             if v is None:
                 raise self.fail("this model has no input to start from", body.loc)
             return v
@@ -423,7 +434,7 @@ class Elaborator:
                 )
             else:
                 with self.collecting():
-                    nodes.append((name, text.parse()))
+                    nodes.append((name, self.parse(text)))
         ordered, failed = self.in_dependency_order(nodes)
         for name, expr in ordered:
             if any(r.id in failed for r in _references(expr)):

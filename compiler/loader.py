@@ -40,7 +40,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, cast
@@ -137,12 +137,25 @@ class Document:
 
     def text_loc(self, path: Path, offset: int, length: int = 1) -> Loc:
         """Where character `offset` of the string scalar at `path` is, `length` wide."""
+        return self.text_locator(path)(offset, length)
+
+    def text_locator(self, path: Path) -> Callable[[int, int], Loc]:
+        """`text_loc` for one scalar, with the scalar's layout worked out once (the
+        expression parser asks for many positions in the same string)."""
         node, _key, found = self._walk(path)
-        if found and node and node.text is not None and 0 <= offset and 0 <= length:
-            loc = _text_loc(self.source, node.target or node, offset, length)
-            if loc:
-                return loc
-        return self.loc(path)
+        whole = self.loc(path)
+        target = node.target or node if found and node and node.text is not None else None
+        value = target.text or "" if target else ""
+        placed = _placed(_fragments(self.source, target), value) if target else []
+
+        def locate(offset: int, length: int = 1) -> Loc:
+            if placed and 0 <= offset <= len(value) and length >= 0:
+                for start, frag in reversed(placed):
+                    if start <= offset:
+                        return _fragment_loc(self.source, frag, offset - start, length)
+            return whole
+
+        return locate
 
     def _walk(self, path: Path) -> tuple[_Node | None, _Node | None, bool]:
         """The deepest node on `path`, the key node of its entry, and whether all of
@@ -644,17 +657,6 @@ class _Fragment:
     line: int
     cols: tuple[int, ...]
     end_col: int
-
-
-def _text_loc(source: Source, node: _Node, offset: int, length: int) -> Loc | None:
-    """The source position of `node.text[offset]`, or None when it cannot be mapped."""
-    value = node.text or ""
-    if offset > len(value):
-        return None
-    for start, frag in reversed(_placed(_fragments(source, node), value)):
-        if start <= offset:
-            return _fragment_loc(source, frag, offset - start, length)
-    return None
 
 
 def _fragment_loc(source: Source, frag: _Fragment, index: int, length: int) -> Loc:

@@ -70,12 +70,17 @@ class Scope:
 
     prefix: str
     used: set[str] = field(default_factory=set)
+    counters: dict[str, int] = field(default_factory=dict)  # the next suffix to try per base
 
     def fresh(self, base: str) -> str:
-        name, i = base, 0
+        """`base`, else `base_1`, `base_2`, ...: the first name not used yet."""
+        name, i = base, self.counters.get(base, 0)
+        if i:
+            name = f"{base}_{i}"
         while name in self.used:
             i += 1
             name = f"{base}_{i}"
+        self.counters[base] = i + 1
         self.used.add(name)
         return name
 

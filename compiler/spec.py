@@ -38,7 +38,7 @@ class Text:
 
     def parse(self) -> Expr:
         try:
-            return parse_expr(self.value, self.locate)
+            return parse_expr(self.value, self.doc.text_locator(self.path))
         except ExprSyntaxError as e:
             if self._split_by_flow_list():
                 raise ExprSyntaxError(e.message, e.loc, FLOW_LIST_HINT) from None
@@ -55,7 +55,7 @@ class Text:
         return before.endswith(("[", ","))
 
     def parse_signature(self) -> Signature:
-        return parse_signature(self.value, self.locate)
+        return parse_signature(self.value, self.doc.text_locator(self.path))
 
 
 @dataclass(frozen=True, slots=True)

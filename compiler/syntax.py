@@ -13,7 +13,7 @@ AST node's `loc` points into the spec even for `- "dens(128) -> relu"`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -30,18 +30,21 @@ Locate = Callable[[int, int], Loc]
 class Num:
     value: int | float
     loc: Loc
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Str:
     value: str
     loc: Loc
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Name:
     id: str
     loc: Loc
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +61,14 @@ class Call:
     kwargs: tuple[KwArg, ...]
     loc: Loc  # the whole call
     name_loc: Loc
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class ListExpr:
     items: tuple[Expr, ...]
     loc: Loc
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,18 +77,21 @@ class BinOp:
     left: Expr
     right: Expr
     loc: Loc
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Neg:
     operand: Expr
     loc: Loc
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Pipe:
     stages: tuple[Expr, ...]
     loc: Loc
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 Expr = Num | Str | Name | Call | ListExpr | BinOp | Neg | Pipe
@@ -128,10 +136,6 @@ def unparse(e: Expr) -> str:
     raise AssertionError(f"not an expression: {e!r}")
 
 
-_BINOPS = {
-    "add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//", "mod": "%", "pow": "**",
-}  # fmt: skip
-
 # What a person calls lark's terminals in a syntax error.
 _TERMINAL_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "LPAR": "'('",
@@ -141,79 +145,102 @@ _TERMINAL_WORDS = {
 }  # fmt: skip
 
 
+_Items = list[Any]  # a rule's children (the builder has a method named `list`)
+
+
+class _Builder(lark.Transformer):
+    """Builds AST nodes while lark parses (LALR runs these callbacks inline, so no parse
+    tree is made). Every token is kept, so each node's span runs from its first token to
+    its last; `locate` turns spans into file locations and is set for each parse."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.locate: Locate = lambda offset, length: Loc(None, 1, offset + 1)
+
+    def _loc(self, items: _Items) -> tuple[Loc, tuple[int, int]]:
+        present = [i for i in items if i is not None]
+        start, end = _span(present[0])[0], _span(present[-1])[1]
+        return self.locate(start, max(1, end - start)), (start, end)
+
+    def number(self, items: _Items) -> Num:
+        return Num(_number(str(items[0])), *self._loc(items))
+
+    def string(self, items: _Items) -> Str:
+        return Str(str(items[0])[1:-1], *self._loc(items))
+
+    def name(self, items: _Items) -> Name:
+        return Name(str(items[0]), *self._loc(items))
+
+    def atom(self, items: _Items) -> Expr:  # "(" pipeline ")": the parentheses count
+        loc, span = self._loc(items)
+        return replace(items[1], loc=loc, span=span)
+
+    def call(self, items: _Items) -> Call:
+        name_tok, _, arguments, _ = items
+        args: list[Expr] = []
+        kwargs: list[KwArg] = []
+        for a in arguments or ():
+            (kwargs if isinstance(a, KwArg) else args).append(a)
+        loc, span = self._loc(items)
+        return Call(str(name_tok), tuple(args), tuple(kwargs), loc, self._loc([name_tok])[0], span)
+
+    def arguments(self, items: _Items) -> _Items:
+        return _values(items)
+
+    def kwarg(self, items: _Items) -> KwArg:
+        key, _, value = items
+        return KwArg(str(key), value, self._loc([key])[0])
+
+    def list(self, items: _Items) -> ListExpr:
+        return ListExpr(tuple(_values(items)), *self._loc(items))
+
+    def pipe(self, items: _Items) -> Pipe:
+        return Pipe(tuple(_values(items)), *self._loc(items))
+
+    def neg(self, items: _Items) -> Neg:
+        return Neg(items[1], *self._loc(items))
+
+    def _binop(self, items: _Items) -> BinOp:
+        left, op, right = items
+        return BinOp(str(op), left, right, *self._loc(items))
+
+    add = sub = mul = div = floordiv = mod = pow = _binop
+
+    def parameter(self, items: _Items) -> Parameter:
+        key, *rest = items
+        values = _values(rest)
+        return Parameter(str(key), values[0] if values else None, self._loc([key])[0])
+
+    def signature(self, items: _Items) -> Signature:
+        name_tok, *rest = items
+        params = tuple(p for p in rest if isinstance(p, Parameter))
+        return Signature(str(name_tok), params, self._loc(items)[0])
+
+
+def _span(item: Any) -> tuple[int, int]:
+    if isinstance(item, lark.Token):
+        return item.start_pos or 0, item.end_pos or 0
+    return item.span
+
+
+def _values(items: _Items) -> _Items:
+    """The children that are not punctuation."""
+    return [i for i in items if i is not None and not isinstance(i, lark.Token)]
+
+
+_BUILDER = _Builder()
+
+
 @cache
 def _parser() -> lark.Lark:
     return lark.Lark(
         grammar_text(),
         parser="lalr",
         start=["start", "signature"],
-        propagate_positions=True,
+        keep_all_tokens=True,
         maybe_placeholders=True,
+        transformer=_BUILDER,
     )
-
-
-class _Builder:
-    """Turns a lark tree into AST nodes, locating each through `locate`."""
-
-    def __init__(self, locate: Locate) -> None:
-        self.locate = locate
-
-    def loc(self, item: lark.Tree | lark.Token) -> Loc:
-        if isinstance(item, lark.Token):
-            start, end = item.start_pos or 0, item.end_pos or 0
-        else:
-            start, end = item.meta.start_pos, item.meta.end_pos
-        return self.locate(start, max(1, end - start))
-
-    def expr(self, t: lark.Tree | lark.Token) -> Expr:
-        if isinstance(t, lark.Token):  # pragma: no cover - the grammar wraps every token
-            raise AssertionError(f"bare token {t!r}")
-        kind = t.data
-        if kind == "number":
-            return Num(_number(str(t.children[0])), self.loc(t))
-        if kind == "string":
-            return Str(str(t.children[0])[1:-1], self.loc(t))
-        if kind == "name":
-            return Name(str(t.children[0]), self.loc(t))
-        if kind == "call":
-            return self.call(t)
-        if kind == "list":
-            items = tuple(self.expr(c) for c in t.children if c is not None)
-            return ListExpr(items, self.loc(t))
-        if kind == "pipe":
-            return Pipe(tuple(self.expr(c) for c in t.children), self.loc(t))
-        if kind == "neg":
-            return Neg(self.expr(t.children[0]), self.loc(t))
-        if kind in _BINOPS:
-            left, right = (self.expr(c) for c in t.children)
-            return BinOp(_BINOPS[kind], left, right, self.loc(t))
-        raise AssertionError(f"unknown tree {kind}")
-
-    def call(self, t: lark.Tree) -> Call:
-        name_tok, arguments = t.children
-        args: list[Expr] = []
-        kwargs: list[KwArg] = []
-        for a in arguments.children if arguments is not None else ():
-            if a is None:
-                continue
-            if isinstance(a, lark.Tree) and a.data == "kwarg":
-                key, value = a.children
-                kwargs.append(KwArg(str(key), self.expr(value), self.loc(key)))
-            else:
-                args.append(self.expr(a))
-        return Call(str(name_tok), tuple(args), tuple(kwargs), self.loc(t), self.loc(name_tok))
-
-    def signature(self, t: lark.Tree) -> Signature:
-        name_tok, *params = t.children
-        out = []
-        for p in params:
-            if p is None:
-                continue
-            key, default = p.children
-            out.append(
-                Parameter(str(key), None if default is None else self.expr(default), self.loc(key))
-            )
-        return Signature(str(name_tok), tuple(out), self.loc(t))
 
 
 def _number(text: str) -> int | float:
@@ -224,21 +251,23 @@ def _number(text: str) -> int | float:
 
 def parse_expr(text: str, locate: Locate) -> Expr:
     """Parse one expression string; raises ExprSyntaxError located in the file."""
-    tree = _run(text, "start", locate)
-    return _Builder(locate).expr(tree)
+    result: Expr = _run(text, "start", locate)
+    return result
 
 
 def parse_signature(text: str, locate: Locate) -> Signature:
     """Parse a block signature such as `down(c, stride=2)`."""
-    tree = _run(text, "signature", locate)
-    return _Builder(locate).signature(tree)
+    result: Signature = _run(text, "signature", locate)
+    return result
 
 
 def _run(text: str, start: str, locate: Locate) -> Any:
     if not text.strip():
         raise ExprSyntaxError("empty expression", locate(0, 1), "write a layer such as dense(10)")
+    parser = _parser()
+    _BUILDER.locate = locate  # parsing is synchronous: one parse at a time per process
     try:
-        return _parser().parse(text, start=start)
+        return parser.parse(text, start=start)
     except lark.exceptions.UnexpectedInput as e:
         raise _translate(e, text, locate) from None
 
