@@ -38,6 +38,7 @@ from .syntax import BinOp, Call, Expr, ListExpr, Name, Neg, Num, Pipe, Signature
 from .training import TABLES
 
 MAX_BLOCK_DEPTH = 32
+MAX_NODES = 250_000  # IR nodes one spec may expand to (a 10,000-node spec makes ~20,000)
 
 
 @dataclass
@@ -84,6 +85,12 @@ class Elaborator:
         scope: Scope,
         base: str | None = None,
     ) -> str:
+        if len(self.nodes) >= MAX_NODES:
+            raise self.fail(
+                f"the model expands to more than {MAX_NODES:,} nodes",
+                loc,
+                "check the counts of repeat(...) and the sizes of nested blocks",
+            )
         name = scope.full(scope.fresh(base or op))
         self.nodes.append(Node(name, op, inputs, tuple(sorted(attrs.items())), loc))
         return name

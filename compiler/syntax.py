@@ -12,6 +12,7 @@ AST node's `loc` points into the spec even for `- "dens(128) -> relu"`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -264,12 +265,41 @@ def parse_signature(text: str, locate: Locate) -> Signature:
 def _run(text: str, start: str, locate: Locate) -> Any:
     if not text.strip():
         raise ExprSyntaxError("empty expression", locate(0, 1), "write a layer such as dense(10)")
+    _check_depth(text, locate)
     parser = _parser()
     _BUILDER.locate = locate  # parsing is synchronous: one parse at a time per process
     try:
         return parser.parse(text, start=start)
     except lark.exceptions.UnexpectedInput as e:
         raise _translate(e, text, locate) from None
+
+
+MAX_NESTING = 64  # parentheses and brackets; deeper is no network anyone writes by hand
+MAX_OPERATORS = 100  # arithmetic operators in one string ('->' does not count)
+_OPERATOR = re.compile(r"->|[-+*/%]")
+
+
+def _check_depth(text: str, locate: Locate) -> None:
+    """Bound how deep an expression's AST can be, so nothing recursive overflows."""
+    ops = [m for m in _OPERATOR.finditer(text) if m.group() != "->"]
+    if len(ops) > MAX_OPERATORS:
+        raise ExprSyntaxError(
+            f"the expression has more than {MAX_OPERATORS} operators",
+            locate(ops[MAX_OPERATORS].start(), 1),
+            "compute the value in params, or split the expression",
+        )
+    depth = 0
+    for i, c in enumerate(text):
+        if c in "([":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ExprSyntaxError(
+                    f"the expression nests deeper than {MAX_NESTING} parentheses",
+                    locate(i, 1),
+                    "split it into blocks or graph nodes",
+                )
+        elif c in ")]":
+            depth -= 1
 
 
 def _translate(e: lark.exceptions.UnexpectedInput, text: str, locate: Locate) -> ExprSyntaxError:
