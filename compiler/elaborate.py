@@ -38,6 +38,7 @@ from .syntax import BinOp, Call, Expr, ListExpr, Name, Neg, Num, Pipe, Signature
 from .training import TABLES
 
 MAX_BLOCK_DEPTH = 32
+MAX_NESTING = 100  # layers inside layers (residual(...) in blocks in params ...)
 MAX_NODES = 250_000  # IR nodes one spec may expand to (a 10,000-node spec makes ~20,000)
 
 
@@ -56,6 +57,7 @@ class Elaborator:
         self.errors = Collector(ElaborationError)
         self.blocks: dict[str, Block] = {}
         self.depth = 0
+        self.apply_depth = 0
         self.param_stack: list[str] = []
         self.parsed: dict[Text, Expr | DlcError] = {}
 
@@ -99,6 +101,20 @@ class Elaborator:
 
     def apply(self, e: Expr, x: str | None, env: Env, scope: Scope) -> str:
         """Elaborate `e` as a layer applied to tensor `x` (None: e must name a tensor)."""
+        if self.apply_depth >= MAX_NESTING:
+            raise self.fail(
+                f"layers nest deeper than {MAX_NESTING} levels (combinators, blocks and "
+                "params that name layers)",
+                e.loc,
+                "flatten the structure: use repeat(n, ...)",
+            )
+        self.apply_depth += 1
+        try:
+            return self._apply(e, x, env, scope)
+        finally:
+            self.apply_depth -= 1
+
+    def _apply(self, e: Expr, x: str | None, env: Env, scope: Scope) -> str:
         if isinstance(e, Pipe):
             v = self.apply(e.stages[0], x, env, scope)
             for stage in e.stages[1:]:
@@ -138,7 +154,8 @@ class Elaborator:
             if isinstance(const, Thunk):
                 return self.apply(const.expr, x, const.env, scope)
             if isinstance(const, str) and not isinstance(const, Word):
-                return self.apply(self.parse_param(e.id), x, self.global_env, scope)
+                with self.in_param(e.id):
+                    return self.apply(self.parse_param(e.id), x, self.global_env, scope)
             raise self.fail(
                 f"'{e.id}' is {describe_value(const)}, not a layer",
                 e.loc,
@@ -361,21 +378,33 @@ class Elaborator:
                 raise
         return known
 
-    def param_value(self, name: str) -> Any:
-        """A string param in a value context: its text evaluated as an expression."""
+    @contextmanager
+    def in_param(self, name: str) -> Iterator[None]:
+        """Expanding a string param; a param that comes back to itself is an error."""
         if name in self.param_stack:
             chain = " -> ".join(self.param_stack[self.param_stack.index(name) :] + [name])
             raise self.fail(
                 f"params refer to each other in a cycle: {chain}", self.param_defs[name].loc
             )
+        if len(self.param_stack) >= MAX_BLOCK_DEPTH:
+            raise self.fail(
+                f"params refer to params more than {MAX_BLOCK_DEPTH} deep",
+                self.param_defs[name].loc,
+            )
         self.param_stack.append(name)
         try:
-            try:
-                v = self.value(self.parse_param(name), self.global_env)
-            except ExprSyntaxError:
-                return self.param_defs[name].value  # free text, not an expression
+            yield
         finally:
             self.param_stack.pop()
+
+    def param_value(self, name: str) -> Any:
+        """A string param in a value context: its text evaluated as an expression."""
+        try:
+            expr = self.parse_param(name)
+        except (ExprSyntaxError, Reported):
+            return self.param_defs[name].value  # free text, not an expression
+        with self.in_param(name):
+            v = self.value(expr, self.global_env)
         if isinstance(v, Word) and v == name:
             return str(v)
         return v
@@ -471,36 +500,32 @@ class Elaborator:
         deps = {name: [r for r in _references(e) if r.id in exprs] for name, e in nodes}
         order: list[tuple[str, Expr]] = []
         failed: set[str] = set()
-        state: dict[str, int] = {}  # 1: on the current path, 2: done
-        path: list[str] = []
-
-        def visit(name: str) -> None:
-            state[name] = 1
-            path.append(name)
-            for ref in deps[name]:
-                if state.get(ref.id) == 1:
+        done: set[str] = set()
+        for root, _ in nodes:
+            if root in done:
+                continue
+            # Depth-first with an explicit stack: a graph may be thousands of nodes deep.
+            path, stack = [root], [iter(deps[root])]
+            while stack:
+                ref = next(stack[-1], None)
+                if ref is None:
+                    name = path.pop()
+                    stack.pop()
+                    done.add(name)
+                    order.append((name, exprs[name]))
+                elif ref.id in path:
                     cycle = path[path.index(ref.id) :] + [ref.id]
-                    raise self.fail(
+                    self.errors.add(
                         f"the graph has a cycle: {' -> '.join(cycle)}",
                         ref.loc,
                         "a node may use inputs and other nodes, but not itself through them",
                     )
-                if ref.id not in state:
-                    visit(ref.id)
-            path.pop()
-            state[name] = 2
-            order.append((name, exprs[name]))
-
-        for name, _ in nodes:
-            if name not in state:
-                try:
-                    visit(name)
-                except ElaborationError as e:
-                    self.errors.extend(e)
-                    for n in path:
-                        state[n] = 2
                     failed.update(path)
-                    path.clear()
+                    done.update(path)
+                    path, stack = [], []
+                elif ref.id not in done:
+                    path.append(ref.id)
+                    stack.append(iter(deps[ref.id]))
         return order, failed
 
     def name_single(self, before: int, value: str, name: str) -> str:

@@ -26,6 +26,7 @@ The graph variant is a chain of width-32 nodes with a mix of ops and skip connec
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import shutil
@@ -90,6 +91,8 @@ def best_of(fn, k: int) -> tuple[float, object]:  # noqa: ANN001
     best = float("inf")
     result = None
     for _ in range(k):
+        result = None
+        gc.collect()  # start each run without the previous run's garbage
         t0 = time.perf_counter()
         result = fn()
         best = min(best, time.perf_counter() - t0)
