@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +33,10 @@ class Source:
         return lines[n - 1] if 1 <= n <= len(lines) else ""
 
 
-@dataclass(frozen=True, slots=True)
-class Loc:
-    """A position in a source: line and column count from 1; `end_col` is exclusive."""
+class Loc(NamedTuple):
+    """A position in a source: line and column count from 1; `end_col` is exclusive.
+
+    A named tuple: immutable, and cheap enough to give every AST node one."""
 
     source: Source | None
     line: int

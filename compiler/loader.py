@@ -286,7 +286,7 @@ def _build(source: Source, parser: Any) -> tuple[Any, _Node | None]:
     """Feed the parser's events to a `_Builder`."""
     builder = _Builder(source)
     try:
-        with _gc_paused():
+        with gc_paused():
             builder.run(parser)
     except (ValueError, OverflowError):  # the pure-Python scanner's chr() of a bad \U escape
         raise LoadError(
@@ -299,7 +299,7 @@ def _build(source: Source, parser: Any) -> tuple[Any, _Node | None]:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: building allocates several objects per node
     and frees no cycles, so collections during a build only rescan the growing trees
     (they would take over half of the load time of a large spec)."""

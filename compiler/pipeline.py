@@ -17,7 +17,7 @@ from typing import Any
 from .elaborate import elaborate
 from .errors import Collector, Diagnostic, Loc, Source, UsageError, did_you_mean
 from .ir import Graph, InitSpec, verify
-from .loader import Document, load_file, load_text
+from .loader import Document, gc_paused, load_file, load_text
 from .shapes import infer_shapes
 from .spec import ParamDef, Spec, read_spec
 from .validate import validate
@@ -44,6 +44,11 @@ def check_text(text: str, name: str = "<string>", overrides: Sequence[str] = ())
 
 
 def check_document(doc: Document, overrides: Sequence[str] = ()) -> Checked:
+    with gc_paused():  # the front end's objects live until it returns; see loader.py
+        return _check(doc, overrides)
+
+
+def _check(doc: Document, overrides: Sequence[str]) -> Checked:
     validate(doc)
     spec = apply_overrides(read_spec(doc), overrides)
     graph, init = elaborate(spec)

@@ -51,7 +51,9 @@ def infer_shapes(
             continue
         warnings.extend(ctx.warnings)
         types[node.name] = out
-        typed.append(replace(node, type=out, params=params, flops=flops))
+        typed.append(
+            Node(node.name, node.op, node.inputs, node.attrs, node.loc, out, params, flops)
+        )
     errors.raise_if_any()
     return replace(graph, nodes=tuple(typed)), tuple(warnings)
 
