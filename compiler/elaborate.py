@@ -34,7 +34,7 @@ from .ir import Graph, GraphInput, InitSpec, Node, TensorType
 from .ops.registry import BODY, REQUIRED, Arg, ArgTypeError, OpDef, lookup, public_names
 from .scope import CONSTANTS, Env, Reported, Scope, Thunk, Word
 from .spec import Body, GraphBody, SeqBody, Spec, Text
-from .syntax import BinOp, Call, Expr, ListExpr, Name, Neg, Num, Pipe, Signature, Str
+from .syntax import BinOp, Call, Expr, ListExpr, Name, Neg, Num, Pipe, Signature, Str, parse_many
 from .training import TABLES
 
 MAX_BLOCK_DEPTH = 32
@@ -397,6 +397,14 @@ class Elaborator:
         finally:
             self.param_stack.pop()
 
+    def preparse(self) -> None:
+        """Parse the layer strings of the model and its blocks in one pass (a failure
+        leaves them to `parse`, which reports each error where it is)."""
+        bodies = [self.spec.model] + [b.body for b in self.spec.blocks]
+        texts = [t for body in bodies for t in _texts(body) if t not in self.parsed]
+        exprs = parse_many([t.value for t in texts], [t.doc.text_locator(t.path) for t in texts])
+        self.parsed.update(zip(texts, exprs or (), strict=False))
+
     def param_value(self, name: str) -> Any:
         """A string param in a value context: its text evaluated as an expression."""
         try:
@@ -547,6 +555,7 @@ class Elaborator:
             with self.collecting():
                 self.default_init = self.init_spec(spec.training.init.parse(), self.global_env)
         self.check_training()
+        self.preparse()
         inputs = self.inputs()
         if not inputs:
             self.errors.add(
@@ -663,6 +672,13 @@ def _sum_terms(e: Expr) -> Iterator[Expr]:
         yield from _sum_terms(e.right)
     else:
         yield e
+
+
+def _texts(body: Body) -> Iterator[Text]:
+    if isinstance(body, SeqBody):
+        yield from body.items
+    else:
+        yield from (text for _, _, text in body.nodes)
 
 
 def _references(e: Expr) -> Iterator[Name]:

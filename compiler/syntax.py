@@ -13,10 +13,11 @@ AST node's `loc` points into the spec even for `- "dens(128) -> relu"`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import lark
 
@@ -201,6 +202,9 @@ class _Builder(lark.Transformer):
 
     add = sub = mul = div = floordiv = mod = pow = _binop
 
+    def batch(self, items: _Items) -> _Items:
+        return _values(items)
+
     def parameter(self, items: _Items) -> Parameter:
         key, *rest = items
         values = _values(rest)
@@ -259,7 +263,7 @@ def _parser() -> lark.Lark:
     return lark.Lark(
         grammar_text(),
         parser="lalr",
-        start=["start", "signature"],
+        start=["start", "signature", "batch"],
         keep_all_tokens=True,
         maybe_placeholders=True,
         transformer=_BUILDER,
@@ -277,6 +281,33 @@ def parse_expr(text: str, locate: Locate) -> Expr:
     """Parse one expression string; raises ExprSyntaxError located in the file."""
     result: Expr = _run(text, "start", locate)
     return result
+
+
+def parse_many(texts: Sequence[str], locates: Sequence[Locate]) -> list[Expr] | None:
+    """Parse many expression strings in one lark parse (the same ASTs as `parse_expr`
+    gives, located the same way); None when any of them fails: parse those one by one
+    to report their errors."""
+    starts, pieces, pos = [], [], 0
+    for text in texts:
+        if ";" in text or not text.strip():
+            return None
+        starts.append(pos)
+        pieces.append(text)
+        pos += len(text) + 3  # " ; "
+    joined = " ; ".join(pieces)
+
+    def locate(offset: int, length: int) -> Loc:
+        i = bisect_right(starts, offset) - 1
+        return locates[i](offset - starts[i], length)
+
+    try:
+        for text, where in zip(texts, locates, strict=True):
+            _check_depth(text, where)
+        _BUILDER.locate = locate
+        result = _parser().parse(joined, start="batch")
+    except (ExprSyntaxError, lark.exceptions.UnexpectedInput):
+        return None
+    return cast(list[Expr], result)
 
 
 def parse_signature(text: str, locate: Locate) -> Signature:
