@@ -1,0 +1,117 @@
+"""The expression grammar: precedence, positions inside strings, syntax errors, and
+that parsing many strings in one pass gives exactly the one-by-one ASTs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dlc.compiler.errors import ExprSyntaxError, Loc, Source
+from dlc.compiler.loader import load_file
+from dlc.compiler.syntax import (
+    BinOp,
+    Call,
+    Name,
+    Pipe,
+    parse_expr,
+    parse_many,
+    parse_signature,
+    unparse,
+)
+from helpers import SPECS
+
+SRC = Source("t", "")
+
+
+def at(offset: int, length: int) -> Loc:
+    return Loc(SRC, 1, offset + 1, offset + 1 + length)
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("dense(hidden) -> relu -> dropout(p)", "dense(hidden) -> relu -> dropout(p)"),
+        ("a + s -> relu", "(a + s) -> relu"),
+        ("a -> b + c", "a -> (b + c)"),
+        ("h * 2 // k", "((h * 2) // k)"),
+        ("-x ** 2", "-(x ** 2)"),
+        ("2 ** 3 ** 2", "(2 ** (3 ** 2))"),
+        ("a - b - c", "((a - b) - c)"),
+        ("conv2d(32, 3, padding=same,)", "conv2d(32, 3, padding=same)"),
+        ("[B, -1, 28]", "[B, -1, 28]"),
+        ("f('x', \"y\", 1e-3, .5, 3.)", "f('x', 'y', 0.001, 0.5, 3.0)"),
+        ("parallel(a -> b, c, merge=add)", "parallel(a -> b, c, merge=add)"),
+        ("(a -> b)", "a -> b"),
+    ],
+)
+def test_precedence_and_canonical_text(text: str, canonical: str) -> None:
+    assert unparse(parse_expr(text, at)) == canonical
+
+
+def test_every_node_is_located_in_the_string() -> None:
+    e = parse_expr("x -> dense(h * 2, bias=false) -> relu", at)
+    assert isinstance(e, Pipe)
+    call = e.stages[1]
+    assert isinstance(call, Call)
+    assert (call.loc.col, call.loc.end_col) == (6, 30)
+    assert (call.name_loc.col, call.name_loc.end_col) == (6, 11)
+    arg = call.args[0]
+    assert isinstance(arg, BinOp) and (arg.loc.col, arg.loc.end_col) == (12, 17)
+    assert (call.kwargs[0].loc.col, call.kwargs[0].loc.end_col) == (19, 23)
+    assert isinstance(e.stages[2], Name) and e.stages[2].loc.col == 34
+
+
+def test_signature() -> None:
+    sig = parse_signature("down(c, stride=2)", at)
+    assert sig.name == "down" and [p.name for p in sig.params] == ["c", "stride"]
+    assert sig.params[0].default is None and unparse(sig.params[1].default) == "2"
+    assert parse_signature("head", at).params == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "col"),
+    [
+        ("dense(4", "unexpected end of the expression; expected ')' or ','", 7),
+        ("dense(4))", "unexpected ')'", 9),
+        ("dense(4) relu", "unexpected 'relu'", 10),
+        ("a $ b", "unexpected character '$'", 3),
+        ("a -> -> b", "unexpected '->'", 6),
+        ("", "empty expression", 1),
+        ("a ; b", "unexpected ';'", 3),
+    ],
+)
+def test_syntax_errors(text: str, message: str, col: int) -> None:
+    with pytest.raises(ExprSyntaxError) as info:
+        parse_expr(text, at)
+    assert message in info.value.message
+    assert info.value.loc.col == col
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal ASTs, spans aside (those are offsets into what lark was given)."""
+    if isinstance(a, tuple) and hasattr(a, "_fields"):
+        return type(a) is type(b) and all(
+            _same(getattr(a, f), getattr(b, f)) for f in a._fields if f != "span"
+        )
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_parse_many_equals_one_by_one(path) -> None:  # noqa: ANN001
+    doc = load_file(path)
+    model = doc.data["model"]
+    paths = [("model", k) for k in (range(len(model)) if isinstance(model, list) else model)]
+    texts = [doc.data["model"][p[1]] for p in paths]
+    locates = [doc.text_locator(p) for p in paths]
+    many = parse_many(texts, locates)
+    assert many is not None
+    singles = [parse_expr(t, loc) for t, loc in zip(texts, locates, strict=True)]
+    assert all(_same(a, b) for a, b in zip(many, singles, strict=True))
+
+
+def test_parse_many_gives_up_on_an_error() -> None:
+    assert parse_many(["relu", "dense(", "tanh"], [at, at, at]) is None
+    assert parse_many(["relu", "'a;b'"], [at, at]) is None  # ';' is only a separator
