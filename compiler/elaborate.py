@@ -34,7 +34,20 @@ from .ir import Graph, GraphInput, InitSpec, Node, TensorType
 from .ops.registry import BODY, REQUIRED, Arg, ArgTypeError, OpDef, lookup, public_names
 from .scope import CONSTANTS, Env, Reported, Scope, Thunk, Word
 from .spec import Body, GraphBody, SeqBody, Spec, Text
-from .syntax import BinOp, Call, Expr, ListExpr, Name, Neg, Num, Pipe, Signature, Str, parse_many
+from .syntax import (
+    BinOp,
+    Call,
+    Expr,
+    ListExpr,
+    Name,
+    Neg,
+    Num,
+    Pipe,
+    Signature,
+    Str,
+    as_call,
+    parse_many,
+)
 from .training import TABLES
 
 MAX_BLOCK_DEPTH = 32
@@ -168,7 +181,7 @@ class Elaborator:
                 e.loc,
                 f"a pipeline here starts from one of: {', '.join(known)}" if known else None,
             )
-        return self.apply_call(Call(e.id, (), (), e.loc, e.loc), x, env, scope)
+        return self.apply_call(as_call(e), x, env, scope)
 
     def apply_call(self, e: Call, x: str | None, env: Env, scope: Scope) -> str:
         if x is None and e.args and isinstance(e.args[0], Name):
@@ -177,7 +190,7 @@ class Elaborator:
             opdef = lookup(e.name)
             plain_op = opdef is not None and opdef.kind == "op" and opdef.varargs is None
             if tensor is not None and (plain_op or e.name in self.blocks):
-                x, e = tensor, Call(e.name, e.args[1:], e.kwargs, e.loc, e.name_loc)
+                x, e = tensor, e._replace(args=e.args[1:])
         if e.name in self.blocks:
             return self.call_block(e, x, env, scope)
         opdef = lookup(e.name)
@@ -301,7 +314,7 @@ class Elaborator:
                 return self.init_spec(const.expr, const.env)
             if e.id in ("none", "null", "default"):
                 return None
-            e = Call(e.id, (), (), e.loc, e.loc)
+            e = as_call(e)
         if not isinstance(e, Call):
             raise self.fail("expected an init scheme such as he_normal or normal(0, 0.01)", e.loc)
         name = INIT_ALIASES.get(e.name, e.name)
@@ -594,7 +607,7 @@ class Elaborator:
     def training_call(self, what: str, text: Text) -> tuple[str, dict[str, Any]]:
         e = text.parse()
         if isinstance(e, Name):
-            e = Call(e.id, (), (), e.loc, e.loc)
+            e = as_call(e)
         table = TABLES[what]
         if not isinstance(e, Call):
             raise self.fail(f"expected a {what} such as {next(iter(table))}", e.loc)

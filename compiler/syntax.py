@@ -26,68 +26,116 @@ from dlc.schema import grammar_text
 from .errors import ExprSyntaxError, Loc
 
 Locate = Callable[[int, int], Loc]
+Span = tuple[int, int]  # offsets into the parsed text: [start, end)
+
+
+def _locate(where: Locate, span: Span) -> Loc:
+    return where(span[0], max(1, span[1] - span[0]))
 
 
 class Num(NamedTuple):
     value: int | float
-    loc: Loc
-    span: tuple[int, int] = (0, 0)
+    span: Span
+    where: Locate
+
+    @property
+    def loc(self) -> Loc:
+        return _locate(self.where, self.span)
 
 
 class Str(NamedTuple):
     value: str
-    loc: Loc
-    span: tuple[int, int] = (0, 0)
+    span: Span
+    where: Locate
+
+    @property
+    def loc(self) -> Loc:
+        return _locate(self.where, self.span)
 
 
 class Name(NamedTuple):
     id: str
-    loc: Loc
-    span: tuple[int, int] = (0, 0)
+    span: Span
+    where: Locate
+
+    @property
+    def loc(self) -> Loc:
+        return _locate(self.where, self.span)
 
 
 class KwArg(NamedTuple):
     name: str
     value: Expr
-    loc: Loc  # the keyword's own span
+    span: Span  # the keyword itself
+    where: Locate
+
+    @property
+    def loc(self) -> Loc:
+        return _locate(self.where, self.span)
 
 
 class Call(NamedTuple):
     name: str
     args: tuple[Expr, ...]
     kwargs: tuple[KwArg, ...]
-    loc: Loc  # the whole call
-    name_loc: Loc
-    span: tuple[int, int] = (0, 0)
+    span: Span  # the whole call
+    where: Locate
+    name_span: Span
+
+    @property
+    def loc(self) -> Loc:
+        return _locate(self.where, self.span)
+
+    @property
+    def name_loc(self) -> Loc:
+        return _locate(self.where, self.name_span)
 
 
 class ListExpr(NamedTuple):
     items: tuple[Expr, ...]
-    loc: Loc
-    span: tuple[int, int] = (0, 0)
+    span: Span
+    where: Locate
+
+    @property
+    def loc(self) -> Loc:
+        return _locate(self.where, self.span)
 
 
 class BinOp(NamedTuple):
     op: str  # + - * / // % **
     left: Expr
     right: Expr
-    loc: Loc
-    span: tuple[int, int] = (0, 0)
+    span: Span
+    where: Locate
+
+    @property
+    def loc(self) -> Loc:
+        return _locate(self.where, self.span)
 
 
 class Neg(NamedTuple):
     operand: Expr
-    loc: Loc
-    span: tuple[int, int] = (0, 0)
+    span: Span
+    where: Locate
+
+    @property
+    def loc(self) -> Loc:
+        return _locate(self.where, self.span)
 
 
 class Pipe(NamedTuple):
     stages: tuple[Expr, ...]
-    loc: Loc
-    span: tuple[int, int] = (0, 0)
+    span: Span
+    where: Locate
+
+    @property
+    def loc(self) -> Loc:
+        return _locate(self.where, self.span)
 
 
 # AST nodes are named tuples: immutable like the IR, and cheap to build by the thousand.
+# Each keeps its span and the function that locates spans in the file (`where`); its
+# `loc` is worked out when asked for, which is rarely more than once.
 Expr = Num | Str | Name | Call | ListExpr | BinOp | Neg | Pipe
 
 
@@ -151,25 +199,23 @@ class _Builder(lark.Transformer):
         super().__init__()
         self.locate: Locate = lambda offset, length: Loc(None, 1, offset + 1)
 
-    def _loc(self, items: _Items) -> tuple[Loc, tuple[int, int]]:
+    def _span(self, items: _Items) -> Span:
         i = len(items) - 1
         while items[i] is None:  # optional parts that are absent: [","] and the like
             i -= 1
-        start, end = _span(items[0])[0], _span(items[i])[1]
-        return self.locate(start, max(1, end - start)), (start, end)
+        return _span(items[0])[0], _span(items[i])[1]
 
     def number(self, items: _Items) -> Num:
-        return Num(_number(str(items[0])), *self._loc(items))
+        return Num(_number(str(items[0])), self._span(items), self.locate)
 
     def string(self, items: _Items) -> Str:
-        return Str(str(items[0])[1:-1], *self._loc(items))
+        return Str(str(items[0])[1:-1], self._span(items), self.locate)
 
     def name(self, items: _Items) -> Name:
-        return Name(str(items[0]), *self._loc(items))
+        return Name(str(items[0]), self._span(items), self.locate)
 
     def atom(self, items: _Items) -> Expr:  # "(" pipeline ")": the parentheses count
-        loc, span = self._loc(items)
-        return items[1]._replace(loc=loc, span=span)
+        return items[1]._replace(span=self._span(items))
 
     def call(self, items: _Items) -> Call:
         name_tok, _, arguments, _ = items
@@ -177,28 +223,28 @@ class _Builder(lark.Transformer):
         kwargs: list[KwArg] = []
         for a in arguments or ():
             (kwargs if isinstance(a, KwArg) else args).append(a)
-        loc, span = self._loc(items)
-        return Call(str(name_tok), tuple(args), tuple(kwargs), loc, self._loc([name_tok])[0], span)
+        span = self._span(items)
+        return Call(str(name_tok), tuple(args), tuple(kwargs), span, self.locate, _span(name_tok))
 
     def arguments(self, items: _Items) -> _Items:
         return _values(items)
 
     def kwarg(self, items: _Items) -> KwArg:
         key, _, value = items
-        return KwArg(str(key), value, self._loc([key])[0])
+        return KwArg(str(key), value, _span(key), self.locate)
 
     def list(self, items: _Items) -> ListExpr:
-        return ListExpr(tuple(_values(items)), *self._loc(items))
+        return ListExpr(tuple(_values(items)), self._span(items), self.locate)
 
     def pipe(self, items: _Items) -> Pipe:
-        return Pipe(tuple(_values(items)), *self._loc(items))
+        return Pipe(tuple(_values(items)), self._span(items), self.locate)
 
     def neg(self, items: _Items) -> Neg:
-        return Neg(items[1], *self._loc(items))
+        return Neg(items[1], self._span(items), self.locate)
 
     def _binop(self, items: _Items) -> BinOp:
         left, op, right = items
-        return BinOp(str(op), left, right, *self._loc(items))
+        return BinOp(str(op), left, right, self._span(items), self.locate)
 
     add = sub = mul = div = floordiv = mod = pow = _binop
 
@@ -208,15 +254,15 @@ class _Builder(lark.Transformer):
     def parameter(self, items: _Items) -> Parameter:
         key, *rest = items
         values = _values(rest)
-        return Parameter(str(key), values[0] if values else None, self._loc([key])[0])
+        return Parameter(str(key), values[0] if values else None, _locate(self.locate, _span(key)))
 
     def signature(self, items: _Items) -> Signature:
         name_tok, *rest = items
         params = tuple(p for p in rest if isinstance(p, Parameter))
-        return Signature(str(name_tok), params, self._loc(items)[0])
+        return Signature(str(name_tok), params, _locate(self.locate, self._span(items)))
 
 
-def _span(item: Any) -> tuple[int, int]:
+def _span(item: Any) -> Span:
     if isinstance(item, lark.Token):
         return item.start_pos or 0, item.end_pos or 0
     return item.span
@@ -308,6 +354,11 @@ def parse_many(texts: Sequence[str], locates: Sequence[Locate]) -> list[Expr] | 
     except (ExprSyntaxError, lark.exceptions.UnexpectedInput):
         return None
     return cast(list[Expr], result)
+
+
+def as_call(e: Name) -> Call:
+    """`relu` as the call `relu()`."""
+    return Call(e.id, (), (), e.span, e.where, e.span)
 
 
 def parse_signature(text: str, locate: Locate) -> Signature:

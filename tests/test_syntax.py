@@ -89,10 +89,14 @@ def test_syntax_errors(text: str, message: str, col: int) -> None:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equal ASTs, spans aside (those are offsets into what lark was given)."""
+    """Equal ASTs located at the same places (spans are offsets into what lark was given,
+    which differ)."""
     if isinstance(a, tuple) and hasattr(a, "_fields"):
-        return type(a) is type(b) and all(
-            _same(getattr(a, f), getattr(b, f)) for f in a._fields if f != "span"
+        fields = [f for f in a._fields if f not in ("span", "where", "name_span")]
+        return (
+            type(a) is type(b)
+            and a.loc == b.loc
+            and all(_same(getattr(a, f), getattr(b, f)) for f in fields)
         )
     if isinstance(a, tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
