@@ -140,15 +140,14 @@ class Document:
         return self.text_locator(path)(offset, length)
 
     def text_locator(self, path: Path) -> Callable[[int, int], Loc]:
-        """`text_loc` for one scalar, with the scalar's layout worked out once (the
-        expression parser asks for many positions in the same string)."""
-        node, _key, found = self._walk(path)
-        whole = self.loc(path)
-        target = node.target or node if found and node and node.text is not None else None
-        value = target.text or "" if target else ""
-        placed = _placed(_fragments(self.source, target), value) if target else []
+        """`text_loc` for one scalar, with the scalar's layout worked out once, on the
+        first call (the parser hands a locator to every string; few are ever asked)."""
+        layout: list[tuple[Loc, str, list[tuple[int, _Fragment]]]] = []
 
         def locate(offset: int, length: int = 1) -> Loc:
+            if not layout:
+                layout.append(self._layout(path))
+            whole, value, placed = layout[0]
             if placed and 0 <= offset <= len(value) and length >= 0:
                 for start, frag in reversed(placed):
                     if start <= offset:
@@ -156,6 +155,14 @@ class Document:
             return whole
 
         return locate
+
+    def _layout(self, path: Path) -> tuple[Loc, str, list[tuple[int, _Fragment]]]:
+        """The scalar's location, its value, and its source lines placed in the value."""
+        node, _key, found = self._walk(path)
+        target = node.target or node if found and node and node.text is not None else None
+        value = target.text or "" if target else ""
+        placed = _placed(_fragments(self.source, target), value) if target else []
+        return self.loc(path), value, placed
 
     def _walk(self, path: Path) -> tuple[_Node | None, _Node | None, bool]:
         """The deepest node on `path`, the key node of its entry, and whether all of
