@@ -132,11 +132,7 @@ def _permute(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
 
 
 def _concat(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
-    return Lowered(fn=_cat, kwargs={"dim": node.attr("axis")})
-
-
-def _cat(*xs: torch.Tensor, dim: int) -> torch.Tensor:  # torch.cat takes a sequence
-    return torch.cat(xs, dim=dim)
+    return Lowered(fn=tm.cat, kwargs={"dim": node.attr("axis")})
 
 
 def _chain(op: Callable[[Any, Any], Any]) -> Rule:
@@ -208,9 +204,11 @@ def _add_submodule(root: nn.Module, path: str, module: nn.Module) -> None:
     owner.add_module(leaf, module)
 
 
-def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module]:
-    """The fx graph and the root module holding every layer, without weights loaded."""
+def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
+    """The fx graph, the root module holding every layer (weights not loaded), and each
+    module node's rule result (for writing its constructor into model.py)."""
     g = fx.Graph()
+    modules: dict[str, Lowered] = {}
     root = nn.Module()
     types = graph.types()
     env: dict[str, fx.Node] = {i.name: g.placeholder(i.name) for i in graph.inputs}
@@ -223,6 +221,7 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module]:
             continue
         extra = tuple(_arg(g, a, args[0]) for a in low.args)
         if low.module is not None:
+            modules[node.name] = low
             _add_submodule(root, node.name, _construct(low))
             env[node.name] = g.call_module(node.name, args + extra, dict(low.kwargs))
         elif low.method is not None:
@@ -233,7 +232,7 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module]:
     outs = {name: env[value] for name, value in graph.outputs}
     g.output(next(iter(outs.values())) if len(outs) == 1 else outs)
     g.lint()
-    return g, root
+    return g, root, modules
 
 
 def _arg(g: fx.Graph, a: Any, x: fx.Node) -> Any:
@@ -249,7 +248,7 @@ def to_torch(
 ) -> fx.GraphModule:
     """The graph as a GraphModule with weights loaded: `weights` (numpy arrays or tensors
     keyed like its state_dict), else the spec's init schemes drawn with `seed`."""
-    g, root = build_fx(graph)
+    g, root, _ = build_fx(graph)
     gm = fx.GraphModule(root, g, class_name=graph.name)
     state = weights if weights is not None else initial_weights(graph, seed)
     tensors = {k: torch.as_tensor(np.asarray(v)) if not torch.is_tensor(v) else v
