@@ -590,6 +590,7 @@ class Elaborator:
                 if last is not None and "y" not in self.global_env.tensors:
                     self.global_env.tensors["y"] = last  # a stack's result is called y
         outputs = self.outputs(last, root)
+        self.extra_outputs = self.export_outputs(outputs, root)
         self.errors.raise_if_any()
         return Graph(spec.name, tuple(inputs), tuple(self.nodes), outputs)
 
@@ -657,15 +658,32 @@ class Elaborator:
     def outputs(self, last: str | None, root: Scope) -> tuple[tuple[str, str], ...]:
         if not self.spec.outputs:
             return (("y", last),) if last is not None else ()
+        return self.named_values(self.spec.outputs, root)
+
+    def named_values(
+        self, texts: tuple[tuple[str, Text], ...], root: Scope
+    ) -> tuple[tuple[str, str], ...]:
+        """`name: expression` entries (outputs, export outputs) as IR values."""
         out = []
-        for name, text in self.spec.outputs:
+        for name, text in texts:
             with self.collecting():
                 before = len(self.nodes)
-                value = self.apply(text.parse(), None, self.global_env, root.child(name))
+                value = self.apply(self.parse(text), None, self.global_env, root.child(name))
                 if len(self.nodes) > before:
                     value = self.name_single(before, value, root.full(name))
                 out.append((name, value))
         return tuple(out)
+
+    def export_outputs(
+        self, outputs: tuple[tuple[str, str], ...], root: Scope
+    ) -> tuple[tuple[str, str], ...]:
+        """`export.outputs` (such as `probs: softmax(logits)`): more outputs of the ONNX
+        model, which may use the model's outputs by name."""
+        if self.spec.export is None or not self.spec.export.outputs:
+            return ()
+        for name, value in outputs:
+            self.global_env.tensors.setdefault(name, value)
+        return self.named_values(self.spec.export.outputs, root)
 
 
 def args_by_name(args: tuple[Arg, ...], name: str) -> Arg:
@@ -732,10 +750,16 @@ def _identifiers(text: str) -> Iterator[str]:
     yield from re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
 
 
-def elaborate(spec: Spec) -> tuple[Graph, InitSpec | None]:
-    """The spec's model as an untyped IR graph, and the default init (`training.init`).
+@dataclass(frozen=True)
+class Elaborated:
+    graph: Graph
+    default_init: InitSpec | None  # training.init
+    export_outputs: tuple[tuple[str, str], ...]  # export.outputs: (name, IR value)
 
-    Raises ElaborationError listing every mistake found."""
+
+def elaborate(spec: Spec) -> Elaborated:
+    """The spec's model as an untyped IR graph, with the default init and the extra
+    outputs of the export. Raises ElaborationError listing every mistake found."""
     el = Elaborator(spec, input_dim_names(spec))
     graph = el.run()
-    return graph, el.default_init
+    return Elaborated(graph, el.default_init, el.extra_outputs)

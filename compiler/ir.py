@@ -131,6 +131,18 @@ class Graph:
     def num_params(self) -> int:
         return sum(n.num_params for n in self.nodes)
 
+    def live(self, values: tuple[str, ...] | None = None) -> set[str]:
+        """Names of the nodes that the outputs (or `values`) depend on."""
+        inputs = {n.name: n.inputs for n in self.nodes}
+        todo = list(values if values is not None else (v for _, v in self.outputs))
+        seen: set[str] = set()
+        while todo:
+            name = todo.pop()
+            if name in inputs and name not in seen:
+                seen.add(name)
+                todo.extend(inputs[name])
+        return seen
+
     def __str__(self) -> str:
         return format_graph(self)
 

@@ -29,6 +29,7 @@ class Checked:
     graph: Graph
     warnings: tuple[Diagnostic, ...]
     default_init: InitSpec | None = None
+    export_outputs: tuple[tuple[str, str], ...] = ()  # more outputs for the ONNX model
 
     @property
     def source(self) -> Source:
@@ -51,10 +52,11 @@ def check_document(doc: Document, overrides: Sequence[str] = ()) -> Checked:
 def _check(doc: Document, overrides: Sequence[str]) -> Checked:
     validate(doc)
     spec = apply_overrides(read_spec(doc), overrides)
-    graph, init = elaborate(spec)
+    elaborated = elaborate(spec)
+    graph, init = elaborated.graph, elaborated.default_init
     typed, warnings = infer_shapes(graph, init)
     verify(typed, typed=True)
-    return Checked(spec, typed, warnings, init)
+    return Checked(spec, typed, warnings, init, elaborated.export_outputs)
 
 
 def parse_override(text: str) -> tuple[str, Any, Loc]:

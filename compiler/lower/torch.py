@@ -212,7 +212,10 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
     root = nn.Module()
     types = graph.types()
     env: dict[str, fx.Node] = {i.name: g.placeholder(i.name) for i in graph.inputs}
+    live = graph.live()  # not the nodes only export.outputs use
     for node in graph.nodes:
+        if node.name not in live:
+            continue
         ins = tuple(types[i] for i in node.inputs)
         low = TORCH_RULES[node.op](node, ins)
         args = tuple(env[i] for i in node.inputs)
@@ -251,8 +254,9 @@ def to_torch(
     g, root, _ = build_fx(graph)
     gm = fx.GraphModule(root, g, class_name=graph.name)
     state = weights if weights is not None else initial_weights(graph, seed)
+    wanted = gm.state_dict().keys()
     tensors = {k: torch.as_tensor(np.asarray(v)) if not torch.is_tensor(v) else v
-               for k, v in state.items()}  # fmt: skip
+               for k, v in state.items() if k in wanted}  # fmt: skip
     gm.load_state_dict(tensors, strict=True)
     return gm
 
