@@ -20,6 +20,8 @@ EPILOG = """examples:
   dlc check specs/mnist_mlp.yaml
   dlc summary specs/mnist_mlp.yaml --set hidden=512
   dlc check specs/resnet_mlp.yaml --ir
+  dlc compile specs/mnist_mlp.yaml --verify --emit onnx,torch
+  dlc predict specs/mnist_mlp.onnx x.npy -o y.json
   dlc schema > spec.schema.json
 
 Set DLC_DEBUG=1 to see a Python traceback for an internal error."""
@@ -61,6 +63,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_summary)
 
+    p = _spec_parser(sub, "compile", "write the ONNX model of a spec (and a standalone model.py)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.onnx",
+        help="where to write the ONNX model (default: next to the spec, same name)",
+    )
+    p.add_argument(
+        "--weights",
+        metavar="CKPT",
+        help="weights: a torch state dict or checkpoint (.pt/.pth/.ckpt) or a .npz; "
+        "default: fresh weights from the spec's init schemes",
+    )
+    p.add_argument(
+        "--emit",
+        default="onnx",
+        metavar="onnx,torch",
+        help="what to write: onnx, torch (a standalone model.py beside it), or both",
+    )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="run the torch module and onnxruntime on random inputs and compare",
+    )
+    p.add_argument("--opset", type=int, help="ONNX opset (default: export.opset, else 17)")
+    p.add_argument("--seed", type=int, default=0, help="seed for fresh weights (default 0)")
+    p.set_defaults(run=cmd_compile)
+
+    p = sub.add_parser(
+        "predict",
+        help="run an ONNX model on inputs from a file",
+        description="Run an ONNX model with onnxruntime. INPUT is .npy, .npz, .csv or .json; "
+        "it is checked against the model's inputs first.",
+    )
+    p.add_argument("model", help="the ONNX model")
+    p.add_argument("input", help="the inputs: .npy, .npz (by input name), .csv or .json")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="write the outputs to .npy, .npz, .csv or .json instead of printing them",
+    )
+    p.set_defaults(run=cmd_predict)
+
     p = sub.add_parser(
         "schema",
         help="print the JSON Schema of a spec (for editors)",
@@ -100,6 +146,56 @@ def cmd_summary(args: argparse.Namespace) -> int:
     else:
         _warnings(checked)
         print(summary_table(checked.graph))
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from dlc.compiler.pipeline import check_file
+    from dlc.runtime.compile import ATOL, RTOL, compile_spec
+
+    checked = check_file(args.spec, args.overrides)
+    _warnings(checked)
+    emit = [e.strip() for e in args.emit.split(",") if e.strip()]
+    result = compile_spec(
+        checked,
+        args.spec,
+        out=args.output,
+        weights_path=args.weights,
+        emit=emit,
+        check=args.verify,
+        opset=args.opset,
+        seed=args.seed,
+    )
+    for path in result.written:
+        if path.suffix == ".onnx":
+            print(f"wrote {path}: {result.parameters:,} parameters, {_size(result.size)}")
+        else:
+            print(f"wrote {path}")
+    if result.max_diff is not None:
+        verdict = "agree" if result.tolerance_ok else "DISAGREE"
+        print(
+            f"verify: torch and onnxruntime {verdict}: max |difference| {result.max_diff:.3g} "
+            f"(tolerance {RTOL:g} relative + {ATOL:g} absolute)"
+        )
+        return 0 if result.tolerance_ok else 1
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from dlc.runtime.predict import open_session, read_inputs, run, write_outputs
+
+    session = open_session(args.model)
+    feeds = read_inputs(args.input, [i.name for i in session.get_inputs()])
+    text = write_outputs(run(session, feeds), args.output)
+    print(text if text is not None else f"wrote {args.output}")
     return 0
 
 
