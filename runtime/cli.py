@@ -175,7 +175,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         verdict = "agree" if result.tolerance_ok else "DISAGREE"
         print(
             f"verify: torch and onnxruntime {verdict}: max |difference| {result.max_diff:.3g} "
-            f"(tolerance {RTOL:g} relative + {ATOL:g} absolute)"
+            f"(tolerance {ATOL:g} + {RTOL:g} x the output's largest magnitude)"
         )
         return 0 if result.tolerance_ok else 1
     return 0

@@ -96,7 +96,7 @@ def _concrete(d: Dim, env: dict[str, int]) -> int:
 
 def verify(checked: Checked, weights: Mapping[str, np.ndarray], model: Any) -> tuple[float, bool]:
     """The largest |torch - onnxruntime| over all outputs on random inputs (batch 1 and
-    4), and whether every element is within RTOL/ATOL."""
+    4), and whether every element is within ATOL + RTOL x the output's largest magnitude."""
     import onnxruntime as ort
     import torch
 
@@ -118,7 +118,9 @@ def verify(checked: Checked, weights: Mapping[str, np.ndarray], model: Any) -> t
             a, b = ours[name].numpy(), theirs[name]
             diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
             worst = max(worst, float(diff.max(initial=0.0)))
-            ok = ok and bool(np.all(diff <= ATOL + RTOL * np.abs(b)))
+            # relative to the output's scale: a float32 sum that cancels has no relative
+            # precision of its own
+            ok = ok and bool(np.all(diff <= ATOL + RTOL * float(np.abs(b).max(initial=0.0))))
     return worst, ok
 
 

@@ -1,0 +1,95 @@
+"""Differential tests of the lowerings: for every op of the registry (over the table of
+representative layers in test_registry.SHAPES) and every spec in specs/, the torch
+module in eval mode, onnxruntime and onnx's reference evaluator agree on random inputs
+within 1e-5 relative / 1e-6 absolute (float32)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from onnx.reference import ReferenceEvaluator
+from test_registry import SHAPES
+
+from dlc.compiler.lower.init import initial_weights
+from dlc.compiler.lower.onnx import to_onnx
+from dlc.compiler.lower.torch import to_torch
+from dlc.compiler.ops import REGISTRY
+from dlc.compiler.pipeline import Checked, check_file
+from dlc.runtime.compile import sample_inputs
+from helpers import SPECS, check_layer
+
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def _weights(checked: Checked, seed: int) -> dict[str, np.ndarray]:
+    """The spec's init, then perturbed so that no weight is trivially 0 or 1 (running
+    statistics positive where they must be)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, v in initial_weights(checked.graph, seed).items():
+        if v.dtype.kind == "f":
+            scale = 0.2 * float(v.std()) if v.size > 1 and v.std() > 0 else 0.1
+            v = v + rng.normal(0, scale, v.shape).astype(np.float32)
+            if k.endswith(("running_var", "sigma", "scale")):
+                v = np.abs(v) + 0.5
+        out[k] = v
+    return out
+
+
+def _run_all(checked: Checked, feeds: dict[str, np.ndarray], seed: int = 0):  # noqa: ANN202
+    weights = _weights(checked, seed)
+    module = to_torch(checked.graph, weights).eval()
+    with torch.no_grad():
+        result = module(**{k: torch.from_numpy(v) for k, v in feeds.items()})
+    names = [n for n, _ in checked.graph.outputs]
+    ours = result if isinstance(result, dict) else {names[0]: result}
+    model = to_onnx(checked.graph, weights)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    theirs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds),
+                      strict=True))  # fmt: skip
+    return names, {k: v.numpy() for k, v in ours.items()}, theirs, model
+
+
+def _close(a: np.ndarray, b: np.ndarray, atol: float = ATOL) -> None:
+    """Within RTOL of the output's scale (its largest magnitude) plus ATOL: elementwise
+    relative error is meaningless where a float32 sum of hundreds of terms cancels."""
+    scale = float(np.abs(b).max(initial=0.0))
+    np.testing.assert_allclose(a, b, rtol=0, atol=atol + RTOL * scale)
+
+
+CASES = [(op, layer, shape) for op, cases in SHAPES.items() for layer, shape, _ in cases]
+
+
+@pytest.mark.parametrize(("op", "layer", "shape"), CASES,
+                         ids=[f"{c[0]}:{c[1]}:{c[2]}" for c in CASES])  # fmt: skip
+def test_op_parity_torch_onnxruntime_reference(op: str, layer: str, shape: str) -> None:
+    checked = check_layer(layer, shape)
+    rng = np.random.default_rng(1)
+    for batch in (1, 3):
+        feeds = sample_inputs(checked, batch, rng)
+        names, ours, theirs, model = _run_all(checked, feeds)
+        for name in names:
+            _close(ours[name], theirs[name])
+    # onnx's reference evaluator is numpy: its float32 matmul sums in another order, so a
+    # 784-term dot product that nearly cancels differs by ~1e-6 absolute from onnxruntime.
+    reference = ReferenceEvaluator(model).run(None, feeds)
+    for name, value in zip([o.name for o in model.graph.output], reference, strict=True):
+        _close(np.asarray(value), theirs[name], atol=1e-5)
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_spec_parity(path) -> None:  # noqa: ANN001
+    checked = check_file(path)
+    feeds = sample_inputs(checked, 5, np.random.default_rng(2))
+    names, ours, theirs, _ = _run_all(checked, feeds, seed=3)
+    for name in names:
+        _close(ours[name], theirs[name])
+
+
+def test_every_op_has_both_lowerings() -> None:
+    for name, opdef in REGISTRY.items():
+        if opdef.kind == "op":
+            assert opdef.torch is not None, f"{name} has no torch lowering"
+            assert opdef.onnx is not None, f"{name} has no ONNX lowering"
