@@ -1,0 +1,221 @@
+"""`dlc compile`, model.py, weights by name, init statistics and the Python API."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import dlc
+from dlc.compiler.errors import DlcError, UsageError
+from dlc.compiler.ir import InitSpec
+from dlc.compiler.lower.init import init_array
+from dlc.compiler.lower.torch import to_torch
+from dlc.compiler.pipeline import check_file
+from helpers import ROOT, SPECS, run_dlc
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
+def test_compile_verify_every_spec(tmp_path: Path, spec: Path) -> None:
+    out = tmp_path / "model.onnx"
+    result = run_dlc("compile", str(spec), "-o", str(out), "--verify", "--emit", "onnx,torch")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"wrote {out}: ") and "parameters" in lines[0]
+    assert "verify: torch and onnxruntime agree: max |difference|" in lines[-1]
+    model = onnx.load(out)
+    onnx.checker.check_model(model, full_check=True)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["dlc.spec"] == spec.stem and len(meta["dlc.spec_sha256"]) == 64
+    assert meta["dlc.version"] == dlc.__version__
+    ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    # the standalone model.py needs only torch and computes what the fx module computes
+    module = _import(tmp_path / "model.py")
+    checked = check_file(spec)
+    fx_module = to_torch(checked.graph, seed=1).eval()
+    standalone = module.Model().eval()
+    standalone.load_state_dict(fx_module.state_dict())
+    x = torch.randn(4, *[d for d in checked.graph.inputs[0].type.shape[1:]])
+    with torch.no_grad():
+        a, b = fx_module(x), standalone(x)
+    a, b = (a, b) if torch.is_tensor(a) else (torch.cat(list(a.values()), -1),
+                                              torch.cat(list(b.values()), -1))  # fmt: skip
+    assert torch.equal(a, b)
+
+
+def _import(path: Path):  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location(f"generated_{path.stem}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_default_output_is_next_to_the_spec(tmp_path: Path) -> None:
+    spec = tmp_path / "net.yaml"
+    spec.write_text((ROOT / "specs" / "xor.yaml").read_text())
+    assert run_dlc("compile", str(spec)).returncode == 0
+    assert (tmp_path / "net.onnx").is_file()
+
+
+def test_compile_without_verify_does_not_import_torch(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from dlc.runtime.cli import main\n"
+        f"assert main(['compile', 'specs/mnist_mlp.yaml', '-o', r'{tmp_path / 'm.onnx'}']) == 0\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_trained_weights_move_by_name(tmp_path: Path) -> None:
+    checked = check_file(ROOT / "specs" / "resnet_mlp.yaml")
+    module = to_torch(checked.graph, seed=7)
+    torch.save(module.state_dict(), tmp_path / "w.pt")
+    out = tmp_path / "m.onnx"
+    result = run_dlc("compile", "specs/resnet_mlp.yaml", "-o", str(out), "--weights",
+                     str(tmp_path / "w.pt"), "--verify")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(out).graph.initializer}
+    for key, value in module.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        np.testing.assert_array_equal(inits[key], value.numpy())
+    # a checkpoint dict and a .npz work too
+    torch.save({"model": module.state_dict(), "epoch": 3}, tmp_path / "ckpt.pt")
+    np.savez(tmp_path / "w.npz", **{k: v.numpy() for k, v in module.state_dict().items()})
+    for path in ("ckpt.pt", "w.npz"):
+        result = run_dlc("compile", "specs/resnet_mlp.yaml", "-o", str(out), "--weights",
+                         str(tmp_path / path))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+
+
+def _bad_weights(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    good = to_torch(check_file(ROOT / "specs" / "xor.yaml").graph).state_dict()
+    cases = {}
+    missing = dict(good)
+    del missing["dense.bias"]
+    extra = dict(good, **{"dense_9.weight": torch.zeros(2)})
+    wrong = dict(good, **{"dense.weight": torch.zeros(3, 2)})
+    for name, state, message in [
+        ("missing", missing, "missing: dense.bias"),
+        ("extra", extra, "unexpected: dense_9.weight"),
+        ("wrong", wrong, "wrong shape: dense.weight: [3, 2] where the spec needs [4, 2]"),
+    ]:
+        torch.save(state, tmp_path / f"{name}.pt")
+        cases[name] = (tmp_path / f"{name}.pt", message)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    cases["corrupt"] = (tmp_path / "junk.pt", "cannot read weights from")
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    cases["no_state_dict"] = (tmp_path / "list.pt", "holds no state dict")
+    (tmp_path / "w.txt").write_text("1 2 3")
+    cases["format"] = (tmp_path / "w.txt", "unknown weights format '.txt'")
+    cases["absent"] = (tmp_path / "nope.pt", "does not exist")
+    return cases
+
+
+def test_bad_weights_files(tmp_path: Path) -> None:
+    for name, (path, message) in _bad_weights(tmp_path).items():
+        result = run_dlc("compile", "specs/xor.yaml", "-o", str(tmp_path / "x.onnx"),
+                         "--weights", str(path))  # fmt: skip
+        assert result.returncode == 1, name
+        assert message in result.stderr, (name, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_pickles_are_refused(tmp_path: Path) -> None:
+    class Evil:
+        def __reduce__(self):  # noqa: ANN204
+            return (print, ("pwned",))
+
+    torch.save({"dense.weight": Evil()}, tmp_path / "evil.pt")
+    result = run_dlc("compile", "specs/xor.yaml", "-o", str(tmp_path / "x.onnx"),
+                     "--weights", str(tmp_path / "evil.pt"))  # fmt: skip
+    assert result.returncode == 1 and "pwned" not in result.stdout
+    assert "cannot read weights" in result.stderr
+
+
+def test_opset_choice(tmp_path: Path) -> None:
+    for opset in (17, 18, 20):
+        out = tmp_path / f"m{opset}.onnx"
+        assert run_dlc("compile", "specs/graph_mlp.yaml", "-o", str(out), "--opset", str(opset),
+                       "--verify").returncode == 0  # fmt: skip
+        assert onnx.load(out).opset_import[0].version == opset
+    bad = run_dlc("compile", "specs/xor.yaml", "-o", str(tmp_path / "x.onnx"), "--opset", "3")
+    assert bad.returncode == 1 and "opset 3 is not supported" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "variance"),
+    [
+        ("lecun_normal", lambda i, o: 1 / i),
+        ("lecun_uniform", lambda i, o: 1 / i),
+        ("glorot_normal", lambda i, o: 2 / (i + o)),
+        ("glorot_uniform", lambda i, o: 2 / (i + o)),
+        ("he_normal", lambda i, o: 2 / i),
+        ("he_uniform", lambda i, o: 2 / i),
+    ],
+)
+def test_init_statistics_follow_the_course(name: str, variance) -> None:  # noqa: ANN001
+    fan_out, fan_in = 512, 1024
+    w = init_array(InitSpec(name), (fan_out, fan_in), np.random.default_rng(0))
+    expected = variance(fan_in, fan_out) ** 0.5
+    assert abs(w.std() / expected - 1) < 0.02
+    assert abs(w.mean()) < 0.02 * expected
+    if name.endswith("uniform"):
+        assert np.abs(w).max() <= expected * 3**0.5 + 1e-7
+
+
+def test_other_inits() -> None:
+    rng = np.random.default_rng(0)
+    q = init_array(InitSpec("orthogonal"), (64, 128), rng)
+    np.testing.assert_allclose(q @ q.T, np.eye(64), atol=1e-5)
+    u = init_array(InitSpec("uniform", (("a", -10.0), ("b", 10.0))), (100_000,), rng)
+    assert -10 <= u.min() and u.max() <= 10 and abs(u.std() - 20 / 12**0.5) < 0.1
+    n = init_array(InitSpec("normal", (("mean", 1.0), ("std", 0.5))), (100_000,), rng)
+    assert abs(n.mean() - 1) < 0.01 and abs(n.std() - 0.5) < 0.01
+    assert (init_array(InitSpec("constant", (("value", 0.25),)), (3,), rng) == 0.25).all()
+
+
+def test_the_specs_init_reaches_torch() -> None:
+    gm = to_torch(check_file(ROOT / "specs" / "xor.yaml").graph, seed=0)
+    assert gm.state_dict()["dense.bias"].abs().max() == 0  # biases 0
+    w = to_torch(dlc.load(ROOT / "specs" / "digits_mlp.yaml").graph).state_dict()["dense.weight"]
+    assert abs(float(w.std()) / (2 / 64) ** 0.5 - 1) < 0.05  # he_uniform from training.init
+
+
+def test_torch_compile_works() -> None:
+    gm = to_torch(check_file(ROOT / "specs" / "graph_mlp.yaml").graph).eval()
+    compiled = torch.compile(gm, backend="aot_eager")
+    x = torch.randn(3, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), gm(x))
+
+
+def test_python_api(tmp_path: Path) -> None:
+    model = dlc.load(ROOT / "specs" / "mnist_mlp.yaml", hidden=64)
+    assert "parameters: 59,850" in model.summary()
+    assert model.summary(as_dict=True)["total_params"] == 784 * 64 + 64 + 64 * 128 + 128 + 1290
+    assert model.check() is model
+    module = model.to_torch()
+    proto = model.to_onnx(weights=module.state_dict())
+    onnx.checker.check_model(proto)
+    text = "dlc: 1\nname: tiny\ninputs: {x: [B, 3]}\nmodel: [dense(2)]\n"
+    assert dlc.load(text).graph.num_params == 8
+    with pytest.raises(DlcError, match="unknown op or block 'dens'"):
+        dlc.load(text.replace("dense", "dens"))
+    with pytest.raises(UsageError, match="unknown param"):
+        dlc.load(ROOT / "specs" / "mnist_mlp.yaml", hiden=3)
+    with pytest.raises(UsageError, match="missing: dense.bias"):
+        model.to_torch({"dense.weight": np.zeros((64, 784))})
+    assert json.dumps(model.summary(as_dict=True))
