@@ -72,8 +72,14 @@ SHAPES: dict[str, list[tuple[str, str, str]]] = {
         ("standardize", "[B, 5]", "[B, 5]"),
         ("standardize(method=zca)", "[B, 5]", "[B, 5]"),
     ],
-    "add": [("parallel(dense(4), dense(4), merge=add)", "[B, 3]", "[B, 4]")],
-    "mul": [("mul(identity, sigmoid)", "[B, 3]", "[B, 3]")],
+    "add": [
+        ("parallel(dense(4), dense(4), merge=add)", "[B, 3]", "[B, 4]"),
+        ("add(identity, relu, tanh)", "[B, 3]", "[B, 3]"),
+    ],
+    "mul": [
+        ("mul(identity, sigmoid)", "[B, 3]", "[B, 3]"),
+        ("mul(identity, sigmoid, tanh)", "[B, 3]", "[B, 3]"),
+    ],
     "concat": [
         ("concat(dense(4), dense(2))", "[B, 3]", "[B, 6]"),
         ("concat(identity, identity, axis=1)", "[B, T, 3]", "[B, 2*T, 3]"),

@@ -135,8 +135,9 @@ def _concat(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
     return Lowered(fn=tm.cat, kwargs={"dim": node.attr("axis")})
 
 
-def _chain(op: Callable[[Any, Any], Any]) -> Rule:
-    return lambda node, ins: Lowered(fn=op)
+def _chain(pair: Callable[[Any, Any], Any], many: Callable[..., Any]) -> Rule:
+    """`a + b` for two inputs, add(a, b, c, ...) for more."""
+    return lambda node, ins: Lowered(fn=pair if len(ins) == 2 else many)
 
 
 TORCH_RULES: dict[str, Rule] = {
@@ -173,10 +174,10 @@ TORCH_RULES: dict[str, Rule] = {
     "standardize": lambda node, ins: Lowered(
         tm.Standardize, (_features(ins),), {"method": node.attr("method")}
     ),
-    "add": _chain(operator.add),
-    "mul": _chain(operator.mul),
+    "add": _chain(operator.add, tm.add),
+    "mul": _chain(operator.mul, tm.mul),
     "concat": _concat,
-    "residual_add": _chain(operator.add),
+    "residual_add": _chain(operator.add, tm.add),
     "highway_gate": lambda node, ins: Lowered(tm.HighwayGate, (_features(ins),)),
 }
 

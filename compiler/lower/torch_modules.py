@@ -16,6 +16,22 @@ def cat(*xs: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat(xs, dim=dim)
 
 
+def add(*xs: torch.Tensor) -> torch.Tensor:
+    """The sum of two or more tensors (broadcasting)."""
+    out = xs[0]
+    for x in xs[1:]:
+        out = out + x
+    return out
+
+
+def mul(*xs: torch.Tensor) -> torch.Tensor:
+    """The product of two or more tensors (broadcasting)."""
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x
+    return out
+
+
 def step(x: torch.Tensor) -> torch.Tensor:
     return (x >= 0).to(x.dtype)
 

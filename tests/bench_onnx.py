@@ -1,0 +1,130 @@
+"""Benchmark (not a test): onnxruntime on dlc's ONNX graph vs onnxruntime on
+`torch.onnx.export`'s graph of the same torch module vs torch eager, single-threaded.
+
+    python tests/bench_onnx.py [--specs mnist_mlp,resnet_mlp] [--rounds 7]
+
+Every variant runs the same weights on the same input. The three are measured side by
+side in interleaved rounds (A, B, C, A, B, C, ...) so that a noisy, shared machine
+affects them alike; each figure is the median over rounds of the mean latency of a
+batch of calls. Ratios: dlc/export (<= 1.0: dlc's graph is at least as fast) and
+eager/dlc (> 1: onnxruntime on dlc's graph is faster than torch eager).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from dlc.compiler.lower.onnx import to_onnx
+from dlc.compiler.lower.torch import state_dict_numpy, to_torch
+from dlc.compiler.pipeline import check_file
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SPECS = "mnist_mlp,digits_mlp,resnet_mlp,highway_net,graph_mlp,rbf_net"
+
+
+def session(model_bytes: bytes) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+
+
+def exported(module: torch.nn.Module, x: torch.Tensor, opset: int) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (x,),
+            buf,
+            dynamo=False,
+            opset_version=opset,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "B"}, "y": {0: "B"}},
+        )
+    return buf.getvalue()
+
+
+def per_call(fn: Callable[[], object], budget: float = 0.05) -> float:
+    """Mean seconds per call over a batch of calls lasting about `budget` seconds."""
+    fn()
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget:
+            return elapsed / n
+
+
+def bench(spec: str, batch: int, rounds: int) -> dict[str, float]:
+    checked = check_file(ROOT / "specs" / f"{spec}.yaml")
+    module = to_torch(checked.graph, seed=0).eval()
+    inp = checked.graph.inputs[0]
+    shape = (batch, *[d for d in inp.type.shape[1:]])
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    xt = torch.from_numpy(x)
+    ours = session(to_onnx(checked.graph, state_dict_numpy(module)).SerializeToString())
+    theirs = session(exported(module, xt, 17))
+    out_name = ours.get_outputs()[0].name
+    a = ours.run([out_name], {inp.name: x})[0]
+    b = theirs.run(None, {"x": x})[0]
+    with torch.no_grad():
+        c = module(xt)
+        c = c if torch.is_tensor(c) else next(iter(c.values()))
+    assert np.allclose(a, b, atol=1e-5) and np.allclose(a, c.numpy(), atol=1e-5)
+
+    def eager() -> object:
+        with torch.no_grad():
+            return module(xt)
+
+    variants = {
+        "dlc": lambda: ours.run([out_name], {inp.name: x}),
+        "export": lambda: theirs.run(None, {"x": x}),
+        "eager": eager,
+    }
+    samples: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            samples[name].append(per_call(fn))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--specs", default=DEFAULT_SPECS)
+    parser.add_argument("--batches", default="1,64")
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"machine: {platform.platform()}, os.cpu_count()={os.cpu_count()}")
+    print(f"torch {torch.__version__}, onnxruntime {ort.__version__}, single-threaded; "
+          f"median of {args.rounds} interleaved rounds")  # fmt: skip
+    head = (f"{'spec':12} {'batch':>5} {'dlc ORT us':>11} {'export ORT us':>14} "
+            f"{'eager us':>9} {'dlc/export':>10} {'eager/dlc':>9}")  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    for spec in args.specs.split(","):
+        for batch in (int(b) for b in args.batches.split(",")):
+            r = bench(spec, batch, args.rounds)
+            print(f"{spec:12} {batch:>5} {r['dlc'] * 1e6:>11.1f} {r['export'] * 1e6:>14.1f} "
+                  f"{r['eager'] * 1e6:>9.1f} {r['dlc'] / r['export']:>10.3f} "
+                  f"{r['eager'] / r['dlc']:>9.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
