@@ -12,7 +12,8 @@ from it, and a test proves every op has one.
 What the lowering guarantees:
 
 * value names are the IR's (graph inputs and node names); each graph output is an ONNX
-  output of that *output* name (an `Identity` when the value is named otherwise) typed
+  output of that *output* name (the producing node writes it directly, or an `Identity`
+  copies it when the value is also used otherwise) typed
   with the IR type, symbolic dims written as `dim_param` (`B`, `2*T`);
 * weights become initializers named exactly like the weight keys (the torch
   `state_dict` keys), in torch's layout, so trained weights move by name; constants the
@@ -263,9 +264,13 @@ def to_onnx(
         emit = Emit(b, node, tuple(names[i] for i in node.inputs), names[node.name])
         result = ONNX_RULES[node.op](emit)
         assert result == emit.out, f"the {node.op} rule did not produce {emit.out}"
+    direct = _direct_outputs(b, outputs, names, {i.name for i in graph.inputs})
+    for n in b.nodes:
+        n.input[:] = [direct.get(i, i) for i in n.input]
+        n.output[:] = [direct.get(o, o) for o in n.output]
     out_infos = []
     for name, value in outputs:
-        if names[value] != name:
+        if direct.get(names[value], names[value]) != name:
             b.node("Identity", [names[value]], name, b.fresh(f"{name}.__output"))
         out_infos.append(value_info(name, b.types[value]))
     in_infos = [value_info(i.name, i.type) for i in graph.inputs]
@@ -305,6 +310,23 @@ def _value_names(graph: Graph, outputs: list[tuple[str, str]], b: OnnxBuilder) -
                 raise ValueError(f"output {name!r} would hide the graph input of that name")
             names[name] = b.fresh(f"{name}.__value")
     return names
+
+
+def _direct_outputs(
+    b: OnnxBuilder, outputs: list[tuple[str, str]], names: dict[str, str], inputs: set[str]
+) -> dict[str, str]:
+    """ONNX value -> output name, for the node results that are exactly one output and
+    whose type ONNX infers by itself: those are produced under the output's name, as an
+    Identity per output would cost onnxruntime a copy per call."""
+    count: dict[str, int] = {}
+    for _, value in outputs:
+        count[value] = count.get(value, 0) + 1
+    declared = {v.name for v in b.value_infos}
+    return {
+        names[value]: name
+        for name, value in outputs
+        if value not in inputs and count[value] == 1 and names[value] not in declared
+    }
 
 
 for _name, _rule in ONNX_RULES.items():
