@@ -44,6 +44,7 @@ from .onnx_ops import ONNX_RULES
 __all__ = ["DEFAULT_OPSET", "ir_version_for", "supported_opsets", "to_onnx"]
 
 DEFAULT_OPSET = 17
+PASSTHROUGH = ("identity", "dropout")  # ops that are the identity in an inference graph
 MIN_OPSET = 17  # LayerNormalization
 # Used when onnxruntime is not installed: what every onnxruntime since 1.18 loads.
 _FALLBACK_OPSET, _FALLBACK_IR = 21, 10
@@ -261,6 +262,9 @@ def to_onnx(
     b = OnnxBuilder(graph, weights, opset)
     names = _value_names(graph, outputs, b)
     for node in graph.nodes:
+        if node.op in PASSTHROUGH:  # the identity at inference: no node at all
+            names[node.name] = names[node.inputs[0]]
+            continue
         emit = Emit(b, node, tuple(names[i] for i in node.inputs), names[node.name])
         result = ONNX_RULES[node.op](emit)
         assert result == emit.out, f"the {node.op} rule did not produce {emit.out}"
@@ -320,12 +324,12 @@ def _direct_outputs(
     Identity per output would cost onnxruntime a copy per call."""
     count: dict[str, int] = {}
     for _, value in outputs:
-        count[value] = count.get(value, 0) + 1
+        count[names[value]] = count.get(names[value], 0) + 1
     declared = {v.name for v in b.value_infos}
     return {
         names[value]: name
         for name, value in outputs
-        if value not in inputs and count[value] == 1 and names[value] not in declared
+        if names[value] not in inputs and count[names[value]] == 1 and names[value] not in declared
     }
 
 
