@@ -6,6 +6,8 @@ element; they are estimates of a forward pass, reported per example by `dlc summ
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..dims import Dim, dims_equal, product
 from ..ir import InitSpec, TensorType
 from .registry import FlopRule, OpCtx
@@ -28,7 +30,13 @@ def shapes_equal(a: TensorType, b: TensorType, skip_axis: int | None = None) -> 
 
 
 def numel(t: TensorType) -> Dim:
-    return product(t.shape)
+    return _product(t.shape)
+
+
+@lru_cache(maxsize=4096)
+def _product(shape: tuple[Dim, ...]) -> Dim:
+    """Shapes repeat through a network, and symbolic products are not free."""
+    return product(shape)
 
 
 def per_element(cost: int) -> FlopRule:
