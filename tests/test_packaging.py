@@ -16,6 +16,6 @@ def test_every_package_is_listed() -> None:
     for top in ("schema", "compiler", "runtime"):
         for init in (ROOT / top).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT).as_posix()
-            name = "dlc." + rel.replace("/", ".").replace("schema", "schema", 1)
+            name = "dlc." + rel.replace("/", ".")
             assert name in listed, f"{rel} is missing from pyproject's packages"
             assert dirs[name] == rel
