@@ -15,15 +15,18 @@ from .errors import ElaborationError, Loc
 MAX_EXPONENT = 64
 
 
-def describe_value(v: Any) -> str:
+def describe_value(v: Any, article: str = "the ") -> str:
+    """A value as messages name it: "the number 3.5", "the string 'same'"."""
     if isinstance(v, bool):
-        return f"the boolean {str(v).lower()}"
+        return f"{article}boolean {str(v).lower()}"
     if isinstance(v, int | float):
-        return f"the number {v!r}"
+        return f"{article}number {v!r}"
     if isinstance(v, str):
-        return f"the string '{v}'"
+        return f"{article}string '{v}'"
+    if isinstance(v, tuple):
+        return "a list"
     if D.is_sym(v):
-        return f"the dim {D.format_dim(v)}"
+        return f"{article}symbolic dim {D.format_dim(v)}"
     return "a value"
 
 

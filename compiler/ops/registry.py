@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..dims import Dim, format_dim, is_sym
+from ..arith import describe_value
+from ..dims import Dim, is_sym
 from ..errors import Diagnostic, Loc, ShapeError
 from ..ir import InitSpec, Node, ParamSpec, TensorType
 
@@ -42,17 +43,7 @@ class ArgType:
 
 
 def _describe(v: Any) -> str:
-    if isinstance(v, bool):
-        return f"boolean {str(v).lower()}"
-    if isinstance(v, int | float):
-        return f"number {v!r}"
-    if isinstance(v, str):
-        return f"string '{v}'"
-    if isinstance(v, tuple):
-        return "a list"
-    if is_sym(v):
-        return f"symbolic dim {format_dim(v)}"
-    return type(v).__name__
+    return describe_value(v, article="")
 
 
 def _int(lo: int | None = None, name: str = "an integer") -> ArgType:
