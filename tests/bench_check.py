@@ -49,16 +49,20 @@ CHAIN = [
 ]
 
 
-def graph_spec(n: int) -> str:
-    """A graph model of n named nodes (n >= 1)."""
-    lines = [
+def _head(name: str) -> list[str]:
+    """The lines before the model's entries."""
+    return [
         "dlc: 1",
-        f"name: bench_graph_{n}",
+        f"name: {name}",
         f"params: {{width: {WIDTH}, p: 0.1}}",
         f"inputs: {{x: [B, {WIDTH}]}}",
         "model:",
-        f"  n0: x -> dense({WIDTH}) -> relu",
     ]
+
+
+def graph_spec(n: int) -> str:
+    """A graph model of n named nodes (n >= 1)."""
+    lines = _head(f"bench_graph_{n}") + [f"  n0: x -> dense({WIDTH}) -> relu"]
     for i in range(1, n):
         prev = f"n{i - 1}"
         if i % 5 == 0 and i >= 5:
@@ -73,14 +77,7 @@ def graph_spec(n: int) -> str:
 
 def sequential_spec(n: int) -> str:
     """A sequential model: a list of n layer strings."""
-    lines = [
-        "dlc: 1",
-        f"name: bench_seq_{n}",
-        f"params: {{width: {WIDTH}, p: 0.1}}",
-        f"inputs: {{x: [B, {WIDTH}]}}",
-        "model:",
-    ]
-    lines += [f"  - {CHAIN[i % len(CHAIN)]}" for i in range(n)]
+    lines = _head(f"bench_seq_{n}") + [f"  - {CHAIN[i % len(CHAIN)]}" for i in range(n)]
     return "\n".join(lines) + "\n"
 
 
@@ -117,8 +114,10 @@ def dlc_command() -> list[str]:
 def startup(dlc: list[str], repeats: int = 5) -> None:
     rows = [
         ("python -c pass", [sys.executable, "-c", "pass"]),
-        ("python -c 'import dlc.compiler.pipeline'",
-         [sys.executable, "-c", "import dlc.compiler.pipeline"]),
+        (
+            "python -c 'import dlc.compiler.pipeline'",
+            [sys.executable, "-c", "import dlc.compiler.pipeline"],
+        ),
         ("dlc --version", [*dlc, "--version"]),
     ]
     print(f"start-up floor (subprocess wall seconds, best of {repeats}):")
@@ -135,8 +134,10 @@ def bench(variant: str, sizes: list[int], dlc: list[str], tmp: Path) -> None:
     make = VARIANTS[variant]
     unit = "named graph nodes" if variant == "graph" else "layer strings (list items)"
     print(f"variant: {variant} (nodes = {unit})")
-    header = (f"{'nodes':>7} {'IR nodes':>9} {'lines':>7} {'k':>2} {'in-proc s':>10} "
-              f"{'us/node':>9} {'ratio':>7} {'subproc s':>10}")
+    header = (
+        f"{'nodes':>7} {'IR nodes':>9} {'lines':>7} {'k':>2} {'in-proc s':>10} "
+        f"{'us/node':>9} {'ratio':>7} {'subproc s':>10}"
+    )
     print(header)
     print("-" * len(header))
     prev: float | None = None
@@ -155,8 +156,10 @@ def bench(variant: str, sizes: list[int], dlc: list[str], tmp: Path) -> None:
         sub, proc = wall([*dlc, "check", "-q", str(path)])
         ratio = f"{seconds / prev:7.2f}" if prev else f"{'-':>7}"
         status = "" if proc.returncode == 0 else f"  (exit {proc.returncode}: {proc.stderr[:200]})"
-        print(f"{n:>7} {ir_nodes:>9} {text.count(chr(10)):>7} {k:>2} {seconds:>10.4f} "
-              f"{seconds / n * 1e6:>9.1f} {ratio} {sub:>10.3f}{status}")
+        print(
+            f"{n:>7} {ir_nodes:>9} {text.count(chr(10)):>7} {k:>2} {seconds:>10.4f} "
+            f"{seconds / n * 1e6:>9.1f} {ratio} {sub:>10.3f}{status}"
+        )
         prev = seconds
     print("ratio: in-process time over the previous size's (10x the nodes: ~10 is linear)")
     print()
@@ -164,12 +167,19 @@ def bench(variant: str, sizes: list[int], dlc: list[str], tmp: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="time `dlc check` on generated specs")
-    ap.add_argument("--sizes", default="10,100,1000,10000",
-                    help="comma-separated node counts (default: %(default)s)")
-    ap.add_argument("--variant", default="graph,sequential",
-                    help="comma-separated: graph, sequential (default: %(default)s)")
-    ap.add_argument("--dump", metavar="N",
-                    help="print the graph spec of N nodes and exit (for profiling)")
+    ap.add_argument(
+        "--sizes",
+        default="10,100,1000,10000",
+        help="comma-separated node counts (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--variant",
+        default="graph,sequential",
+        help="comma-separated: graph, sequential (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--dump", metavar="N", help="print the graph spec of N nodes and exit (for profiling)"
+    )
     args = ap.parse_args(argv)
     if args.dump:
         sys.stdout.write(graph_spec(int(args.dump)))
@@ -180,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         if v not in VARIANTS:
             ap.error(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
 
-    print(f"machine: {platform.platform()}, {platform.machine()}, "
-          f"os.cpu_count()={os.cpu_count()}, {platform.processor() or 'cpu ?'}")
+    print(
+        f"machine: {platform.platform()}, {platform.machine()}, "
+        f"os.cpu_count()={os.cpu_count()}, {platform.processor() or 'cpu ?'}"
+    )
     print(f"python {platform.python_version()} ({sys.executable})")
     import yaml
 
