@@ -151,6 +151,18 @@ class UsageError(DlcError):
     phase = "usage"
 
 
+class DataError(DlcError):
+    """Training data cannot be read, or does not fit the model's inputs and outputs."""
+
+    phase = "data"
+
+
+class TrainError(DlcError):
+    """A training run cannot start or had to stop (a NaN loss, a refused optimizer)."""
+
+    phase = "train"
+
+
 class Collector:
     """Gathers independent diagnostics of one phase, then raises them together."""
 
