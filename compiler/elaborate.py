@@ -48,7 +48,7 @@ from .syntax import (
     as_call,
     parse_many,
 )
-from .training import TABLES
+from .training import TABLES, CallPlan, LossPlan, TrainingPlan
 
 MAX_BLOCK_DEPTH = 32
 MAX_NESTING = 100  # layers inside layers (residual(...) in blocks in params ...)
@@ -591,11 +591,13 @@ class Elaborator:
                     self.global_env.tensors["y"] = last  # a stack's result is called y
         outputs = self.outputs(last, root)
         self.extra_outputs = self.export_outputs(outputs, root)
+        self.plan = self.training_plan(outputs)
         self.errors.raise_if_any()
         return Graph(spec.name, tuple(inputs), tuple(self.nodes), outputs)
 
     def check_training(self) -> None:
         """`loss`, `optimizer` and `schedule` name known entries with fitting arguments."""
+        self.training_calls: dict[int, CallPlan] = {}
         t = self.spec.training
         if t is None:
             return
@@ -603,7 +605,33 @@ class Elaborator:
         texts += [(k, v) for k, v in (("optimizer", t.optimizer), ("schedule", t.schedule)) if v]
         for what, text in texts:
             with self.collecting():
-                self.training_call(what, text)
+                name, args = self.training_call(what, text)
+                self.training_calls[id(text)] = CallPlan(name, tuple(args.items()), text.loc)
+
+    def training_plan(self, outputs: tuple[tuple[str, str], ...]) -> TrainingPlan | None:
+        """The checked `training:` section; each loss term names one of the outputs. (A
+        section without a loss checks: `dlc train` asks for one.)"""
+        t = self.spec.training
+        if t is None or self.errors:
+            return None
+        names = [name for name, _ in outputs]
+        losses = []
+        for term in t.loss:
+            output = term.output or names[0]
+            if output not in names:
+                self.errors.add(
+                    f"the loss term names output '{output}', which the model does not have"
+                    f"{did_you_mean(output, names)}",
+                    term.loss.doc.loc(term.loss.path[:-1] + ("output",)),
+                    f"outputs: {', '.join(names)}",
+                )
+                continue
+            call = self.training_calls[id(term.loss)]
+            losses.append(LossPlan(call, output, term.target, term.weight))
+        adam = tuple((a.name, a.default) for a in TABLES["optimizer"]["adam"])
+        optimizer = self.training_calls[id(t.optimizer)] if t.optimizer else CallPlan("adam", adam)
+        schedule = self.training_calls[id(t.schedule)] if t.schedule else None
+        return TrainingPlan(tuple(losses), optimizer, schedule, t.options, t.loc)
 
     def training_call(self, what: str, text: Text) -> tuple[str, dict[str, Any]]:
         e = text.parse()
@@ -755,6 +783,7 @@ class Elaborated:
     graph: Graph
     default_init: InitSpec | None  # training.init
     export_outputs: tuple[tuple[str, str], ...]  # export.outputs: (name, IR value)
+    training: TrainingPlan | None = None  # the checked `training:` section
 
 
 def elaborate(spec: Spec) -> Elaborated:
@@ -762,4 +791,4 @@ def elaborate(spec: Spec) -> Elaborated:
     outputs of the export. Raises ElaborationError listing every mistake found."""
     el = Elaborator(spec, input_dim_names(spec))
     graph = el.run()
-    return Elaborated(graph, el.default_init, el.extra_outputs)
+    return Elaborated(graph, el.default_init, el.extra_outputs, el.plan)

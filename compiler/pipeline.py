@@ -19,7 +19,8 @@ from .errors import Collector, Diagnostic, Loc, Source, UsageError, did_you_mean
 from .ir import Graph, InitSpec, verify
 from .loader import Document, gc_paused, load_file, load_text
 from .shapes import infer_shapes
-from .spec import ParamDef, Spec, read_spec
+from .spec import LossTerm, ParamDef, Spec, TrainingSpec, read_spec
+from .training import TrainingPlan
 from .validate import validate
 
 
@@ -30,6 +31,7 @@ class Checked:
     warnings: tuple[Diagnostic, ...]
     default_init: InitSpec | None = None
     export_outputs: tuple[tuple[str, str], ...] = ()  # more outputs for the ONNX model
+    training: TrainingPlan | None = None  # the checked `training:` section
 
     @property
     def source(self) -> Source:
@@ -56,7 +58,7 @@ def _check(doc: Document, overrides: Sequence[str]) -> Checked:
     graph, init = elaborated.graph, elaborated.default_init
     typed, warnings = infer_shapes(graph, init)
     verify(typed, typed=True)
-    return Checked(spec, typed, warnings, init, elaborated.export_outputs)
+    return Checked(spec, typed, warnings, init, elaborated.export_outputs, elaborated.training)
 
 
 def parse_override(text: str) -> tuple[str, Any, Loc]:
@@ -81,16 +83,24 @@ def _scalar(raw: str) -> Any:
 
 
 def apply_overrides(spec: Spec, overrides: Sequence[str]) -> Spec:
-    """Replace params by `--set name=value`; unknown names and type changes are errors."""
+    """Replace params by `--set name=value` and training options by
+    `--set training.key=value`; unknown names and type changes are errors."""
     if not overrides:
         return spec
     params = {p.name: p for p in spec.params}
+    training: dict[str, Any] = {}
     errors = Collector(UsageError)
     for text in overrides:
         try:
             name, value, loc = parse_override(text)
         except UsageError as e:
             errors.extend(e)
+            continue
+        if name.startswith("training."):
+            try:
+                training[name.removeprefix("training.")] = _training_value(name, value, loc)
+            except UsageError as e:
+                errors.extend(e)
             continue
         old = params.get(name)
         if old is None:
@@ -116,11 +126,62 @@ def apply_overrides(spec: Spec, overrides: Sequence[str]) -> Spec:
         if isinstance(value, str):
             text_value = _override_text(value, old)
         params[name] = replace(old, value=value, text=text_value)
+    if training and spec.training is None:
+        errors.add("--set training.*: the spec has no training section", None)
     errors.raise_if_any()
-    return replace(spec, params=tuple(params.values()))
+    spec = replace(spec, params=tuple(params.values()))
+    if training and spec.training is not None:
+        spec = replace(spec, training=_override_training(spec.training, training))
+    return spec
 
 
-def _override_text(value: str, old: ParamDef):  # noqa: ANN202
+_TRAINING_TEXTS = ("optimizer", "schedule", "init", "loss")
+
+
+def _training_value(name: str, value: Any, loc: Loc) -> Any:
+    """A `--set training.key=value` checked against the schema's property for that key."""
+    from jsonschema import Draft202012Validator
+
+    from .validate import schema
+
+    key = name.removeprefix("training.")
+    defs = schema()["$defs"]
+    props = defs["training"]["properties"]
+    if key not in props or key in ("data", "early_stopping", "metrics"):
+        settable = [k for k in props if k not in ("data", "early_stopping", "metrics")]
+        raise UsageError(
+            f"--set cannot set '{name}'{did_you_mean(name, ['training.' + k for k in settable])}",
+            loc,
+            f"settable: {', '.join('training.' + k for k in settable)}",
+        )
+    if key in _TRAINING_TEXTS:
+        value = str(value)
+    checker = Draft202012Validator({"$defs": defs, **props[key]})
+    problem = next(iter(checker.iter_errors(value)), None)
+    if problem is not None:
+        raise UsageError(f"--set {name}: {problem.message}", loc)
+    return value
+
+
+def _override_training(t: TrainingSpec, values: dict[str, Any]) -> TrainingSpec:
+    texts = {k: _override_text(str(values.pop(k)), None) for k in _TRAINING_TEXTS if k in values}
+    options = dict(t.options)
+    options.update(values)
+    loss = t.loss
+    if "loss" in texts:
+        loss = (replace(t.loss[0], loss=texts["loss"]) if len(t.loss) == 1
+                else LossTerm(texts["loss"]),)  # fmt: skip
+    return replace(
+        t,
+        loss=loss,
+        optimizer=texts.get("optimizer", t.optimizer),
+        schedule=texts.get("schedule", t.schedule),
+        init=texts.get("init", t.init),
+        options=tuple(options.items()),
+    )
+
+
+def _override_text(value: str, old: ParamDef | None):  # noqa: ANN202
     from .spec import Text
 
     doc = load_text(f"v: {value!r}" if value else "v: ''", "--set")

@@ -9,6 +9,10 @@ implements each entry under the same name; defaults follow PyTorch and the cours
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import Loc
 from .ops.registry import (
     BOOL,
     INTS,
@@ -68,3 +72,42 @@ SCHEDULES: dict[str, tuple[Arg, ...]] = {
 }  # fmt: skip
 
 TABLES = {"loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """A checked `training:` call: its name, its arguments with defaults filled in, and
+    where the spec wrote it (for the runtime's messages)."""
+
+    name: str
+    args: tuple[tuple[str, Any], ...]
+    loc: Loc | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.args)
+
+
+@dataclass(frozen=True, slots=True)
+class LossPlan:
+    """One loss term: `weight * loss(outputs[output], targets[target])`. `target` None
+    means the data's target array (`y`, or `data.target`)."""
+
+    call: CallPlan
+    output: str
+    target: str | None = None
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingPlan:
+    """What `dlc train` runs, checked by the front end; plain options stay as the spec
+    wrote them (the schema checked their types)."""
+
+    losses: tuple[LossPlan, ...]
+    optimizer: CallPlan
+    schedule: CallPlan | None
+    options: tuple[tuple[str, Any], ...]
+    loc: Loc | None = None
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)

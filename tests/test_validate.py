@@ -55,6 +55,7 @@ training:
   init: he_normal
   weight_decay: 0.0001
   l1: 0
+  regularize_all: false
   clip_grad_norm: 1.0
   early_stopping: {monitor: val_loss, patience: 5, min_delta: 0.001, restore_best: true,
                    mode: min}
@@ -71,6 +72,7 @@ training:
     val: data/val.npz
     test: builtin:moons(n=200, noise=0.1)
     val_split: 0.1
+    test_split: 0.2
     shuffle: true
     target: y
     options: {delimiter: ",", header: true}
