@@ -21,6 +21,9 @@ EPILOG = """examples:
   dlc summary specs/mnist_mlp.yaml --set hidden=512
   dlc check specs/resnet_mlp.yaml --ir
   dlc compile specs/mnist_mlp.yaml --verify --emit onnx,torch
+  dlc train specs/digits_mlp.yaml
+  dlc train specs/xor.yaml --set init=uniform(-10,10) --set training.seed=3
+  dlc train --resume runs/digits_mlp/20261122-120000
   dlc predict specs/mnist_mlp.onnx x.npy -o y.json
   dlc schema > spec.schema.json
 
@@ -90,6 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, help="ONNX opset (default: export.opset, else 17)")
     p.add_argument("--seed", type=int, default=0, help="seed for fresh weights (default 0)")
     p.set_defaults(run=cmd_compile)
+
+    help_ = "train a spec's model as its training section says; write a run folder"
+    p = sub.add_parser("train", help=help_, description=help_)
+    p.set_defaults(run=cmd_train)
+    p.add_argument("spec", nargs="?", help="the spec file (YAML); with --resume: the run's own")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a param, or a training option as training.KEY=VALUE")  # fmt: skip
+    p.add_argument("--out", metavar="DIR", help="the run folder (default: runs/NAME/TIMESTAMP)")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                   help="where to train (default: training.device, else auto)")  # fmt: skip
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train on N processes with DistributedDataParallel (torchrun)")  # fmt: skip
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="plain progress lines instead of progress bars")  # fmt: skip
 
     p = sub.add_parser(
         "predict",
@@ -187,6 +205,12 @@ def _size(n: int) -> str:
             return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return str(n)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dlc.runtime.train_command import train_command
+
+    return train_command(args)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

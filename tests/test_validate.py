@@ -63,6 +63,7 @@ training:
   steps: 1000
   batch_size: 128
   seed: 0
+  checkpoint_every: 0
   device: auto
   precision: bf16
   metrics: [accuracy, mae]

@@ -1,0 +1,203 @@
+"""The data of a run as tensors the model takes: `training.data` loaded (runtime/data.py),
+split into train / val / test, matched to the model's inputs and the loss terms' targets,
+converted and moved to the training device once.
+
+Guarantees: the test split (`test_split`) and the validation split (`val_split`) are the
+same examples whatever the training seed; an array that does not fit an input is a
+located DataError naming both shapes, except that a flat [N, 784] and an image
+[N, 28, 28] convert into each other when the model's dims are concrete and the sizes
+agree; a loss target may name a data array or a model input (an autoencoder's `x`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlc.compiler.errors import DataError, Loc
+from dlc.compiler.ir import Graph, GraphInput
+from dlc.compiler.pipeline import Checked
+
+from .data import Dataset, load_source, split
+
+EVAL_CHUNK = 4096
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+                "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}  # fmt: skip
+DATA_HINT = "a file (.npz, .npy, .csv, MNIST IDX) or a built-in such as builtin:digits"
+
+
+@dataclass
+class Split:
+    """One split as tensors on the training device: model inputs and loss targets."""
+
+    inputs: dict[str, torch.Tensor]
+    targets: dict[str, torch.Tensor]
+    n: int
+
+    def take(self, idx: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        return (
+            {k: v[idx] for k, v in self.inputs.items()},
+            {k: v[idx] for k, v in self.targets.items()},
+        )
+
+    def chunks(
+        self, size: int = EVAL_CHUNK
+    ) -> Iterator[tuple[int, dict[str, torch.Tensor], dict[str, torch.Tensor]]]:
+        for lo in range(0, self.n, size):
+            sl = slice(lo, min(lo + size, self.n))
+            yield (
+                sl.stop - sl.start,
+                {k: v[sl] for k, v in self.inputs.items()},
+                {k: v[sl] for k, v in self.targets.items()},
+            )
+
+
+@dataclass
+class Feeds:
+    train: Split
+    val: Split | None
+    test: Split | None
+    train_set: Dataset  # what the training data says of itself (task, classes)
+
+
+def target_name(term_target: str | None, data: Mapping[str, Any]) -> str:
+    """A loss term's target: its own `target`, else `data.target`, else `y`."""
+    return term_target or data.get("target") or "y"
+
+
+def load_feeds(checked: Checked, data: Mapping[str, Any], spec_path: Path,
+               device: torch.device) -> Feeds:  # fmt: skip
+    plan = checked.training
+    assert plan is not None, "the trainer checks there is a training section"
+    locs = _locs(checked, data)
+    if "train" not in data:
+        raise DataError("training needs data: `data: {train: ...}`", plan.loc, DATA_HINT)
+
+    def load(key: str) -> Dataset:
+        return load_source(data[key], base_dir=spec_path.parent, target=data.get("target"),
+                           options=data.get("options"), loc=locs[key])  # fmt: skip
+
+    train = load("train")
+    test = load("test") if "test" in data else None
+    if test is None and "test_split" in data:
+        train, test = split(train, data["test_split"], seed=0)
+    val = load("val") if "val" in data else None
+    if val is None and "val_split" in data:
+        train, val = split(train, data["val_split"], seed=1)
+    targets = [target_name(t.target, data) for t in plan.losses]
+
+    def tensors(ds: Dataset | None, key: str) -> Split | None:
+        if ds is None:
+            return None
+        return _split(checked.graph, ds, targets, locs.get(key) or locs["train"], device)
+
+    tr = tensors(train, "train")
+    assert tr is not None
+    return Feeds(tr, tensors(val, "val"), tensors(test, "test"), train)
+
+
+def _locs(checked: Checked, data: Mapping[str, Any]) -> dict[str, Loc | None]:
+    doc = checked.spec.document
+    locs: dict[str, Loc | None] = {}
+    for key in ("train", "val", "test"):
+        try:
+            locs[key] = doc.loc(("training", "data", key)) if key in data else None
+        except Exception:  # noqa: BLE001 - a value from --set has no place in the file
+            locs[key] = None
+    return locs
+
+
+def _split(graph: Graph, ds: Dataset, targets: list[str], loc: Loc | None,
+           device: torch.device) -> Split:  # fmt: skip
+    arrays = ds.arrays
+    inputs: dict[str, torch.Tensor] = {}
+    for inp in graph.inputs:
+        key = inp.name if inp.name in arrays else None
+        if key is None and len(graph.inputs) == 1 and "x" in arrays:
+            key = "x"
+        if key is None:
+            raise DataError(f"{ds.name} has no array for the model's input '{inp.name}'", loc,
+                            f"its arrays: {', '.join(arrays)}")  # fmt: skip
+        inputs[inp.name] = fit_input(arrays[key], inp, ds.name, loc)
+    out: dict[str, torch.Tensor] = {}
+    for name in targets:
+        if name in arrays:
+            out[name] = torch.from_numpy(np.ascontiguousarray(arrays[name]))
+        elif name in inputs:  # an autoencoder reconstructs its input
+            out[name] = inputs[name]
+        else:
+            raise DataError(f"{ds.name} has no target array '{name}'", loc,
+                            f"its arrays: {', '.join(arrays)}")  # fmt: skip
+    return Split({k: v.to(device) for k, v in inputs.items()},
+                 {k: v.to(device) for k, v in out.items()}, len(ds))  # fmt: skip
+
+
+def fit_input(a: np.ndarray, inp: GraphInput, name: str, loc: Loc | None) -> torch.Tensor:
+    """The array as the input's dtype and per-example shape."""
+    want = inp.type.shape[1:]
+    dtype = TORCH_DTYPES.get(inp.type.dtype, torch.float32)
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    got = tuple(t.shape[1:])
+    fits = len(got) == len(want) and all(
+        not isinstance(d, int) or d == g for d, g in zip(want, got, strict=True)
+    )
+    if not fits:
+        sizes = [d for d in want if isinstance(d, int)]
+        if len(sizes) == len(want) and math.prod(got) == math.prod(sizes):
+            t = t.reshape(t.shape[0], *sizes)
+        else:
+            shown = ", ".join(str(d) for d in inp.type.shape)
+            raise DataError(
+                f"{name} gives examples of shape [{', '.join(map(str, got))}] for input "
+                f"'{inp.name}', which takes [{shown}] (the first dim is the batch)",
+                loc,
+            )
+    if not dtype.is_floating_point and t.dtype.is_floating_point:
+        raise DataError(
+            f"input '{inp.name}' takes {inp.type.dtype} tokens, but {name} gives {t.dtype}", loc
+        )
+    return t.to(dtype)
+
+
+@torch.no_grad()
+def fit_standardize(model: nn.Module, graph: Graph, train: Split) -> None:
+    """Fit each `standardize` layer's constants on the training split, in graph order
+    (a later one sees the output of an earlier, fitted one)."""
+    live = graph.live()
+    for node in (n for n in graph.nodes if n.op == "standardize" and n.name in live):
+        layer = model.get_submodule(node.name)
+        seen: list[torch.Tensor] = []
+        hook = layer.register_forward_hook(
+            lambda m, args, out, seen=seen: seen.append(args[0].detach())
+        )
+        was_training = model.training
+        model.eval()
+        try:
+            for _, inputs, _ in train.chunks():
+                model(**inputs)
+        finally:
+            hook.remove()
+            model.train(was_training)
+        x = torch.cat(seen).double()
+        x = x.reshape(-1, x.shape[-1])
+        eps, method = float(node.attr("eps")), node.attr("method")
+        if method == "zscore":  # (x − μ) / (σ + ε)
+            layer.shift.copy_(x.mean(0))
+            layer.scale.copy_(x.std(0, unbiased=False) + eps)
+        elif method == "minmax":  # (x − min) / (max − min + ε)
+            lo, hi = x.min(0).values, x.max(0).values
+            layer.shift.copy_(lo)
+            layer.scale.copy_(hi - lo + eps)
+        else:  # zca: W = U diag(1/√(λ + ε)) Uᵀ of the covariance
+            mu = x.mean(0)
+            xc = x - mu
+            lam, u = torch.linalg.eigh(xc.T @ xc / max(len(xc), 1))
+            layer.shift.copy_(mu)
+            layer.whiten.copy_(u @ torch.diag(1.0 / torch.sqrt(lam.clamp_min(0) + eps)) @ u.T)
