@@ -188,16 +188,23 @@ def fit_standardize(model: nn.Module, graph: Graph, train: Split) -> None:
         x = torch.cat(seen).double()
         x = x.reshape(-1, x.shape[-1])
         eps, method = float(node.attr("eps")), node.attr("method")
+        # A feature constant in the training data (a digit's corner pixel) keeps scale 1,
+        # as scikit-learn's scalers do: dividing by ε would turn any other value at
+        # inference into a huge one.
         if method == "zscore":  # (x − μ) / (σ + ε)
             layer.shift.copy_(x.mean(0))
-            layer.scale.copy_(x.std(0, unbiased=False) + eps)
+            layer.scale.copy_(_nonzero(x.std(0, unbiased=False), eps))
         elif method == "minmax":  # (x − min) / (max − min + ε)
             lo, hi = x.min(0).values, x.max(0).values
             layer.shift.copy_(lo)
-            layer.scale.copy_(hi - lo + eps)
+            layer.scale.copy_(_nonzero(hi - lo, eps))
         else:  # zca: W = U diag(1/√(λ + ε)) Uᵀ of the covariance
             mu = x.mean(0)
             xc = x - mu
             lam, u = torch.linalg.eigh(xc.T @ xc / max(len(xc), 1))
             layer.shift.copy_(mu)
             layer.whiten.copy_(u @ torch.diag(1.0 / torch.sqrt(lam.clamp_min(0) + eps)) @ u.T)
+
+
+def _nonzero(spread: torch.Tensor, eps: float) -> torch.Tensor:
+    return torch.where(spread > 0, spread + eps, torch.ones_like(spread))

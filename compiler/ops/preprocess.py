@@ -1,7 +1,8 @@
 """standardize: input preprocessing baked into the graph.
 
 Its statistics are buffers fitted on the training data by `dlc train` and exported as
-constants, so a served model takes raw inputs. zscore: (x - μ)/(σ + ε); minmax:
+constants, so a served model takes raw inputs (a feature constant in the training data
+keeps scale 1, as in scikit-learn). zscore: (x - μ)/(σ + ε); minmax:
 (x - min)/(max - min); zca: W(x - μ) with the ZCA whitening matrix W. All act on the
 last axis.
 """
