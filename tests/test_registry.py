@@ -4,11 +4,18 @@ counts against torch.nn, argument checking, and that the table covers every op."
 from __future__ import annotations
 
 import pytest
+import test_attention
+import test_conv
+import test_embed
+import test_generative
+import test_recurrent
 import torch
 
 from dlc.compiler.errors import DlcError
 from dlc.compiler.ops import REGISTRY
 from helpers import check_layer
+
+FAMILIES = (test_conv, test_recurrent, test_embed, test_attention, test_generative)
 
 # op -> [(layer text, input shape, expected output shape)], concrete and symbolic
 SHAPES: dict[str, list[tuple[str, str, str]]] = {
@@ -93,6 +100,12 @@ SHAPES: dict[str, list[tuple[str, str, str]]] = {
 }
 
 
+# the layer library's families keep their rows in their own test files
+for _family in FAMILIES:
+    assert not set(_family.SHAPES) & set(SHAPES), _family.__name__
+    SHAPES.update(_family.SHAPES)
+
+
 def test_table_covers_every_op() -> None:
     assert set(SHAPES) == set(REGISTRY), "add shape cases for new ops to SHAPES"
 
@@ -124,6 +137,8 @@ TORCH_EQUIVALENTS = [
     ("maxout(2)", "[B, 8]", lambda: torch.nn.Identity()),
     ("dropout(0.5)", "[B, 8]", lambda: torch.nn.Dropout(0.5)),
 ]
+for _family in FAMILIES:
+    TORCH_EQUIVALENTS += _family.TORCH_EQUIVALENTS
 
 
 @pytest.mark.parametrize(

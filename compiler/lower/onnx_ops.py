@@ -335,3 +335,10 @@ ONNX_RULES: dict[str, Rule] = {
     "residual_add": _chain("Add"),
     "highway_gate": _highway_gate,
 }
+
+
+# The layer library's families keep their rules in files of their own.
+from . import attention_onnx, conv_onnx, embed_onnx, generative_onnx, recurrent_onnx  # noqa: E402
+
+for _family in (conv_onnx, recurrent_onnx, embed_onnx, attention_onnx, generative_onnx):
+    ONNX_RULES.update(_family.ONNX_RULES)

@@ -181,9 +181,6 @@ TORCH_RULES: dict[str, Rule] = {
     "highway_gate": lambda node, ins: Lowered(tm.HighwayGate, (_features(ins),)),
 }
 
-for _name, _rule in TORCH_RULES.items():
-    REGISTRY[_name].torch = _rule
-
 
 def _construct(low: Lowered) -> nn.Module:
     assert low.module is not None
@@ -264,3 +261,13 @@ def to_torch(
 
 def state_dict_numpy(module: nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+# The layer library's families keep their rules in files of their own.
+from . import attention_torch, conv_torch, embed_torch, generative_torch, recurrent_torch  # noqa: E402
+
+for _family in (conv_torch, recurrent_torch, embed_torch, attention_torch, generative_torch):
+    TORCH_RULES.update(_family.TORCH_RULES)
+
+for _name, _rule in TORCH_RULES.items():
+    REGISTRY[_name].torch = _rule

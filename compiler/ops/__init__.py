@@ -1,6 +1,20 @@
 """Every op of the language, registered on import (see registry.py)."""
 
-from . import activations, basis, combinators, linear, merge, norm, preprocess, shape  # noqa: F401
+from . import (  # noqa: F401  (each module registers its ops)
+    activations,
+    attention,
+    basis,
+    combinators,
+    conv,
+    embed,
+    generative,
+    linear,
+    merge,
+    norm,
+    preprocess,
+    recurrent,
+    shape,
+)
 from .registry import REGISTRY, OpCtx, OpDef, lookup
 
 __all__ = ["REGISTRY", "OpCtx", "OpDef", "lookup"]

@@ -1,0 +1,7 @@
+"""The torch rules of attention and transformers (see torch.py: `Lowered`, `TORCH_RULES`)."""
+
+from __future__ import annotations
+
+from .torch import Rule
+
+TORCH_RULES: dict[str, Rule] = {}

@@ -1,0 +1,7 @@
+"""The ONNX rules of recurrent nets (see onnx_ops.py and onnx.py's `Emit`)."""
+
+from __future__ import annotations
+
+from .onnx_ops import Rule
+
+ONNX_RULES: dict[str, Rule] = {}

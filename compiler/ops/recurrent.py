@@ -1,0 +1,3 @@
+"""The layer library, recurrent nets: rnn, gru, lstm."""
+
+from __future__ import annotations
