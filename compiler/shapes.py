@@ -16,6 +16,8 @@ from .ir import Graph, InitSpec, Node, TensorType
 from .ops import REGISTRY, OpCtx
 
 FLOAT_TYPES = ("float32", "float64", "float16", "bfloat16")
+# Ops that take integer tensors: layout and merges (any dtype), embeddings (token ids).
+INT_CATEGORIES = ("shape", "merge", "embedding")
 MAX_PARAM_SIZE = 10**10  # elements in one weight: far beyond any model this tool trains
 
 
@@ -27,13 +29,15 @@ def infer_shapes(
     errors = Collector(ShapeError)
     warnings: list[Diagnostic] = []
     typed: list[Node] = []
+    done: dict[str, Node] = {}  # for rules that look up another node by name (tie=)
     for node in graph.nodes:
+        done[node.name] = node  # untyped until its rule succeeds, below
         ins = [types[i] for i in node.inputs]
         if any(t is None for t in ins):
             types[node.name] = None  # depends on a node that failed: already reported
             typed.append(node)
             continue
-        ctx = OpCtx(node, tuple(t for t in ins if t is not None), default_init)
+        ctx = OpCtx(node, tuple(t for t in ins if t is not None), default_init, nodes=done)
         try:
             out = _check_node(ctx)
             params = REGISTRY[node.op].params(ctx, out)
@@ -51,9 +55,10 @@ def infer_shapes(
             continue
         warnings.extend(ctx.warnings)
         types[node.name] = out
-        typed.append(
-            Node(node.name, node.op, node.inputs, node.attrs, node.loc, out, params, flops)
+        done[node.name] = Node(
+            node.name, node.op, node.inputs, node.attrs, node.loc, out, params, flops
         )
+        typed.append(done[node.name])
     errors.raise_if_any()
     return replace(graph, nodes=tuple(typed)), tuple(warnings)
 
@@ -61,7 +66,7 @@ def infer_shapes(
 def _check_node(ctx: OpCtx) -> TensorType:
     opdef = REGISTRY[ctx.node.op]
     for t, name in zip(ctx.inputs, ctx.node.inputs, strict=True):
-        if t.dtype not in FLOAT_TYPES and opdef.category not in ("shape", "merge"):
+        if t.dtype not in FLOAT_TYPES and opdef.category not in INT_CATEGORIES:
             raise ctx.fail(
                 f"{opdef.name} needs a floating-point input, but '{name}' is {t.dtype}",
                 "integer inputs are token ids: start with embedding(vocab, dim)",

@@ -138,6 +138,8 @@ def model_py(graph: Graph, version: str) -> str:
     for node in g.nodes:
         if node.op in ("call_module", "call_method", "call_function"):
             body.append(f"        {_line(node)}")
+        elif node.op == "get_attr":  # a weight another node uses too (dense's tie=)
+            body.append(f"        {_var(node)} = {_attr_path(str(node.target))}")
         elif node.op == "output":
             body.append(f"        return {_value(node.args[0])}")
     return "\n".join([

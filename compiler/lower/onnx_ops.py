@@ -231,8 +231,11 @@ def _fourier(e: Emit) -> str:
 
 
 def _dense(e: Emit) -> str:
+    """x Wᵀ + b; with tie=emb, W is the initializer of emb's table (one copy in the model)."""
     b = e.weight("bias") if e.attr("bias") else None
-    return linear(e, e.x, e.types[0].rank, e.weight("weight"), b, out=True)
+    tie = e.attr("tie")
+    w = e.b.weight(e.b.graph.node(tie), "weight", e.dtype) if tie else e.weight("weight")
+    return linear(e, e.x, e.types[0].rank, w, b, out=True)
 
 
 def _affine(e: Emit, n: int) -> tuple[str, str]:

@@ -30,6 +30,7 @@ from ..dims import dims_equal, is_sym
 from ..errors import ShapeError
 from ..ir import Graph, Node, TensorType
 from ..ops import REGISTRY
+from . import embed_modules as em
 from . import torch_modules as tm
 from .init import initial_weights
 
@@ -67,6 +68,10 @@ def _features(ins: tuple[TensorType, ...]) -> int:
 
 
 def _dense(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
+    tie = node.attr("tie")
+    if tie is not None:  # the weight is the embedding module's own, read where it lives
+        bias = {"bias": node.attr("bias")}
+        return Lowered(em.TiedLinear, (node.attr("units"),), bias, args=(_Attr(f"{tie}.weight"),))
     return Lowered(nn.Linear, (_features(ins), node.attr("units")), {"bias": node.attr("bias")})
 
 
@@ -125,6 +130,14 @@ class _Size:
     """`x.size(axis)` of the op's first input, as an argument."""
 
     axis: int
+
+
+@dataclass(frozen=True)
+class _Attr:
+    """A parameter of another node's module (`emb.weight`), as an argument: an fx
+    get_attr, so a weight shared by two nodes is held, and trained, once."""
+
+    path: str
 
 
 def _permute(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
@@ -202,6 +215,15 @@ def _add_submodule(root: nn.Module, path: str, module: nn.Module) -> None:
     owner.add_module(leaf, module)
 
 
+def _live(graph: Graph) -> set[str]:
+    """The nodes the outputs need: through their inputs, and the embeddings whose weight
+    a needed dense(tie=...) reads (built even where their own output is not used)."""
+    live = graph.live()
+    tied = tuple(n.attr("tie") for n in graph.nodes
+                 if n.name in live and n.op == "dense" and n.attr("tie"))  # fmt: skip
+    return live | graph.live(tied)
+
+
 def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
     """The fx graph, the root module holding every layer (weights not loaded), and each
     module node's rule result (for writing its constructor into model.py)."""
@@ -210,7 +232,7 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
     root = nn.Module()
     types = graph.types()
     env: dict[str, fx.Node] = {i.name: g.placeholder(i.name) for i in graph.inputs}
-    live = graph.live()  # not the nodes only export.outputs use
+    live = _live(graph)  # not the nodes only export.outputs use
     for node in graph.nodes:
         if node.name not in live:
             continue
@@ -239,6 +261,8 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
 def _arg(g: fx.Graph, a: Any, x: fx.Node) -> Any:
     if isinstance(a, _Size):
         return g.call_method("size", (x, a.axis))
+    if isinstance(a, _Attr):
+        return g.get_attr(a.path)
     if isinstance(a, tuple):
         return tuple(_arg(g, i, x) for i in a)
     return a

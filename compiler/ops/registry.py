@@ -16,7 +16,7 @@ Rules receive an `OpCtx`: the node's input types and bound attributes, and `fail
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +155,9 @@ class OpCtx:
     inputs: tuple[TensorType, ...]
     default_init: InitSpec | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
+    # The graph's nodes up to this one, by name (untyped where a rule failed): for an
+    # argument that names another node, as dense's tie= names an embedding.
+    nodes: Mapping[str, Node] = field(default_factory=dict)
 
     @property
     def x(self) -> TensorType:
