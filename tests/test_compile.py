@@ -20,6 +20,7 @@ from dlc.compiler.ir import InitSpec
 from dlc.compiler.lower.init import init_array
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.pipeline import check_file
+from dlc.runtime.compile import sample_inputs
 from helpers import ROOT, SPECS, run_dlc
 
 
@@ -43,12 +44,13 @@ def test_compile_verify_every_spec(tmp_path: Path, spec: Path) -> None:
     fx_module = to_torch(checked.graph, seed=1).eval()
     standalone = module.Model().eval()
     standalone.load_state_dict(fx_module.state_dict())
-    x = torch.randn(4, *[d for d in checked.graph.inputs[0].type.shape[1:]])
+    feeds = {k: torch.from_numpy(v)
+             for k, v in sample_inputs(checked, 4, np.random.default_rng(0)).items()}  # fmt: skip
     with torch.no_grad():
-        a, b = fx_module(x), standalone(x)
-    a, b = (a, b) if torch.is_tensor(a) else (torch.cat(list(a.values()), -1),
-                                              torch.cat(list(b.values()), -1))  # fmt: skip
-    assert torch.equal(a, b)
+        a, b = fx_module(**feeds), standalone(**feeds)
+    if torch.is_tensor(a):
+        a, b = {"y": a}, {"y": b}
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def _import(path: Path):  # noqa: ANN202

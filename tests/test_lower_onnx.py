@@ -1,8 +1,9 @@
-"""The ONNX lowering, differentially: for every op (the layer texts of test_registry's
-SHAPES plus more, symbolic shapes included) and every spec, the model passes the full
-checker, ONNX shape inference agrees with the IR, and onnxruntime computes what a numpy
-reference of the op's semantics (written here, independently of the lowering) computes;
-onnx's own ReferenceEvaluator agrees with onnxruntime."""
+"""The ONNX lowering, differentially: for every core op (the layer texts of test_registry's
+SHAPES plus more, symbolic shapes included) and every spec made of them, the model passes
+the full checker, ONNX shape inference agrees with the IR, and onnxruntime computes what a
+numpy reference of the op's semantics (written here, independently of the lowering)
+computes; onnx's own ReferenceEvaluator agrees with onnxruntime. The layer library's ops
+are checked against torch.nn's modules instead (test_parity and their family's tests)."""
 
 from __future__ import annotations
 
@@ -347,20 +348,26 @@ EXTRA: dict[str, list[tuple[str, str]]] = {
     "highway_gate": [("highway(dense(8), gate_bias=-1)", "[B, T, 8]")],
 }
 
+# The ops with a float64 numpy reference here: the core ops. The layer library's ops
+# (convolutions, recurrent nets, attention, ...) are checked against their torch.nn
+# modules instead (test_parity runs every SHAPES row through torch, onnxruntime and
+# onnx's reference evaluator), as are the specs that use them.
 OP_CASES = [
     (op, layer, shape)
     for table in (SHAPES, EXTRA)
     for op, cases in table.items()
-    if REGISTRY[op].kind == "op"
+    if REGISTRY[op].kind == "op" and op in REFERENCE
     for layer, shape, *_ in cases
 ]
+REFERENCE_SPECS = [p for p in SPECS if {n.op for n in check_file(p).graph.nodes} <= set(REFERENCE)]
 
 
-def test_every_op_has_an_onnx_rule_and_a_reference() -> None:
+def test_every_op_has_an_onnx_rule_and_the_core_ops_a_reference() -> None:
     ops = {name for name, d in REGISTRY.items() if d.kind == "op"}
     assert {name for name in ops if REGISTRY[name].onnx is None} == set()
-    assert set(REFERENCE) == ops
-    assert {op for op, _, _ in OP_CASES} == ops
+    assert set(REFERENCE) <= ops
+    assert {op for op, _, _ in OP_CASES} == set(REFERENCE)
+    assert len(REFERENCE_SPECS) >= 5  # the MLP examples
 
 
 @pytest.mark.parametrize(
@@ -391,7 +398,7 @@ def test_every_op_at_every_opset(opset: int) -> None:
             np.testing.assert_allclose(ref, got, rtol=RTOL, atol=atol_for(graph), err_msg=layer)
 
 
-@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+@pytest.mark.parametrize("path", REFERENCE_SPECS, ids=[p.stem for p in REFERENCE_SPECS])
 def test_spec(path) -> None:  # noqa: ANN001
     graph = check_file(path).graph
     check_all(graph, evaluator=True)

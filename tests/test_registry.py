@@ -171,7 +171,7 @@ def test_rbf_and_highway_params() -> None:
         ("gelu(approximate=fast)", "expected one of none, tanh, got string 'fast'"),
         ("dense(4, bias=1)", "expected true or false"),
         ("dense(units=4, units=5)", "given twice"),
-        ("dense(4, 5, 6, 7, 8)", "dense takes 4 positional arguments, got 5"),
+        ("dense(4, 5, 6, 7, 8, 9)", "dense takes 5 positional arguments, got 6"),
         ("dense", "dense needs its argument 'units'"),
         ("dense(4, bais=false)", "dense has no argument 'bais' (did you mean 'bias'?)"),
         ("dense(4, init=he_nromal)", "unknown init 'he_nromal' (did you mean 'he_normal'?)"),
