@@ -20,7 +20,7 @@ from .ir import Graph, InitSpec, verify
 from .loader import Document, gc_paused, load_file, load_text
 from .shapes import infer_shapes
 from .spec import LossTerm, ParamDef, Spec, TrainingSpec, read_spec
-from .training import TrainingPlan
+from .training import TrainingPlan, check_loss_outputs
 from .validate import validate
 
 
@@ -58,6 +58,8 @@ def _check(doc: Document, overrides: Sequence[str]) -> Checked:
     graph, init = elaborated.graph, elaborated.default_init
     typed, warnings = infer_shapes(graph, init)
     verify(typed, typed=True)
+    if elaborated.training is not None:  # loss terms that read outputs: kl_normal(mu, logvar)
+        check_loss_outputs(elaborated.training, typed)
     return Checked(spec, typed, warnings, init, elaborated.export_outputs, elaborated.training)
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Loc
+from .arith import describe_value
+from .errors import Collector, ElaborationError, Loc, did_you_mean
+from .ir import Graph
 from .ops.registry import (
     BOOL,
     INTS,
@@ -22,7 +24,21 @@ from .ops.registry import (
     POS_NUMBER,
     PROB,
     Arg,
+    ArgType,
+    ArgTypeError,
 )
+
+
+def _output_name(v: Any) -> str:
+    """A bare name, kept as written (an elaborated name keeps its place in the spec)."""
+    if isinstance(v, str) and v.isidentifier():
+        return v
+    raise ArgTypeError(f"expected the name of a model output, got {describe_value(v)}")
+
+
+# An argument that names one of the model's `outputs:`. A loss with such arguments reads
+# those outputs, not (output, target): kl_normal(mu, logvar).
+OUTPUT = ArgType("the name of a model output", _output_name, words=True)
 
 LOSSES: dict[str, tuple[Arg, ...]] = {
     "mse": (),
@@ -31,7 +47,17 @@ LOSSES: dict[str, tuple[Arg, ...]] = {
     "bce": (),  # takes logits: binary_cross_entropy_with_logits
     "cross_entropy": (Arg("label_smoothing", PROB, 0.0),),  # takes logits, log-sum-exp
     "nll": (),  # takes log-probabilities
-}
+    # KL(N(mu, exp(logvar)) ‖ N(0, I)), summed over the latent axes, mean over the batch
+    "kl_normal": (Arg("mu", OUTPUT, doc="the output of the means"),
+                  Arg("logvar", OUTPUT, doc="the output of the log variances")),
+}  # fmt: skip
+
+
+def output_args(loss: str) -> tuple[str, ...]:
+    """The arguments of `loss` that name model outputs (none for a loss of (output,
+    target))."""
+    return tuple(a.name for a in LOSSES[loss] if a.type is OUTPUT)
+
 
 _LR = Arg("lr", POS_NUMBER, 0.01, "learning rate")
 _ADAM = (
@@ -97,6 +123,17 @@ class LossPlan:
     target: str | None = None
     weight: float = 1.0
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The outputs a loss such as kl_normal(mu, logvar) names in its arguments; empty
+        for a loss of (output, target)."""
+        args = self.call.kwargs()
+        return tuple(args[a] for a in output_args(self.call.name))
+
+    @property
+    def takes_target(self) -> bool:
+        return not self.reads
+
 
 @dataclass(frozen=True, slots=True)
 class TrainingPlan:
@@ -111,3 +148,40 @@ class TrainingPlan:
 
     def option(self, key: str, default: Any = None) -> Any:
         return dict(self.options).get(key, default)
+
+
+def check_loss_outputs(plan: TrainingPlan, graph: Graph) -> None:
+    """The outputs that loss terms such as kl_normal(mu, logvar) name in their arguments
+    exist in the typed `graph` and have one shape, and such a term has no `target`;
+    raises an ElaborationError listing every mistake, each where the spec wrote it."""
+    types = graph.types()
+    outputs = {name: types[value] for name, value in graph.outputs}
+    errors = Collector(ElaborationError)
+    for term in plan.losses:
+        name, reads = term.call.name, term.reads
+        if not reads:
+            continue
+        missing = [v for v in reads if v not in outputs]
+        for v in missing:
+            errors.add(
+                f"loss {name} reads the output '{v}', which the model does not have"
+                f"{did_you_mean(v, outputs)}",
+                getattr(v, "loc", None) or term.call.loc,
+                f"the model's outputs are {', '.join(outputs)}; a loss reads outputs "
+                f"only: add `{v}: {v}` under outputs:",
+            )
+        shapes = [outputs[v] for v in reads if v in outputs]
+        if not missing and any(t != shapes[0] for t in shapes):
+            shown = " and ".join(f"{v} {t}" for v, t in zip(reads, shapes, strict=True))
+            errors.add(
+                f"loss {name} needs outputs of one shape, got {shown}",
+                term.call.loc,
+                "the means and log variances come from layers of the same width",
+            )
+        if term.target is not None:
+            errors.add(
+                f"loss {name} takes no target: it reads the outputs its arguments name",
+                term.call.loc,
+                "remove `target:` from this loss term",
+            )
+    errors.raise_if_any()

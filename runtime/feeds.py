@@ -91,7 +91,7 @@ def load_feeds(checked: Checked, data: Mapping[str, Any], spec_path: Path,
     val = load("val") if "val" in data else None
     if val is None and "val_split" in data:
         train, val = split(train, data["val_split"], seed=1)
-    targets = [target_name(t.target, data) for t in plan.losses]
+    targets = [target_name(t.target, data) for t in plan.losses if t.takes_target]
 
     def tensors(ds: Dataset | None, key: str) -> Split | None:
         if ds is None:

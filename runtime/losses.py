@@ -17,6 +17,10 @@ model's output, since data arrives as whatever numpy held:
 A target that cannot fit raises `DataError` naming the loss and both shapes, before
 torch would broadcast it silently or fail with a device-side assert.
 
+kl_normal(mu, logvar) is a loss of another kind: its arguments name model outputs (a
+VAE's means and log variances), and `make_loss` returns an `OutputsLoss` that reads them
+from the outputs, with no target.
+
 `total_loss` sums weighted terms for multi-output models; `Metrics` accumulates an
 epoch's accuracy (classification, binary, sequence) or mse, mae and R² (regression)
 exactly over the whole epoch, not as a mean of per-batch values.
@@ -33,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dlc.compiler.errors import DataError, TrainError
+from dlc.compiler.training import output_args
 
 from .optim import bind_args
 
@@ -163,6 +168,18 @@ def _nll(out: Tensor, target: Tensor) -> Tensor:
     return F.nll_loss(log_probs, t)
 
 
+def kl_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(μ, σ²) ‖ N(0, I)) = −½ Σ_j (1 + log σ_j² − μ_j² − σ_j²) with log σ² = logvar,
+    summed over the latent axes (all but the first) and averaged over the batch."""
+    if mu.shape != logvar.shape:
+        raise DataError(
+            f"loss kl_normal: mu has shape {_shape(mu)} but logvar has shape {_shape(logvar)}",
+            hint="the means and log variances come from layers of the same width",
+        )
+    terms = 1 + logvar - mu * mu - torch.exp(logvar)
+    return -0.5 * terms.reshape(terms.shape[0], -1).sum(dim=1).mean()
+
+
 LOSS_FUNCTIONS: dict[str, Callable[..., Tensor]] = {
     "mse": _mse,
     "l1": _l1,
@@ -170,18 +187,39 @@ LOSS_FUNCTIONS: dict[str, Callable[..., Tensor]] = {
     "bce": _bce,
     "cross_entropy": _cross_entropy,
     "nll": _nll,
+    "kl_normal": kl_normal,
 }
 
 
-def make_loss(name: str, args: Mapping[str, Any]) -> LossFn:
-    """`loss(output, target) -> scalar tensor` for `name(args)`, mean-reduced."""
+class OutputsLoss:
+    """A loss whose arguments name model outputs, like kl_normal(mu, logvar): called with
+    the model's outputs, it reads those, and takes no target."""
+
+    def __init__(self, name: str, reads: Mapping[str, str], args: Mapping[str, Any]) -> None:
+        self.name = name
+        self.reads = dict(reads)  # argument -> output name
+        self.args = dict(args)  # the other arguments
+        self.label = f"{name}({', '.join(self.reads.values())})"  # its key in the logs
+
+    def __call__(self, outputs: Mapping[str, Tensor]) -> Tensor:
+        tensors = {a: _lookup(outputs, o, "output") for a, o in self.reads.items()}
+        return LOSS_FUNCTIONS[self.name](**tensors, **self.args)
+
+
+def make_loss(name: str, args: Mapping[str, Any]) -> LossFn | OutputsLoss:
+    """`loss(output, target) -> scalar tensor` for `name(args)`, mean-reduced; for a loss
+    whose arguments name outputs (kl_normal), an `OutputsLoss`."""
     bound = bind_args("loss", name, args)
+    reads = output_args(name)
+    if reads:
+        rest = {k: v for k, v in bound.items() if k not in reads}
+        return OutputsLoss(name, {a: str(bound[a]) for a in reads}, rest)
     fn = functools.partial(LOSS_FUNCTIONS[name], **bound)
     fn.__name__ = name  # type: ignore[attr-defined]  # for messages and logs
     return fn
 
 
-LossTerm = tuple[float, LossFn, str, str]
+LossTerm = tuple[float, LossFn | OutputsLoss, str, str]
 
 
 def total_loss(
@@ -189,20 +227,27 @@ def total_loss(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """(Σ weight·loss(outputs[o], targets[t]), each term's unweighted value detached for
     logging). A term is (weight, loss fn, output name, target name); its value is keyed
-    by its output's name, or 'output/target' when two terms share an output."""
+    by its output's name, or 'output/target' when two terms share an output. An
+    `OutputsLoss` term reads its own outputs (its output and target names are unused)
+    and is keyed by its call, 'kl_normal(mu, logvar)'."""
     if not terms:
         raise TrainError("training needs at least one loss term")
     total: Tensor | None = None
     values: dict[str, Tensor] = {}
     for weight, fn, out_name, target_name in terms:
-        out = _lookup(outputs, out_name, "output")
-        target = _lookup(targets, target_name, "target")
-        value = fn(out, target)
+        if isinstance(fn, OutputsLoss):
+            value = fn(outputs)
+            first = again = fn.label
+        else:
+            out = _lookup(outputs, out_name, "output")
+            target = _lookup(targets, target_name, "target")
+            value = fn(out, target)
+            first, again = out_name, f"{out_name}/{target_name}"
         total = weight * value if total is None else total + weight * value
-        key = out_name if out_name not in values else f"{out_name}/{target_name}"
+        key = first if first not in values else again
         n = 2
         while key in values:
-            key, n = f"{out_name}/{target_name}#{n}", n + 1
+            key, n = f"{again}#{n}", n + 1
         values[key] = value.detach()
     assert total is not None
     return total, values

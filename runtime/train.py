@@ -33,12 +33,12 @@ from dlc.compiler.errors import TrainError, UsageError
 from dlc.compiler.lower.init import initial_weights
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.pipeline import Checked
-from dlc.compiler.training import TrainingPlan
+from dlc.compiler.training import TrainingPlan, check_loss_outputs
 
 from . import distributed as dist
 from .devices import Precision, pick_device
 from .feeds import Split, fit_standardize, load_feeds, target_name
-from .losses import Metrics, infer_task, make_loss, total_loss
+from .losses import Metrics, OutputsLoss, infer_task, make_loss, total_loss
 from .optim import closure_kind, make_optimizer, make_schedule, param_groups, penalty
 from .progress import Progress
 from .runs import (
@@ -139,6 +139,7 @@ class Trainer:
             raise TrainError("training needs a loss, e.g. `loss: cross_entropy`", plan.loc)
         self.checked, self.plan, self.spec_path = checked, plan, spec_path
         self.graph = checked.graph
+        check_loss_outputs(plan, self.graph)  # the kl_normal(mu, logvar) terms' outputs
         self.opts = read_options(plan, device)
         self.rank, self.world = dist.rank(), dist.world_size()
         self.main = self.rank == 0
@@ -169,7 +170,8 @@ class Trainer:
         opts, t0 = self.opts, time.perf_counter()
         feeds = load_feeds(self.checked, opts.data, self.spec_path, opts.device)
         train, val, test, train_ds = feeds.train, feeds.val, feeds.test, feeds.train_set
-        first = self.plan.losses[0]
+        # metrics follow the first term of (output, target); a kl_normal term has none
+        first = next((t for t in self.plan.losses if t.takes_target), self.plan.losses[0])
         shape = self.graph.types()[dict(self.graph.outputs)[first.output]].shape
         task = opts.task or infer_task(first.call.name, shape)
         self.task = task if task != "classification" or train_ds.task != "sequence" else "sequence"
@@ -195,6 +197,7 @@ class Trainer:
             )
             for t in self.plan.losses
         ]
+        self.metric_term = next((t for t in self.losses if not isinstance(t[1], OutputsLoss)), None)
         local_n = math.ceil(train.n / self.world)
         batch = opts.batch_size or train.n
         if self.world > 1:
@@ -343,8 +346,8 @@ class Trainer:
             n = len(idx)
             total += value * n
             count += n
-            first = self.losses[0]
-            metrics.update(outputs[first[2]].detach().float(), targets[first[3]])
+            if (first := self.metric_term) is not None:
+                metrics.update(outputs[first[2]].detach().float(), targets[first[3]])
             progress.batch(value)
         loss_mean = float(total) / max(count, 1)
         if self.world > 1:
@@ -416,11 +419,12 @@ class Trainer:
         model.eval()
         metrics = Metrics(self.task)
         total = 0.0
-        first = self.losses[0]
+        first = self.metric_term
         for n, inputs, targets in data.chunks():
             outputs = self.forward(model, inputs)
             total += float(total_loss(self.losses, outputs, targets)[0]) * n
-            metrics.update(outputs[first[2]].float(), targets[first[3]])
+            if first is not None:
+                metrics.update(outputs[first[2]].float(), targets[first[3]])
         return {"loss": total / max(data.n, 1), **metrics.compute()}
 
     # ---- early stopping and checkpoints ---------------------------------------------

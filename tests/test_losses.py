@@ -14,7 +14,15 @@ import torch
 
 from dlc.compiler.errors import DataError, TrainError
 from dlc.compiler.training import LOSSES
-from dlc.runtime.losses import LOSS_FUNCTIONS, Metrics, infer_task, make_loss, total_loss
+from dlc.runtime.losses import (
+    LOSS_FUNCTIONS,
+    Metrics,
+    OutputsLoss,
+    infer_task,
+    kl_normal,
+    make_loss,
+    total_loss,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -288,6 +296,49 @@ def test_total_loss_names_a_missing_output() -> None:
                    {"y": torch.zeros(2)})  # fmt: skip
     assert e.value.message == "a loss term names the output 'z', which is not there"
     assert e.value.hint == "outputs: y"
+
+
+# ---- kl_normal: a loss of model outputs ------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 2, 3), (6,)], ids=str)
+def test_kl_normal_is_the_kl_divergence_to_the_standard_normal(shape: tuple[int, ...]) -> None:
+    """KL(N(μ, σ²) ‖ N(0, I)), summed over the latent axes and averaged over the batch."""
+    mu = torch.randn(shape, dtype=torch.float64)
+    logvar = torch.randn(shape, dtype=torch.float64)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros(shape), torch.ones(shape))
+    kl = torch.distributions.kl_divergence(q, p).reshape(shape[0], -1).sum(1).mean()
+    torch.testing.assert_close(kl_normal(mu, logvar), kl)
+    assert kl_normal(torch.zeros(shape), torch.zeros(shape)).item() == 0.0
+
+
+def test_kl_normal_term_reads_its_outputs() -> None:
+    kl = make_loss("kl_normal", {"mu": "m", "logvar": "lv"})
+    assert isinstance(kl, OutputsLoss) and kl.label == "kl_normal(m, lv)"
+    mu = torch.randn(4, 2, requires_grad=True)
+    logvar = torch.randn(4, 2, requires_grad=True)
+    recon, x = torch.randn(4, 8, requires_grad=True), torch.randn(4, 8)
+    outputs = {"recon": recon, "m": mu, "lv": logvar}
+    terms = [(1.0, make_loss("mse", {}), "recon", "x"), (0.5, kl, "recon", "y")]
+    total, values = total_loss(terms, outputs, {"x": x})  # the KL term needs no target
+    want = torch.nn.functional.mse_loss(recon, x) + 0.5 * kl_normal(mu, logvar)
+    torch.testing.assert_close(total, want)
+    assert list(values) == ["recon", "kl_normal(m, lv)"]
+    total.backward()
+    assert mu.grad is not None and logvar.grad is not None
+
+
+def test_kl_normal_errors() -> None:
+    kl = make_loss("kl_normal", {"mu": "m", "logvar": "lv"})
+    with pytest.raises(DataError) as e:
+        total_loss([(1.0, kl, "m", "y")], {"m": torch.zeros(2, 3)}, {})
+    assert e.value.message == "a loss term names the output 'lv', which is not there"
+    with pytest.raises(DataError) as e:
+        kl_normal(torch.zeros(2, 3), torch.zeros(2, 4))
+    assert e.value.message == "loss kl_normal: mu has shape [2, 3] but logvar has shape [2, 4]"
+    with pytest.raises(TrainError, match="kl_normal needs the argument 'logvar'"):
+        make_loss("kl_normal", {"mu": "m"})
 
 
 # ---- metrics ---------------------------------------------------------------------------

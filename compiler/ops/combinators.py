@@ -1,17 +1,23 @@
-"""Combinators: residual, highway, repeat, parallel.
+"""Combinators: residual, highway, repeat, parallel, and stochastic_depth.
 
 They take sub-networks (`BODY` arguments, passed unevaluated) and are rewritten by
 elaboration into plain ops through their `expand` rule, which receives the elaborator,
 the bound arguments, the incoming tensor and a fresh naming scope, and returns the IR
 value that the combinator produces. They never reach the IR themselves.
+
+`stochastic_depth(p)` drops a residual branch, so it is valid only as the last op of a
+`residual(...)` body: `residual` keeps a record of the stochastic_depth ops elaborated
+inside its body (`_DROPS`, per elaborator) and checks that the one it has is its
+body's result; one elaborated outside any residual is an error where it is written.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from ..errors import Loc
-from .registry import AXIS, BODY, NUMBER, POS_INT, Arg, OpDef, choice, register
+from .registry import AXIS, BODY, NUMBER, POS_INT, PROB, Arg, OpDef, choice, register
 
 MAX_REPEAT = 10_000  # copies; a bound on what one line of a spec can make
 
@@ -24,11 +30,47 @@ def _need_input(el: Any, x: str | None, name: str, loc: Loc | None) -> str:
     return x
 
 
+# Per elaborator, a stack with one entry per residual body being elaborated: the
+# indices (into el.nodes) of the stochastic_depth ops elaborated in it so far.
+_DROPS: WeakKeyDictionary[Any, list[list[int]]] = WeakKeyDictionary()
+
+_DROP_HINT = "write it last in the body: residual(dense(64) -> relu -> stochastic_depth(0.1))"
+
+
 def _residual(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc | None) -> str:
     x = _need_input(el, x, "residual", loc)
     body = args["body"]
-    out = el.apply(body.expr, x, body.env, scope)
+    bodies = _DROPS.setdefault(el, [])
+    bodies.append([])
+    try:
+        out = el.apply(body.expr, x, body.env, scope)
+    finally:
+        drops = bodies.pop()
+    for i in drops:
+        if el.nodes[i].name != out:
+            raise el.fail(
+                "stochastic_depth must be the last op of the residual body: it drops the "
+                "whole branch before x is added",
+                el.nodes[i].loc,
+                _DROP_HINT,
+            )
     return el.emit("residual_add", (x, out), {}, loc, scope, "add")
+
+
+def _stochastic_depth(
+    el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc | None
+) -> str:
+    if not _DROPS.get(el):
+        raise el.fail(
+            "stochastic_depth is valid only inside residual(...): it drops the residual "
+            "branch, so that x passes alone",
+            loc,
+            _DROP_HINT,
+        )
+    x = _need_input(el, x, "stochastic_depth", loc)
+    out = el.emit("drop_path", (x,), args, loc, scope, "drop_path")
+    _DROPS[el][-1].append(len(el.nodes) - 1)
+    return out
 
 
 def _highway(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc | None) -> str:
@@ -102,5 +144,20 @@ register(
         expand=_parallel,
         category="combinator",
         doc="Branches on the same input, merged by concat or add.",
+    )
+)
+register(
+    OpDef(
+        "stochastic_depth",
+        args=(
+            Arg("p", PROB, doc="probability of dropping the residual branch"),
+            Arg("mode", choice("row", "batch"), "row", "drop per sample (row) or per batch"),
+        ),
+        kind="combinator",
+        expand=_stochastic_depth,
+        category="regularization",
+        doc="The last op of a residual body: in training the branch is dropped with "
+        "probability p per sample and scaled by 1/(1-p) otherwise "
+        "(torchvision.ops.stochastic_depth, mode=row); the identity at inference.",
     )
 )

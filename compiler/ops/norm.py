@@ -1,9 +1,11 @@
-"""Normalization and regularization: dropout, batchnorm, layernorm.
+"""Normalization and regularization: dropout, drop_path, batchnorm, layernorm, groupnorm.
 
 batchnorm normalizes per channel (axis 1) over the batch, like torch.nn.BatchNorm1d/2d/3d,
 and keeps running statistics as buffers (used at inference). layernorm normalizes each
-sample over its last axis (torch.nn.LayerNorm(F)). dropout is inverted dropout: scaled
-by 1/(1-p) in training, the identity at inference.
+sample over its last axis (torch.nn.LayerNorm(F)). groupnorm normalizes each sample over
+groups of channels (torch.nn.GroupNorm(groups, C)). dropout is inverted dropout: scaled
+by 1/(1-p) in training, the identity at inference. drop_path is what `stochastic_depth`
+(combinators.py) becomes: it drops a residual branch per sample.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from ..ir import InitSpec, ParamSpec, TensorType
 from .common import ONES, ZEROS, numel, per_element, same_shape
 from .linear import features
-from .registry import BOOL, POS_NUMBER, PROB, Arg, OpCtx, OpDef, register
+from .registry import BOOL, POS_INT, POS_NUMBER, PROB, Arg, OpCtx, OpDef, choice, register
 
 register(
     OpDef(
@@ -25,15 +27,39 @@ register(
 )
 
 
-def _channels(ctx: OpCtx) -> int:
-    if not 2 <= ctx.x.rank <= 5:
+register(
+    OpDef(
+        "drop_path",
+        args=(
+            Arg("p", PROB, doc="probability of dropping the branch"),
+            Arg("mode", choice("row", "batch"), "row", "drop per sample (row) or per batch"),
+        ),
+        shape=same_shape,
+        flops=per_element(1),
+        category="regularization",
+        internal=True,
+        doc="stochastic_depth's branch drop: x ⊙ m / (1 - p), m ~ Bernoulli(1 - p) per "
+        "sample (mode=row) or per batch, in training; x at inference.",
+    )
+)
+
+
+_BN_SHAPES = "[B, C], [B, C, L], [B, C, H, W] or [B, C, D, H, W]"
+
+
+def _channels(ctx: OpCtx, max_rank: int | None = 5) -> int:
+    """The channel count (axis 1) of [B, C, ...], at most `max_rank` axes."""
+    op = ctx.node.op
+    if ctx.x.rank < 2 or (max_rank is not None and ctx.x.rank > max_rank):
+        shapes = "[B, C, ...]" if max_rank is None else _BN_SHAPES
         raise ctx.fail(
-            f"batchnorm needs [B, C], [B, C, L], [B, C, H, W] or [B, C, D, H, W], got {ctx.x}"
+            f"{op} needs {shapes}, got {ctx.x}",
+            "the channels are axis 1 (batch first, channels first)",
         )
     c = ctx.x.shape[1]
     if not isinstance(c, int):
         raise ctx.fail(
-            f"batchnorm needs a known channel count on axis 1, got {ctx.x}",
+            f"{op} needs a known channel count on axis 1, got {ctx.x}",
             "give the channel dim a number",
         )
     return c
@@ -95,5 +121,46 @@ register(
         flops=lambda ctx, out: 8 * numel(out),
         category="normalization",
         doc="Layer normalization of each sample over its last axis (torch.nn.LayerNorm).",
+    )
+)
+
+
+def _group_channels(ctx: OpCtx) -> int:
+    """The channel count, which the groups must divide."""
+    c, groups = _channels(ctx, max_rank=None), ctx["groups"]
+    if c % groups:
+        divisors = [d for d in range(1, c + 1) if c % d == 0]
+        raise ctx.fail(
+            f"groupnorm({groups}) splits the channels into {groups} equal groups, but "
+            f"{ctx.x} has {c} channels",
+            f"use a number of groups that divides {c}: {', '.join(map(str, divisors))}",
+        )
+    return c
+
+
+def _gn_shape(ctx: OpCtx) -> TensorType:
+    _group_channels(ctx)
+    return ctx.x
+
+
+def _gn_params(ctx: OpCtx, out: TensorType) -> tuple[ParamSpec, ...]:
+    return _affine(_group_channels(ctx), ctx["affine"])
+
+
+register(
+    OpDef(
+        "groupnorm",
+        args=(
+            Arg("groups", POS_INT, doc="number of channel groups; it divides the channels"),
+            Arg("eps", POS_NUMBER, 1e-5),
+            Arg("affine", BOOL, True, "learn γ and β per channel"),
+        ),
+        shape=_gn_shape,
+        params=_gn_params,
+        flops=lambda ctx, out: 8 * numel(out),
+        category="normalization",
+        doc="Group normalization of [B, C, ...]: each sample's channels in `groups` groups, "
+        "each group normalized over its channels and positions, then γ·x̂ + β per channel "
+        "(torch.nn.GroupNorm(groups, C)).",
     )
 )
