@@ -665,10 +665,16 @@ def _sequence(name: str, x: np.ndarray, y: np.ndarray, vocab: int) -> Dataset:
     return Dataset({"x": x, "y": np.ascontiguousarray(y)}, "sequence", vocab, f"builtin:{name}")
 
 
-def _copy(*, n: int = 1000, length: int = 10, vocab: int = 16, seed: int = 0) -> Dataset:
-    """Copy the tokens: x, y int64 [N, length], y = x."""
+def _copy(
+    *, n: int = 1000, length: int = 10, vocab: int = 16, delay: int = 0, seed: int = 0
+) -> Dataset:
+    """Copy the tokens, `delay` steps late: x, y int64 [N, length], y_t = x_(t-delay)
+    (token 0 before the first), so a causal model must look `delay` tokens back."""
+    _require(0 <= delay < length, "copy", f"delay must be in [0, length), got {delay}")
     x = _tokens("copy", n, length, vocab, seed)
-    return _sequence("copy", x, x.copy(), vocab)
+    y = np.zeros_like(x)
+    y[:, delay:] = x[:, : length - delay]
+    return _sequence("copy", x, y, vocab)
 
 
 def _reverse(*, n: int = 1000, length: int = 10, vocab: int = 16, seed: int = 0) -> Dataset:

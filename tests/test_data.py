@@ -109,6 +109,9 @@ def test_sequence_tasks() -> None:
         assert x.min() == 1 and x.max() == 4  # 0 is padding
         np.testing.assert_array_equal(y, want(x))
     assert not np.array_equal(load("builtin:sort").arrays["x"], load("builtin:sort").arrays["y"])
+    late = load("builtin:copy(n=20, length=6, delay=2)").arrays
+    np.testing.assert_array_equal(late["y"][:, 2:], late["x"][:, :4])
+    assert (late["y"][:, :2] == 0).all()
 
 
 def test_sine_y_is_the_next_value() -> None:
@@ -313,6 +316,7 @@ BUILTIN_ERRORS = [
     ("builtin:linreg(low=2, high=1)", "low must be below high"),
     ("builtin:spirals(classes=1)", "classes must be in 2..1000, got 1"),
     ("builtin:copy(vocab=1)", "vocab must be in 2..2**31, got 1"),
+    ("builtin:copy(length=4, delay=4)", "delay must be in [0, length), got 4"),
     ("builtin:sine(length=0)", "length must be at least 1, got 0"),
     ("builtin:copy(n=100000000, length=10)", "makes more than 10^8 numbers"),
     ("builtin:xor(seed=-1)", "seed must be in 0..2**32-1, got -1"),
