@@ -6,8 +6,14 @@ copies it, verbatim after its imports, into the standalone model.py it writes.
 
 from __future__ import annotations
 
-import math  # noqa: F401
+import torch
 
-import torch  # noqa: F401
-from torch import nn  # noqa: F401
-from torch.nn import functional as F  # noqa: F401
+
+def global_avgpool(x: torch.Tensor) -> torch.Tensor:
+    """The mean over every axis after the channels: [B, C, ...] -> [B, C]."""
+    return x.flatten(2).mean(-1)
+
+
+def global_maxpool(x: torch.Tensor) -> torch.Tensor:
+    """The maximum over every axis after the channels: [B, C, ...] -> [B, C]."""
+    return x.flatten(2).amax(-1)
