@@ -489,6 +489,14 @@ class Elaborator:
                 self.errors.add(
                     f"node name '{name}' is also an op or a block", name_loc, "rename the node"
                 )
+            elif name in TORCH_ATTRIBUTES or name.startswith("_"):
+                self.errors.add(
+                    f"node name '{name}' is taken: torch modules have an attribute '{name}'"
+                    if name in TORCH_ATTRIBUTES
+                    else f"node name '{name}' starts with _, which torch keeps for itself",
+                    name_loc,
+                    f"rename the node, e.g. '{name.strip('_')}_node'",
+                )
             else:
                 with self.collecting():
                     nodes.append((name, self.parse(text)))
@@ -712,6 +720,26 @@ class Elaborator:
         for name, value in outputs:
             self.global_env.tensors.setdefault(name, value)
         return self.named_values(self.spec.export.outputs, root)
+
+
+# Attributes of a torch.fx.GraphModule (and so of every torch.nn.Module): a graph node of
+# that name would be a submodule of the same name, which torch refuses or mistakes for its
+# own (tests/test_elaborate.py checks the list against the installed torch).
+TORCH_ATTRIBUTES = frozenset({
+    "T_destination", "add_module", "add_submodule", "apply", "bfloat16", "buffers",
+    "call_super_init", "children", "code", "compile", "cpu", "cuda",
+    "delete_all_unused_submodules", "delete_submodule", "double", "dump_patches", "eval",
+    "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter",
+    "get_submodule", "graph", "half", "ipu", "load_state_dict", "meta", "modules", "mtia",
+    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
+    "print_readable", "recompile", "register_backward_hook", "register_buffer",
+    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
+    "set_extra_state", "set_submodule", "shape_env", "share_memory", "state_dict", "to",
+    "to_empty", "to_folder", "train", "training", "type", "xpu", "zero_grad",
+})  # fmt: skip
 
 
 def args_by_name(args: tuple[Arg, ...], name: str) -> Arg:

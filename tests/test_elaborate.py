@@ -161,3 +161,13 @@ def test_elaboration_errors(body: str, message: str) -> None:
     assert isinstance(err, DlcError)
     assert message in err.render()
     assert all(d.loc is not None and d.loc.line >= 4 for d in err.diagnostics)
+
+
+def test_reserved_node_names_cover_torch_module_attributes() -> None:
+    import torch
+    import torch.fx as fx
+
+    from dlc.compiler.elaborate import TORCH_ATTRIBUTES
+
+    module = fx.GraphModule(torch.nn.Module(), fx.Graph())
+    assert {n for n in dir(module) if not n.startswith("_")} <= TORCH_ATTRIBUTES

@@ -172,6 +172,20 @@ CATALOG = [
         "5:3",
     ),
     (
+        "node_named_like_a_torch_attribute",
+        HEAD + "model:\n  h: x -> tanh\n  forward: h -> dense(3)\n",
+        ElaborationError,
+        "node name 'forward' is taken: torch modules have an attribute 'forward'",
+        "6:3",
+    ),
+    (
+        "node_named_with_underscore",
+        HEAD + "model:\n  _h: x -> dense(3)\n",
+        ElaborationError,
+        "node name '_h' starts with _, which torch keeps for itself",
+        "5:3",
+    ),
+    (
         "param_cycle",
         "dlc: 1\nname: t\nparams: {a: b + 1, b: a * 2}\ninputs: {x: [B, 4]}\nmodel: [dense(a)]\n",
         ElaborationError,
