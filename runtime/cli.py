@@ -25,6 +25,7 @@ EPILOG = """examples:
   dlc train specs/xor.yaml --set init=uniform(-10,10) --set training.seed=3
   dlc train --resume runs/digits_mlp/20261122-120000
   dlc predict specs/mnist_mlp.onnx x.npy -o y.json
+  dlc serve specs/mnist_mlp.onnx digits=runs/digits_mlp/20261122-120000/model.onnx
   dlc schema > spec.schema.json
 
 Set DLC_DEBUG=1 to see a Python traceback for an internal error."""
@@ -126,6 +127,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser(
+        "serve",
+        help="serve ONNX models over HTTP with the KServe v2 inference protocol",
+        description="Serve ONNX models with onnxruntime over the KServe v2 REST protocol "
+        "(the one Triton's clients speak): health, metadata and infer, JSON or binary "
+        "tensors, at /v2. Concurrent requests are batched; every request is checked "
+        "against the model's signature. /docs describes the API, /metrics is Prometheus'. "
+        "SIGTERM answers the requests in flight, then exits.",
+    )
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL.onnx",
+        help="a model to serve, named after its file, or NAME=PATH",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="the port (8000; 0: any free one)")
+    p.add_argument("--max-batch", type=int, default=64, metavar="N",
+                   help="stack at most N rows of concurrent requests in one call (64)")  # fmt: skip
+    p.add_argument("--max-delay-ms", type=float, default=2.0, metavar="D",
+                   help="wait at most D ms for a batch to fill, only while more requests "
+                   "are arriving (2)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="onnxruntime calls that run at once, each on one thread (1)")  # fmt: skip
+    p.add_argument("--max-body-mb", type=float, default=64.0, metavar="M",
+                   help="refuse a request body over M MiB with 413 (64)")  # fmt: skip
+    p.add_argument("--noop-endpoint", action="store_true", help=argparse.SUPPRESS)  # benchmarks
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser(
         "schema",
         help="print the JSON Schema of a spec (for editors)",
         description="Print the JSON Schema (draft 2020-12) of a spec document. "
@@ -221,6 +251,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     text = write_outputs(run(session, feeds), args.output)
     print(text if text is not None else f"wrote {args.output}")
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dlc.runtime.serve import serve_command
+
+    return serve_command(args)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
