@@ -79,7 +79,7 @@ def sample_inputs(checked: Checked, batch: int, rng: np.random.Generator) -> dic
         for k, d in enumerate(i.type.shape):
             for s in free_symbols(d) if is_sym(d) else ():
                 env.setdefault(s, batch if k == 0 else 3)
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for i in checked.graph.inputs:
         shape = tuple(_concrete(d, env) for d in i.type.shape)
         dtype = NP_DTYPES.get(i.type.dtype, np.float32)

@@ -23,6 +23,7 @@ from torch import nn
 
 from dlc.compiler.errors import DataError, Loc
 from dlc.compiler.ir import Graph, GraphInput
+from dlc.compiler.lower.torch_modules import Standardize
 from dlc.compiler.pipeline import Checked
 
 from .data import Dataset, load_source, split
@@ -173,6 +174,7 @@ def fit_standardize(model: nn.Module, graph: Graph, train: Split) -> None:
     live = graph.live()
     for node in (n for n in graph.nodes if n.op == "standardize" and n.name in live):
         layer = model.get_submodule(node.name)
+        assert isinstance(layer, Standardize)
         seen: list[torch.Tensor] = []
         hook = layer.register_forward_hook(
             lambda m, args, out, seen=seen: seen.append(args[0].detach())

@@ -158,7 +158,7 @@ def write_outputs(outputs: dict[str, np.ndarray], path: str | Path | None) -> st
     suffix = path.suffix.lower()
     if suffix == ".npz":
         buf = io.BytesIO()
-        np.savez(buf, **outputs)
+        np.savez(buf, **outputs)  # type: ignore[arg-type]
         atomic_write(path, buf.getvalue())
     elif suffix == ".json":
         atomic_write(path, json.dumps({k: v.tolist() for k, v in outputs.items()}))

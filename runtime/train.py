@@ -23,7 +23,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -384,7 +384,7 @@ class Trainer:
                 seen["outputs"] = outputs
                 return self.loss(outputs, targets)
 
-            loss = optimizer.step(at)  # type: ignore[arg-type]
+            loss = cast(torch.Tensor, optimizer.step(at))  # type: ignore[arg-type]
             return loss.detach(), seen["outputs"]
         if kind == "closure":
 
@@ -394,7 +394,7 @@ class Trainer:
                 loss.backward()
                 return loss
 
-            loss = optimizer.step(closure)  # type: ignore[arg-type]
+            loss = cast(torch.Tensor, optimizer.step(closure))  # type: ignore[arg-type]
             return loss.detach(), seen["outputs"]
         optimizer.zero_grad(set_to_none=True)
         loss = objective()
