@@ -3,6 +3,7 @@ give; REPRODUCTION.md records a run of this script next to the course's figures.
 
     python tests/reproduce.py                 # all of them (a few minutes on 2 cores)
     python tests/reproduce.py xor --seeds 5   # one experiment, fewer seeds
+    python tests/reproduce.py examples        # the layer library's example specs
 
 Each experiment trains through the real CLI entry point (in this process, run folders
 in a temporary directory) and reads its result from the run folder, exactly as a user
@@ -95,6 +96,21 @@ def digits(seeds: int = 1, variant: str = "dropout") -> dict[str, Any]:
     return {"test_accuracy": accs, "mean": sum(accs) / len(accs)}
 
 
+EXAMPLES = ("lenet_digits", "resnet_small", "conv_autoencoder", "gru_digits", "lstm_digits",
+            "bilstm_tagger", "transformer_lm", "vit_digits", "vae_digits")  # fmt: skip
+
+
+def examples() -> dict[str, dict[str, Any]]:
+    """The layer library's example specs, trained as they stand (seed 0): the final
+    metrics of the test split, else of the validation split."""
+    out = {}
+    for name in EXAMPLES:
+        r = report(train(SPECS / f"{name}.yaml"))
+        split = "test" if r.get("test") else "val"
+        out[name] = {"split": split, **r[split]}
+    return out
+
+
 def run_all(which: list[str], seeds: int) -> None:
     if "xor" in which:
         for label, r in xor(seeds).items():
@@ -104,6 +120,10 @@ def run_all(which: list[str], seeds: int) -> None:
         for label, (b, w) in linreg().items():
             cb, cw = COURSE_LINREG[label]
             print(f"linreg, {label}: θ = ({b:.4f}, {w:.4f}); course ({cb}, {cw})", flush=True)
+    if "examples" in which:
+        for name, r in examples().items():
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in r.items() if k != "split")
+            print(f"{name}: {r['split']} {shown}", flush=True)
     if "digits" in which:
         for variant in DIGITS_RUNS:
             r = digits(min(seeds, 5), variant)
@@ -114,7 +134,7 @@ def run_all(which: list[str], seeds: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("which", nargs="*", default=["xor", "linreg", "digits"])
+    parser.add_argument("which", nargs="*", default=["xor", "linreg", "digits", "examples"])
     parser.add_argument("--seeds", type=int, default=20, help="seeds for XOR (digits: <= 5)")
     args = parser.parse_args()
     torch.set_num_threads(1)
