@@ -26,7 +26,7 @@ from dlc.compiler.ir import Graph, Node
 from dlc.compiler.lower import onnx as lower
 from dlc.compiler.ops import REGISTRY
 from dlc.compiler.pipeline import check_file, check_text
-from helpers import SPECS, check_layer
+from helpers import ROOT, SPECS, check_layer
 
 ENV = {"B": 3, "T": 5, "H": 6, "W": 6, "C": 4, "F": 7}  # values for the symbolic dims
 RTOL, ATOL = 1e-5, 1e-6
@@ -552,3 +552,13 @@ def test_reshape_beyond_the_input_dims_is_a_located_error() -> None:
         lower.to_onnx(graph, {})
     assert "cannot lower a reshape of [B, T, H, W] to [B*H, T*W]" in info.value.render()
     assert info.value.loc is not None and info.value.loc.line == 6
+
+
+def test_nodes_only_an_unrequested_export_output_needs_are_left_out() -> None:
+    checked = check_file(ROOT / "specs" / "digits_mlp.yaml")  # export: probs = softmax(logits)
+    weights = random_weights(checked.graph)
+    plain = lower.to_onnx(checked.graph, weights)
+    assert "Softmax" not in {n.op_type for n in plain.graph.node}
+    full = lower.to_onnx(checked.graph, weights, extra_outputs=checked.export_outputs)
+    assert "Softmax" in {n.op_type for n in full.graph.node}
+    assert [o.name for o in full.graph.output] == ["logits", "probs"]

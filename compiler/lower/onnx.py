@@ -261,7 +261,10 @@ def to_onnx(
     outputs = list(graph.outputs) + list(extra_outputs)
     b = OnnxBuilder(graph, weights, opset)
     names = _value_names(graph, outputs, b)
+    live = graph.live(tuple(value for _, value in outputs))  # no node that no output needs
     for node in graph.nodes:
+        if node.name not in live:
+            continue
         if node.op in PASSTHROUGH:  # the identity at inference: no node at all
             names[node.name] = names[node.inputs[0]]
             continue
