@@ -12,6 +12,7 @@ import torch
 from onnx.reference import ReferenceEvaluator
 from test_registry import SHAPES
 
+from dlc.compiler.dims import evaluate, free_symbols, is_sym
 from dlc.compiler.lower.init import initial_weights
 from dlc.compiler.lower.onnx import to_onnx
 from dlc.compiler.lower.torch import to_torch
@@ -71,6 +72,7 @@ def test_op_parity_torch_onnxruntime_reference(op: str, layer: str, shape: str) 
         feeds = sample_inputs(checked, batch, rng)
         names, ours, theirs, model = _run_all(checked, feeds)
         for name in names:
+            assert ours[name].shape == _inferred(checked, feeds, name), name
             _close(ours[name], theirs[name])
     # onnx's reference evaluator is numpy: its float32 matmul sums in another order, so a
     # 784-term dot product that nearly cancels differs by ~1e-6 absolute from onnxruntime.
@@ -79,12 +81,28 @@ def test_op_parity_torch_onnxruntime_reference(op: str, layer: str, shape: str) 
         _close(np.asarray(value), theirs[name], atol=1e-5)
 
 
+def _inferred(checked: Checked, feeds: dict[str, np.ndarray], output: str) -> tuple[int, ...]:
+    """The output's inferred shape, its symbolic dims evaluated with the sizes the
+    inputs' symbols got in `feeds`: what torch must actually produce."""
+    env: dict[str, int] = {}
+    for i in checked.graph.inputs:  # solve each input dim for its one unknown symbol
+        for k, d in enumerate(i.type.shape):
+            unknown = [s for s in free_symbols(d) if s not in env] if is_sym(d) else []
+            for n in range(1, feeds[i.name].shape[k] + 1) if len(unknown) == 1 else ():
+                if evaluate(d, {**env, unknown[0]: n}) == feeds[i.name].shape[k]:
+                    env[unknown[0]] = n
+                    break
+    value = dict(checked.graph.outputs)[output]
+    return tuple(evaluate(d, env) for d in checked.graph.types()[value].shape)
+
+
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_spec_parity(path) -> None:  # noqa: ANN001
     checked = check_file(path)
     feeds = sample_inputs(checked, 5, np.random.default_rng(2))
     names, ours, theirs, _ = _run_all(checked, feeds, seed=3)
     for name in names:
+        assert ours[name].shape == _inferred(checked, feeds, name), name
         _close(ours[name], theirs[name])
 
 
