@@ -477,6 +477,7 @@ class Elaborator:
             tensors["x"] = x
         local = Env(env.consts, tensors, env.parent)
         nodes = []
+        rejected: set[str] = set()  # a bad name, reported: its users are not reported again
         for name, name_loc, text in body.nodes:
             scope.used.add(name)
             if name in tensors:
@@ -490,6 +491,7 @@ class Elaborator:
                     f"node name '{name}' is also an op or a block", name_loc, "rename the node"
                 )
             elif name in TORCH_ATTRIBUTES or name.startswith("_"):
+                rejected.add(name)
                 self.errors.add(
                     f"node name '{name}' is taken: torch modules have an attribute '{name}'"
                     if name in TORCH_ATTRIBUTES
@@ -501,6 +503,7 @@ class Elaborator:
                 with self.collecting():
                     nodes.append((name, self.parse(text)))
         ordered, failed = self.in_dependency_order(nodes)
+        failed |= rejected
         for name, expr in ordered:
             if any(r.id in failed for r in _references(expr)):
                 failed.add(name)  # it uses a node whose mistake is reported already

@@ -171,3 +171,15 @@ def test_reserved_node_names_cover_torch_module_attributes() -> None:
 
     module = fx.GraphModule(torch.nn.Module(), fx.Graph())
     assert {n for n in dir(module) if not n.startswith("_")} <= TORCH_ATTRIBUTES
+
+
+def test_a_rejected_node_name_is_reported_once_not_at_its_users(tmp_path) -> None:  # noqa: ANN001
+    from helpers import run_dlc
+
+    spec = tmp_path / "t.yaml"
+    spec.write_text("dlc: 1\nname: t\ninputs: {x: [B, 4]}\nmodel:\n"
+                    "  code: x -> dense(3)\n  y: code -> relu\n")  # fmt: skip
+    result = run_dlc("check", str(spec))
+    assert result.returncode == 1
+    assert result.stderr.count("error:") == 1
+    assert "t.yaml:5:3: error: node name 'code' is taken" in result.stderr
