@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,7 @@ def check_inputs(session: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.nda
         if value.ndim != len(shape):
             problems.append(
                 f"input {name} has rank {value.ndim} {list(value.shape)}, "
-                f"the model needs rank {len(shape)} {_dims(shape)}"
+                f"the model needs rank {len(shape)} {_dims(shape)}" + _reshape_hint(value, shape)
             )
             continue
         for axis, (have, need) in enumerate(zip(value.shape, shape, strict=True)):
@@ -183,3 +184,18 @@ def write_outputs(outputs: dict[str, np.ndarray], path: str | Path | None) -> st
     else:
         raise UsageError(f"unknown output format '{suffix}'", hint="use .npy, .npz, .csv or .json")
     return None
+
+
+def _reshape_hint(value: np.ndarray, shape: list[Any]) -> str:
+    """A reshape that fits, when the values are one example of the model's input or each
+    row holds one (a flat [N, 64] digits array for an image model [B, 1, 8, 8])."""
+    rest = shape[1:]
+    if not all(isinstance(d, int) for d in rest):
+        return ""
+    if value.size == math.prod(rest):
+        target = [1, *rest]
+    elif value.ndim >= 1 and math.prod(value.shape[1:]) == math.prod(rest):
+        target = [value.shape[0], *rest]
+    else:
+        return ""
+    return f"; the values fit {target}: reshape them, x.reshape({', '.join(map(str, target))})"

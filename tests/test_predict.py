@@ -81,7 +81,12 @@ def _bad(tmp_path: Path) -> list[tuple[str, str, str]]:
     (tmp_path / "x.txt").write_text("1,2")
     (tmp_path / "ragged.csv").write_text("1,2,3\n4,5\n")
     return [
-        ("rank.npy", "digits_mlp", "input x has rank 1 [64], the model needs rank 2 [B, 64]"),
+        (
+            "rank.npy",
+            "digits_mlp",
+            "input x has rank 1 [64], the model needs rank 2 [B, 64]; "
+            "the values fit [1, 64]: reshape them, x.reshape(1, 64)",
+        ),
         ("width.npy", "digits_mlp", "input x has 63 on axis 1, the model needs 64"),
         ("text.npy", "digits_mlp", "the model needs float32"),
         ("names.npz", "digits_mlp", "missing input x; unknown input z"),
