@@ -1,5 +1,6 @@
-"""Training data (runtime/data.py): every built-in, every file format, the split, and
-every bad input a DataError at the spec location of the source string."""
+"""Training data (runtime/data.py, runtime/datasets.py): every built-in, every file
+format, the split, and every bad input a DataError at the spec location of the source
+string."""
 
 from __future__ import annotations
 
