@@ -17,6 +17,15 @@ ONES = InitSpec("ones")
 GLOROT_UNIFORM = InitSpec("glorot_uniform")
 
 
+def known_channels(ctx: OpCtx, hint: str = "give the channel dim a number") -> int:
+    """The channel count on axis 1 of [B, C, ...] as a concrete int (weights, statistics
+    and groups need it)."""
+    c = ctx.x.shape[1]
+    if not isinstance(c, int):
+        raise ctx.fail(f"{ctx.node.op} needs a known channel count on axis 1, got {ctx.x}", hint)
+    return c
+
+
 def same_shape(ctx: OpCtx) -> TensorType:
     return ctx.x
 

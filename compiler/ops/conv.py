@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ..dims import Dim
 from ..errors import ShapeError
 from ..ir import Node, ParamSpec, TensorType
-from .common import GLOROT_UNIFORM, ZEROS, numel
+from .common import GLOROT_UNIFORM, ZEROS, known_channels, numel
 from .registry import (
     BOOL,
     INIT,
@@ -137,13 +137,8 @@ def spatial_rank(ctx: OpCtx, n: int) -> None:
 
 
 def channels(ctx: OpCtx) -> int:
-    c = ctx.x.shape[1]
-    if not isinstance(c, int):
-        raise ctx.fail(
-            f"{ctx.node.op} needs a known channel count on axis 1, got {ctx.x}",
-            "give the channel dim a number (or a param) so the weights have a shape",
-        )
-    return c
+    hint = "give the channel dim a number (or a param) so the weights have a shape"
+    return known_channels(ctx, hint)
 
 
 def _check_groups(ctx: OpCtx, c: int) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..dims import Dim, floordiv
 from ..ir import InitSpec, ParamSpec, TensorType
-from .common import GLOROT_UNIFORM, ZEROS, norm_axis, numel
+from .common import GLOROT_UNIFORM, ZEROS, known_channels, norm_axis, numel
 from .linear import features
 from .registry import (
     AXIS,
@@ -156,13 +156,7 @@ def _channels(ctx: OpCtx) -> int:
             f"patch_embed needs images [B, C, H, W], got {ctx.x}",
             "reshape flat pixels to [B, C, H, W] first",
         )
-    c = ctx.x.shape[1]
-    if not isinstance(c, int):
-        raise ctx.fail(
-            f"patch_embed needs a known channel count on axis 1, got {ctx.x}",
-            "give the channel dim a number",
-        )
-    return c
+    return known_channels(ctx)
 
 
 def _patch_shape(ctx: OpCtx) -> TensorType:

@@ -11,7 +11,7 @@ by 1/(1-p) in training, the identity at inference. drop_path is what `stochastic
 from __future__ import annotations
 
 from ..ir import InitSpec, ParamSpec, TensorType
-from .common import ONES, ZEROS, numel, per_element, same_shape
+from .common import ONES, ZEROS, known_channels, numel, per_element, same_shape
 from .linear import features
 from .registry import BOOL, POS_INT, POS_NUMBER, PROB, Arg, OpCtx, OpDef, choice, register
 
@@ -56,13 +56,7 @@ def _channels(ctx: OpCtx, max_rank: int | None = 5) -> int:
             f"{op} needs {shapes}, got {ctx.x}",
             "the channels are axis 1 (batch first, channels first)",
         )
-    c = ctx.x.shape[1]
-    if not isinstance(c, int):
-        raise ctx.fail(
-            f"{op} needs a known channel count on axis 1, got {ctx.x}",
-            "give the channel dim a number",
-        )
-    return c
+    return known_channels(ctx)
 
 
 def _bn_shape(ctx: OpCtx) -> TensorType:
