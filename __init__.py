@@ -11,6 +11,6 @@ __version__ = "0.1.0"
 
 def load(source, **params):  # noqa: ANN001, ANN003, ANN201 - see dlc.runtime.api.load
     """A spec (a path or YAML text) as a `dlc.runtime.api.Model`; see that module."""
-    from dlc.runtime.api import load as _load
+    from .runtime.api import load as _load
 
     return _load(source, **params)

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, cast
 
 import lark
 
-from dlc.schema import grammar_text
+from ..schema import grammar_text
 
 from .errors import ExprSyntaxError, Loc
 

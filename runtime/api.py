@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from dlc.compiler.pipeline import Checked, check_file, check_text
-from dlc.compiler.summary import summary_json, summary_table
+from ..compiler.pipeline import Checked, check_file, check_text
+from ..compiler.summary import summary_json, summary_table
 
 
 class Model:
@@ -44,12 +44,12 @@ class Model:
         return summary_json(self.graph) if as_dict else summary_table(self.graph)
 
     def initial_weights(self, seed: int = 0) -> dict[str, np.ndarray]:
-        from dlc.compiler.lower.init import initial_weights
+        from ..compiler.lower.init import initial_weights
 
         return initial_weights(self.graph, seed)
 
     def to_torch(self, weights: Mapping[str, Any] | None = None, *, seed: int = 0) -> Any:
-        from dlc.compiler.lower.torch import to_torch
+        from ..compiler.lower.torch import to_torch
 
         return to_torch(self.graph, self._weights(weights), seed=seed)
 

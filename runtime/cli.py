@@ -13,8 +13,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from dlc import __version__
-from dlc.compiler.errors import DlcError
+from .. import __version__
+from ..compiler.errors import DlcError
 
 EPILOG = """examples:
   dlc check specs/mnist_mlp.yaml
@@ -172,7 +172,7 @@ def _warnings(checked) -> None:  # noqa: ANN001
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from dlc.compiler.pipeline import check_file
+    from ..compiler.pipeline import check_file
 
     checked = check_file(args.spec, args.overrides)
     _warnings(checked)
@@ -185,8 +185,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from dlc.compiler.pipeline import check_file
-    from dlc.compiler.summary import summary_json, summary_table
+    from ..compiler.pipeline import check_file
+    from ..compiler.summary import summary_json, summary_table
 
     checked = check_file(args.spec, args.overrides)
     if args.json:
@@ -198,8 +198,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from dlc.compiler.pipeline import check_file
-    from dlc.runtime.compile import ATOL, RTOL, compile_spec
+    from ..compiler.pipeline import check_file
+    from .compile import ATOL, RTOL, compile_spec
 
     checked = check_file(args.spec, args.overrides)
     _warnings(checked)
@@ -238,13 +238,13 @@ def _size(n: int) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dlc.runtime.train_command import train_command
+    from .train_command import train_command
 
     return train_command(args)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from dlc.runtime.predict import open_session, read_inputs, run, write_outputs
+    from .predict import open_session, read_inputs, run, write_outputs
 
     session = open_session(args.model)
     feeds = read_inputs(args.input, [i.name for i in session.get_inputs()])
@@ -254,13 +254,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from dlc.runtime.serve import serve_command
+    from .serve import serve_command
 
     return serve_command(args)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from dlc.schema import schema_text
+    from ..schema import schema_text
 
     sys.stdout.write(schema_text())
     return 0

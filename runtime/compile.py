@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from dlc import __version__
-from dlc.compiler.dims import Dim, evaluate, free_symbols, is_sym
-from dlc.compiler.errors import UsageError
-from dlc.compiler.ir import format_graph
-from dlc.compiler.lower.init import initial_weights
-from dlc.compiler.pipeline import Checked
+from .. import __version__
+from ..compiler.dims import Dim, evaluate, free_symbols, is_sym
+from ..compiler.errors import UsageError
+from ..compiler.ir import format_graph
+from ..compiler.lower.init import initial_weights
+from ..compiler.pipeline import Checked
 
 from .files import atomic_write
 from .weights import match_weights, read_weights
@@ -54,7 +54,7 @@ def resolve_weights(checked: Checked, path: str | None, seed: int = 0) -> dict[s
 
 
 def build_onnx(checked: Checked, weights: Mapping[str, np.ndarray], opset: int | None) -> Any:
-    from dlc.compiler.lower.onnx import DEFAULT_OPSET, supported_opsets, to_onnx
+    from ..compiler.lower.onnx import DEFAULT_OPSET, supported_opsets, to_onnx
 
     opset = opset or (checked.spec.export.opset if checked.spec.export else None) or DEFAULT_OPSET
     if opset not in supported_opsets():
@@ -100,7 +100,7 @@ def verify(checked: Checked, weights: Mapping[str, np.ndarray], model: Any) -> t
     import onnxruntime as ort
     import torch
 
-    from dlc.compiler.lower.torch import to_torch
+    from ..compiler.lower.torch import to_torch
 
     module = to_torch(checked.graph, weights).eval()
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -147,7 +147,7 @@ def compile_spec(
         result.onnx_path = atomic_write(target, data)
         result.written.append(target)
     if "torch" in emit:
-        from dlc.compiler.lower.model_py import model_py
+        from ..compiler.lower.model_py import model_py
 
         result.written.append(
             atomic_write(target.with_suffix(".py"), model_py(checked.graph, __version__))

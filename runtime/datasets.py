@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dlc.compiler.errors import DataError, did_you_mean
+from ..compiler.errors import DataError, did_you_mean
 
 # A generated set this big is a typo in `n` or `length`, not a data set: refuse it
 # before numpy tries to allocate it.

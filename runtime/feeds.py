@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlc.compiler.errors import DataError, Loc
-from dlc.compiler.ir import Graph, GraphInput
-from dlc.compiler.lower.torch_modules import Standardize
-from dlc.compiler.pipeline import Checked
+from ..compiler.errors import DataError, Loc
+from ..compiler.ir import Graph, GraphInput
+from ..compiler.lower.torch_modules import Standardize
+from ..compiler.pipeline import Checked
 
 from .data import Dataset, load_source, split
 

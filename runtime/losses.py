@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dlc.compiler.errors import DataError, TrainError
-from dlc.compiler.training import output_args
+from ..compiler.errors import DataError, TrainError
+from ..compiler.training import output_args
 
 from .optim import bind_args
 

@@ -30,8 +30,8 @@ import torch
 from torch import Tensor, nn
 from torch.optim import lr_scheduler
 
-from dlc.compiler.errors import TrainError, did_you_mean
-from dlc.compiler.training import TABLES
+from ..compiler.errors import TrainError, did_you_mean
+from ..compiler.training import TABLES
 
 NamedParams = Sequence[tuple[str, nn.Parameter]]
 ClosureKind = Literal["none", "closure", "functional"]

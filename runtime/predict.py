@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dlc.compiler.errors import DlcError, UsageError
+from ..compiler.errors import DlcError, UsageError
 
 from .files import atomic_write
 

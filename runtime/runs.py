@@ -26,10 +26,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dlc import __version__
-from dlc.compiler.errors import UsageError
-from dlc.compiler.ir import format_graph
-from dlc.compiler.pipeline import Checked
+from .. import __version__
+from ..compiler.errors import UsageError
+from ..compiler.ir import format_graph
+from ..compiler.pipeline import Checked
 
 from .files import atomic_write
 

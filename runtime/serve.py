@@ -41,8 +41,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, Router
 
-from dlc import __version__
-from dlc.compiler.errors import DlcError, UsageError
+from .. import __version__
+from ..compiler.errors import DlcError, UsageError
 
 from .batching import Batcher, InferenceError, Workers
 from .kserve import (

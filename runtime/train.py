@@ -28,12 +28,12 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from dlc import __version__
-from dlc.compiler.errors import TrainError, UsageError
-from dlc.compiler.lower.init import initial_weights
-from dlc.compiler.lower.torch import to_torch
-from dlc.compiler.pipeline import Checked
-from dlc.compiler.training import TrainingPlan, check_loss_outputs
+from .. import __version__
+from ..compiler.errors import TrainError, UsageError
+from ..compiler.lower.init import initial_weights
+from ..compiler.lower.torch import to_torch
+from ..compiler.pipeline import Checked
+from ..compiler.training import TrainingPlan, check_loss_outputs
 
 from . import distributed as dist
 from .devices import Precision, pick_device

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dlc.compiler.errors import UsageError
-from dlc.compiler.pipeline import check_file
+from ..compiler.errors import UsageError
+from ..compiler.pipeline import check_file
 
 from . import distributed as dist
 from .runs import claim_run_dir, load_checkpoint, new_run_dir

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from dlc.compiler.errors import UsageError
-from dlc.compiler.ir import Graph
+from ..compiler.errors import UsageError
+from ..compiler.ir import Graph
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 STATE_KEYS = ("model", "state_dict", "model_state_dict")
