@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import dims as D
@@ -31,7 +31,7 @@ from .arith import compute, describe_value
 from .errors import Collector, DlcError, ElaborationError, ExprSyntaxError, Loc, did_you_mean
 from .inits import INIT_ALIASES, INITS
 from .ir import Graph, GraphInput, InitSpec, Node, TensorType
-from .ops.registry import BODY, REQUIRED, Arg, ArgTypeError, OpDef, lookup, public_names
+from .ops.registry import BODY, REGISTRY, REQUIRED, Arg, ArgTypeError, OpDef, lookup, public_names
 from .scope import CONSTANTS, Env, Reported, Scope, Thunk, Word
 from .spec import Body, GraphBody, SeqBody, Spec, Text
 from .syntax import (
@@ -107,7 +107,10 @@ class Elaborator:
                 "check the counts of repeat(...) and the sizes of nested blocks",
             )
         name = scope.full(scope.fresh(base or op))
-        self.nodes.append(Node(name, op, inputs, tuple(sorted(attrs.items())), loc))
+        tensors = (a.name for a in REGISTRY[op].args if a.type.kind == "tensor")
+        weights_of = tuple(attrs[k] for k in tensors if attrs.get(k) is not None)
+        node = Node(name, op, inputs, tuple(sorted(attrs.items())), loc, weights_of=weights_of)
+        self.nodes.append(node)
         return name
 
     # ---- layer context ------------------------------------------------------------
@@ -564,7 +567,7 @@ class Elaborator:
         """A graph node that is one op takes the node's own name (`y.weight`, not y.dense)."""
         if len(self.nodes) == before + 1 and self.nodes[-1].name == value:
             node = self.nodes[-1]
-            self.nodes[-1] = Node(name, node.op, node.inputs, node.attrs, node.loc)
+            self.nodes[-1] = replace(node, name=name)
             return name
         return value
 

@@ -92,6 +92,9 @@ class Node:
     type: TensorType | None = None
     params: tuple[ParamSpec, ...] = ()
     flops: Dim = 0
+    # Nodes whose weights this node reads, not their outputs: dense(tie=emb) multiplies by
+    # emb's table. An edge like `inputs` (order, liveness) but no operand of the op.
+    weights_of: tuple[str, ...] = ()
 
     def attr(self, key: str) -> Any:
         for k, v in self.attrs:
@@ -132,8 +135,9 @@ class Graph:
         return sum(n.num_params for n in self.nodes)
 
     def live(self, values: tuple[str, ...] | None = None) -> set[str]:
-        """Names of the nodes that the outputs (or `values`) depend on."""
-        inputs = {n.name: n.inputs for n in self.nodes}
+        """Names of the nodes that the outputs (or `values`) depend on, through inputs and
+        through the weights a node reads (an embedding that a tied dense uses is live)."""
+        inputs = {n.name: n.inputs + n.weights_of for n in self.nodes}
         todo = list(values if values is not None else (v for _, v in self.outputs))
         seen: set[str] = set()
         while todo:
@@ -202,7 +206,7 @@ def verify(g: Graph, *, typed: bool = False) -> None:
         assert n.name and n.name not in seen, f"duplicate or empty value name {n.name!r}"
         opdef = REGISTRY.get(n.op)
         assert opdef is not None and opdef.kind == "op", f"{n.name}: unknown op {n.op!r}"
-        for src in n.inputs:
+        for src in n.inputs + n.weights_of:
             assert src in seen, f"{n.name} uses {src!r} before it is defined"
         assert opdef.accepts_arity(len(n.inputs)), f"{n.name}: {len(n.inputs)} inputs to {n.op}"
         keys = [k for k, _ in n.attrs]

@@ -55,9 +55,7 @@ def infer_shapes(
             continue
         warnings.extend(ctx.warnings)
         types[node.name] = out
-        done[node.name] = Node(
-            node.name, node.op, node.inputs, node.attrs, node.loc, out, params, flops
-        )
+        done[node.name] = replace(node, type=out, params=params, flops=flops)
         typed.append(done[node.name])
     errors.raise_if_any()
     return replace(graph, nodes=tuple(typed)), tuple(warnings)

@@ -22,7 +22,6 @@ from typing import Any, NamedTuple, cast
 import lark
 
 from ..schema import grammar_text
-
 from .errors import ExprSyntaxError, Loc
 
 Locate = Callable[[int, int], Loc]

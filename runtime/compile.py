@@ -22,7 +22,6 @@ from ..compiler.errors import UsageError
 from ..compiler.ir import format_graph
 from ..compiler.lower.init import initial_weights
 from ..compiler.pipeline import Checked
-
 from .files import atomic_write
 from .weights import match_weights, read_weights
 

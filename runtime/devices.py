@@ -11,7 +11,6 @@ from typing import Any
 import torch
 
 from ..compiler.errors import UsageError
-
 from . import distributed as dist
 
 

@@ -25,7 +25,6 @@ from ..compiler.errors import DataError, Loc
 from ..compiler.ir import Graph, GraphInput
 from ..compiler.lower.torch_modules import Standardize
 from ..compiler.pipeline import Checked
-
 from .data import Dataset, load_source, split
 
 EVAL_CHUNK = 4096

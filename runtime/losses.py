@@ -38,7 +38,6 @@ from torch import Tensor
 
 from ..compiler.errors import DataError, TrainError
 from ..compiler.training import output_args
-
 from .optim import bind_args
 
 LossFn = Callable[[Tensor, Tensor], Tensor]

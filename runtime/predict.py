@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from ..compiler.errors import DlcError, UsageError
-
 from .files import atomic_write
 
 ORT_TYPES = {

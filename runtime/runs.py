@@ -30,7 +30,6 @@ from .. import __version__
 from ..compiler.errors import UsageError
 from ..compiler.ir import format_graph
 from ..compiler.pipeline import Checked
-
 from .files import atomic_write
 
 CHECKPOINT_FORMAT = "dlc-checkpoint/1"

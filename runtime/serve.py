@@ -43,7 +43,6 @@ from starlette.routing import Route, Router
 
 from .. import __version__
 from ..compiler.errors import DlcError, UsageError
-
 from .batching import Batcher, InferenceError, Workers
 from .kserve import (
     PLATFORM,

@@ -34,7 +34,6 @@ from ..compiler.lower.init import initial_weights
 from ..compiler.lower.torch import to_torch
 from ..compiler.pipeline import Checked
 from ..compiler.training import TrainingPlan, check_loss_outputs
-
 from . import distributed as dist
 from .devices import Precision, pick_device
 from .feeds import Split, fit_standardize, load_feeds, target_name

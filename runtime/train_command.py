@@ -15,7 +15,6 @@ from typing import Any
 
 from ..compiler.errors import UsageError
 from ..compiler.pipeline import check_file
-
 from . import distributed as dist
 from .runs import claim_run_dir, load_checkpoint, new_run_dir
 

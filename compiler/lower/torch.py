@@ -215,15 +215,6 @@ def _add_submodule(root: nn.Module, path: str, module: nn.Module) -> None:
     owner.add_module(leaf, module)
 
 
-def _live(graph: Graph) -> set[str]:
-    """The nodes the outputs need: through their inputs, and the embeddings whose weight
-    a needed dense(tie=...) reads (built even where their own output is not used)."""
-    live = graph.live()
-    tied = tuple(n.attr("tie") for n in graph.nodes
-                 if n.name in live and n.op == "dense" and n.attr("tie"))  # fmt: skip
-    return live | graph.live(tied)
-
-
 def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
     """The fx graph, the root module holding every layer (weights not loaded), and each
     module node's rule result (for writing its constructor into model.py)."""
@@ -232,7 +223,7 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
     root = nn.Module()
     types = graph.types()
     env: dict[str, fx.Node] = {i.name: g.placeholder(i.name) for i in graph.inputs}
-    live = _live(graph)  # not the nodes only export.outputs use
+    live = graph.live()  # not the nodes only export.outputs use
     for node in graph.nodes:
         if node.name not in live:
             continue
