@@ -21,24 +21,25 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import torch
 from torch import nn
 
-from .. import __version__
-from ..compiler.errors import TrainError, UsageError
-from ..compiler.lower.init import initial_weights
-from ..compiler.lower.torch import to_torch
-from ..compiler.pipeline import Checked
-from ..compiler.training import TrainingPlan, check_loss_outputs
+from ... import __version__
+from ...compiler.errors import TrainError, UsageError
+from ...compiler.lower.init import initial_weights
+from ...compiler.lower.torch import to_torch
+from ...compiler.pipeline import Checked
+from ...compiler.training import check_loss_outputs
 from . import distributed as dist
-from .devices import Precision, pick_device
+from .devices import Precision
 from .feeds import Split, fit_standardize, load_feeds, target_name
 from .losses import Metrics, OutputsLoss, infer_task, make_loss, total_loss
-from .optim import closure_kind, make_optimizer, make_schedule, param_groups, penalty
+from .optimizers import closure_kind, make_optimizer, param_groups, penalty
+from .options import read_options
 from .progress import Progress
 from .runs import (
     MetricsLog,
@@ -49,10 +50,7 @@ from .runs import (
     save_checkpoint,
     write_report,
 )
-
-DEFAULT_EPOCHS = 10
-DEFAULT_BATCH = 32
-FULL_BATCH_OPTIMIZERS = ("gd", "lbfgs", "newton")
+from .schedules import make_schedule
 
 
 class Interrupted(Exception):
@@ -61,57 +59,6 @@ class Interrupted(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-@dataclass
-class Options:
-    """The plain options of `training:` with their defaults, and the command line's."""
-
-    epochs: int
-    steps: int | None
-    batch_size: int | None  # None: full batch
-    seed: int
-    device: torch.device
-    precision: str
-    warmup: int
-    weight_decay: float
-    l1: float
-    regularize_all: bool
-    clip_grad_norm: float | None
-    early_stopping: dict[str, Any] | None
-    task: str | None
-    data: dict[str, Any]
-    checkpoint_every: float = 2.0
-    shuffle: bool = True
-    metrics: list[str] = field(default_factory=list)
-
-
-def read_options(plan: TrainingPlan, device: str | None) -> Options:
-    o = plan.option
-    batch = o("batch_size", None)
-    if plan.optimizer.name in FULL_BATCH_OPTIMIZERS and (
-        plan.optimizer.name == "gd" or batch is None
-    ):
-        batch = "full"  # gd is full-batch by definition; lbfgs and newton by default
-    return Options(
-        epochs=o("epochs", DEFAULT_EPOCHS),
-        steps=o("steps", None),
-        batch_size=None if batch == "full" else (batch or DEFAULT_BATCH),
-        seed=o("seed", 0),
-        device=pick_device(device or o("device", "auto")),
-        precision=o("precision", "fp32"),
-        warmup=o("warmup", 0),
-        weight_decay=float(o("weight_decay", 0.0)),
-        l1=float(o("l1", 0.0)),
-        regularize_all=bool(o("regularize_all", False)),
-        clip_grad_norm=o("clip_grad_norm", None),
-        early_stopping=o("early_stopping", None),
-        task=o("task", None),
-        data=dict(o("data", {}) or {}),
-        shuffle=bool((o("data", {}) or {}).get("shuffle", True)),
-        checkpoint_every=float(o("checkpoint_every", 2.0)),
-        metrics=list(o("metrics", []) or []),
-    )
 
 
 class Trainer:
@@ -563,8 +510,8 @@ class Trainer:
         if self.run_dir is None or not self.main:
             return result
         if export:
-            from .compile import build_onnx
-            from .files import atomic_write
+            from ..compile import build_onnx
+            from ..files import atomic_write
 
             weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
             proto = build_onnx(self.checked, weights, None)

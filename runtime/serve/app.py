@@ -1,83 +1,39 @@
-"""`dlc serve MODEL.onnx...`: the KServe v2 inference protocol over onnxruntime.
+"""The ASGI application of `dlc serve`: the KServe v2 REST endpoints over the models.
 
-The pieces, outside in:
-
-- uvicorn, on a socket `serve_command` binds itself (so a port in use is a clean error),
-  with a SIGTERM/SIGINT handler that drains: the listener closes, requests in flight
-  are answered, the process exits 0.
-- `observe.Observe`, a plain ASGI middleware: the metrics of every request and one access-log
-  line (stdout) for it.
-- Starlette routes to `KServeApp`'s handlers. Each handler turns `HTTPError` into a
-  status and `{"error": ...}`; anything else is logged and answered 500, and the server
-  goes on. Request bodies are read against `--max-body-mb` (413 past it).
-- The wire format (`kserve`), checked against the model's signature before anything
-  runs; then the model's `Batcher` (`batching`), which runs onnxruntime on a thread pool.
-
-Only the models named on the command line are served, and the server listens on
-127.0.0.1 unless `--host` says otherwise.
+A Starlette router inside `observe.Observe` (the metrics and the access log of every
+request). Each endpoint turns `HTTPError` into a status and `{"error": ...}`; anything
+else is logged and answered 500, and the server goes on. Request bodies are read
+against `--max-body-mb` (413 past it) and unpacked from their Content-Encoding; the
+wire format (protocol.py) is checked against the model's signature before anything
+runs; then the model's `Batcher` (batching.py) runs onnxruntime on a thread pool.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import html
 import logging
-import re
-import signal
-import socket
-import sys
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
-import uvicorn
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, Router
 
-from .. import __version__
-from ..compiler.errors import DlcError, UsageError
+from ... import __version__
 from .batching import Batcher, InferenceError, Workers
-from .kserve import (
-    PLATFORM,
-    VERSION,
-    HTTPError,
-    Signature,
-    decode_body,
-    encode_response,
-    parse_infer,
-)
-from .kserve import openapi as openapi_doc
+from .models import Model
 from .observe import AccessLog, Metrics, Observe
+from .openapi import docs_page, openapi_doc
+from .protocol import VERSION, HTTPError, encode_response, parse_infer
 
 log = logging.getLogger("dlc.serve")
 
-NAME = re.compile(r"[A-Za-z0-9_.-]+")
-DRAIN_SECONDS = 30  # how long SIGTERM waits for requests in flight before cancelling them
 DISCARD_BYTES = 64 << 20  # how much of a refused body is read and dropped before closing
-
-
-class ServeError(DlcError):
-    """A model cannot be served, or the server cannot start."""
-
-    phase = "serve"
-
-
-@dataclass
-class Model:
-    name: str
-    path: Path
-    session: Any
-    signature: Signature
-    batcher: Batcher | None = None
-    in_flight: int = 0
-    metadata: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -87,68 +43,6 @@ class Options:
     workers: int = 1
     max_body: int = 64 << 20  # bytes
     noop: bool = False  # the benchmark's no-op endpoint
-
-
-# -- models -------------------------------------------------------------------------
-
-
-def model_paths(items: list[str]) -> list[tuple[str, Path]]:
-    """`PATH` or `NAME=PATH` arguments as (name, path); a model is named after its file."""
-    out: list[tuple[str, Path]] = []
-    for item in items:
-        name, sep, rest = item.partition("=")
-        if sep and not Path(item).is_file():
-            path = Path(rest)
-        else:
-            name, path = Path(item).stem, Path(item)
-        if not NAME.fullmatch(name):
-            raise UsageError(
-                f"'{name}' cannot name a model in a URL",
-                hint="name it with NAME=PATH, NAME of letters, digits, '_', '-' and '.'",
-            )
-        if any(name == n for n, _ in out):
-            raise UsageError(f"two models are named '{name}'", hint="name one with NAME=PATH")
-        out.append((name, path))
-    return out
-
-
-def load_models(items: list[str]) -> dict[str, Model]:
-    """Open every model with onnxruntime; ServeError for a file that is not one."""
-    import onnxruntime as ort
-
-    models = {}
-    for name, path in model_paths(items):
-        if not path.is_file():
-            raise UsageError(f"model file '{path}' does not exist")
-        options = ort.SessionOptions()
-        # one thread per call: the --workers threads run calls side by side, and an idle
-        # thread sleeps instead of spinning on the cores the event loop needs
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - onnxruntime's own words say what is wrong
-            raise ServeError(f"'{path}' is not an ONNX model onnxruntime can load: {e}") from None
-        try:
-            signature = Signature.of(session)
-        except ValueError as e:
-            raise ServeError(f"model '{name}' ('{path}'): {e}") from None
-        model = Model(name, path, session, signature)
-        model.metadata = orjson.dumps(
-            {
-                "name": name,
-                "versions": [VERSION],
-                "platform": PLATFORM,
-                "inputs": [t.metadata() for t in signature.inputs],
-                "outputs": [t.metadata() for t in signature.outputs],
-            }
-        )
-        models[name] = model
-    return models
-
-
-# -- the application ----------------------------------------------------------------
 
 
 def _json(doc: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -349,7 +243,7 @@ class KServeApp:
         return Response(self.openapi, media_type="application/json")
 
     async def docs(self, request: Any) -> Any:
-        return HTMLResponse(_docs_page(orjson.loads(self.openapi)))
+        return HTMLResponse(docs_page(orjson.loads(self.openapi)))
 
 
 async def _discard(stream: AsyncIterator[bytes], budget: int) -> None:
@@ -361,148 +255,20 @@ async def _discard(stream: AsyncIterator[bytes], budget: int) -> None:
             return
 
 
-def _docs_page(doc: dict[str, Any]) -> str:
-    """Swagger UI over /openapi.json, with a plain list of the endpoints that shows as
-    it is when the UI's script cannot be fetched (a machine offline)."""
-    rows = "".join(
-        f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-        f"<td>{html.escape(op.get('summary', ''))}</td></tr>"
-        for path, ops in doc["paths"].items()
-        for method, op in ops.items()
-    )
-    ui = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(doc["info"]["title"])}</title>
-<link rel="stylesheet" href="{ui}/swagger-ui.css"></head>
-<body><div id="swagger-ui"><h1>{html.escape(doc["info"]["title"])}</h1>
-<p>The OpenAPI description: <a href="/openapi.json">/openapi.json</a></p>
-<table>{rows}</table></div>
-<script src="{ui}/swagger-ui-bundle.js"></script>
-<script>
-if (window.SwaggerUIBundle) SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger-ui"}});
-</script></body></html>
-"""
-
-
-# -- the command --------------------------------------------------------------------
-
-
-def serve_command(args: argparse.Namespace) -> int:
-    options = _options(args)
-    models = load_models(args.models)
-    sock = _listen(args.host, args.port)
-    app = KServeApp(models, options)
-    _setup_logging()
-    for m in models.values():
-        sig = m.signature
-        ins = ", ".join(t.describe() for t in sig.inputs)
-        outs = ", ".join(t.describe() for t in sig.outputs)
-        how = (
-            f"batches up to {options.max_batch} rows along {sig.batch_dim}"
-            if sig.batch_dim
-            else "one request per call (no symbolic batch dim)"
-        )
-        log.info("model '%s' from %s: %s -> %s; %s", m.name, m.path, ins, outs, how)
-    host, port = sock.getsockname()[:2]
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    if not _loopback(host):
-        log.warning("listening on %s: anyone who can reach this machine can call the models", host)
-    log.info("listening on %s (KServe v2 at /v2, docs at /docs, metrics at /metrics)", url)
-
-    config = uvicorn.Config(
-        app.asgi(access_log=sys.stdout),
-        lifespan="on",
-        access_log=False,  # Observe writes one line per request
-        log_config=None,
-        timeout_graceful_shutdown=DRAIN_SECONDS,
-        server_header=False,
-        proxy_headers=False,  # on loopback by default; no proxy's headers to trust
-    )
-    server = _DrainingServer(config, app)
-    server.run(sockets=[sock])
-    log.info("stopped")
-    return 0
-
-
-def _options(args: argparse.Namespace) -> Options:
-    checks = [
-        (args.max_batch >= 1, "--max-batch must be 1 or more"),
-        (args.max_delay_ms >= 0, "--max-delay-ms must be 0 or more"),
-        (args.workers >= 1, "--workers must be 1 or more"),
-        (args.max_body_mb > 0, "--max-body-mb must be more than 0"),
-        (0 <= args.port <= 65535, "--port must be from 0 to 65535"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise UsageError(message)
-    return Options(
-        max_batch=args.max_batch,
-        max_delay=args.max_delay_ms / 1e3,
-        workers=args.workers,
-        max_body=int(args.max_body_mb * (1 << 20)),
-        noop=args.noop_endpoint,
-    )
-
-
-def _listen(host: str, port: int) -> socket.socket:
+def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """Undo a request's Content-Encoding (gzip or deflate, as Triton's client sends),
+    never unpacking past `limit` bytes."""
+    if encoding is None or encoding.strip().lower() in ("", "identity"):
+        return body
+    kind = encoding.strip().lower()
+    if kind not in ("gzip", "deflate"):
+        raise HTTPError(415, f"Content-Encoding '{encoding}' is not supported; use gzip or deflate")
+    wbits = 16 + zlib.MAX_WBITS if kind == "gzip" else zlib.MAX_WBITS
+    unpack = zlib.decompressobj(wbits)
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except socket.gaierror as e:
-        raise ServeError(f"cannot listen on '{host}': {e.strerror}") from None
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-    except OSError as e:
-        sock.close()
-        raise ServeError(
-            f"cannot listen on {host}:{port}: {e.strerror}",
-            hint="choose another --port (0 picks a free one)",
-        ) from None
-    return sock
-
-
-def _loopback(host: str) -> bool:
-    return host in ("::1", "localhost") or host.startswith("127.")
-
-
-def _setup_logging() -> None:
-    """Server messages and uvicorn's on stderr (the access log goes to stdout)."""
-    info = logging.StreamHandler(sys.stderr)
-    info.setFormatter(logging.Formatter("dlc serve: %(message)s"))
-    for name in ("dlc.serve", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [info]
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-
-
-class _DrainingServer(uvicorn.Server):
-    """uvicorn's Server with a signal handler that drains and then exits 0 (uvicorn's
-    own re-raises the signal after draining, so the process would die of SIGTERM)."""
-
-    def __init__(self, config: uvicorn.Config, app: KServeApp) -> None:
-        super().__init__(config)
-        self.kserve = app
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def drain(sig: int, frame: Any) -> None:
-            if not self.should_exit:
-                log.info("%s: draining the requests in flight", signal.Signals(sig).name)
-            self.kserve.draining = True
-            self.handle_exit(sig, frame)
-
-        handled = (signal.SIGINT, signal.SIGTERM)
-        previous = {s: signal.signal(s, drain) for s in handled}
-        try:
-            yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+        out = unpack.decompress(body, limit + 1)
+    except zlib.error as e:
+        raise HTTPError(400, f"the body is not valid {kind} data: {e}") from None
+    if len(out) > limit:
+        raise HTTPError(413, f"the body unpacks to more than the limit of {limit:,} bytes")
+    return out

@@ -26,11 +26,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..compiler.errors import UsageError
-from ..compiler.ir import format_graph
-from ..compiler.pipeline import Checked
-from .files import atomic_write
+from ... import __version__
+from ...compiler.errors import UsageError
+from ...compiler.ir import format_graph
+from ...compiler.pipeline import Checked
+from ..files import atomic_write
 
 CHECKPOINT_FORMAT = "dlc-checkpoint/1"
 

@@ -1,4 +1,4 @@
-"""The data of a run as tensors the model takes: `training.data` loaded (runtime/data.py),
+"""The data of a run as tensors the model takes: `training.data` loaded (data.py),
 split into train / val / test, matched to the model's inputs and the loss terms' targets,
 converted and moved to the training device once.
 
@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..compiler.errors import DataError, Loc
-from ..compiler.ir import Graph, GraphInput
-from ..compiler.lower.torch_modules import Standardize
-from ..compiler.pipeline import Checked
+from ...compiler.errors import DataError, Loc
+from ...compiler.ir import Graph, GraphInput
+from ...compiler.lower.torch_modules import Standardize
+from ...compiler.pipeline import Checked
 from .data import Dataset, load_source, split
 
 EVAL_CHUNK = 4096
