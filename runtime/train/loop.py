@@ -1,6 +1,11 @@
-"""`dlc train`: the `training:` section of a spec, run on the fx module of its model.
+"""`dlc train`'s loop: the `training:` section of a spec, run on the fx module of its model.
 
     checked spec --> data (train / val / test) --> fx GraphModule --> epochs --> run folder
+
+`Trainer.run` is three steps: `setup` (the data, the model, the optimizer and its
+schedule, and on resume the checkpoint's state), `loop` (the epochs: train, evaluate,
+early stopping, checkpoints via checkpoints.py) and `report` (report.py: the result and
+the files that close the run folder).
 
 Guarantees:
   - the same seed on the same device gives the same run: weights come from the spec's
@@ -28,29 +33,23 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from ... import __version__
 from ...compiler.errors import TrainError, UsageError
 from ...compiler.lower.init import initial_weights
 from ...compiler.lower.torch import to_torch
 from ...compiler.pipeline import Checked
 from ...compiler.training import check_loss_outputs
 from . import distributed as dist
+from .checkpoints import Checkpoints, RunState
 from .devices import Precision
 from .feeds import Split, fit_standardize, load_feeds, target_name
-from .losses import Metrics, OutputsLoss, infer_task, make_loss, total_loss
-from .optimizers import closure_kind, make_optimizer, param_groups, penalty
+from .losses import LossTerm, Metrics, OutputsLoss, infer_task, make_loss, total_loss
+from .optimizers import ClosureKind, closure_kind, make_optimizer, param_groups, penalty
 from .options import read_options
 from .progress import Progress
-from .runs import (
-    MetricsLog,
-    held_interrupts,
-    ir_hash,
-    load_checkpoint,
-    plot_curves,
-    save_checkpoint,
-    write_report,
-)
-from .schedules import make_schedule
+from .report import BOOKKEEPING, summarize, write_run_files
+from .runs import MetricsLog, held_interrupts
+from .schedules import Schedule, make_schedule
+from .stopping import EarlyStopping
 
 
 class Interrupted(Exception):
@@ -59,6 +58,35 @@ class Interrupted(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class NonFinite(Exception):
+    """A NaN or infinite loss in a training step (the loop turns it into a TrainError)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class Setup:
+    """What `Trainer.setup` prepares for the epochs."""
+
+    train: Split
+    val: Split | None
+    test: Split | None
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    stepped: nn.Module  # the model the steps run: DistributedDataParallel on N processes
+    amp: Precision
+    closure_kind: ClosureKind  # what optimizer.step takes
+    batch: int  # this process's share of the global batch
+    epochs: int
+    steps_per_epoch: int
+    stopping: EarlyStopping  # and the best epoch, which best.pt holds
+    state: RunState
+    log: MetricsLog | None  # metrics.jsonl, in a run with a folder
+    rows: list[dict[str, Any]]  # one metrics row per epoch completed, resumed ones included
 
 
 class Trainer:
@@ -93,9 +121,13 @@ class Trainer:
         self.resume_state = resume
         self.quiet = quiet
         self.output_names = [name for name, _ in self.graph.outputs]
-        self.best_weights: dict[str, torch.Tensor] | None = None
-        self.best_saved: int | None = None
-        self.saved_at = -math.inf
+        self.checkpoints = Checkpoints(
+            checked, run_dir, main=self.main, every=self.opts.checkpoint_every
+        )
+        # set by setup(); bench_train.py sets `losses` and `decayed` itself to call step()
+        self.losses: list[LossTerm] = []
+        self.decayed: list[nn.Parameter] = []
+        self.metric_term: LossTerm | None = None  # the term the metrics follow
 
     # ---- the model -------------------------------------------------------------------
 
@@ -113,14 +145,41 @@ class Trainer:
     # ---- the run ---------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        opts, t0 = self.opts, time.perf_counter()
+        started = time.perf_counter()
+        run = self.setup()
+        progress = Progress(
+            run.epochs,
+            run.steps_per_epoch,
+            quiet=self.quiet,
+            enabled=self.main,
+            first=run.state.epoch + 1,
+        )
+        try:
+            status, message = self.loop(run, progress, started)
+        except NonFinite as e:
+            progress.close()
+            raise self._stopped_non_finite(run, e, started) from None
+        except KeyboardInterrupt:
+            progress.close()
+            raise self._interrupted(run, started) from None
+        progress.close()
+        if run.stopping.restores_best() and self.checkpoints.best_weights is not None:
+            self.model.load_state_dict(self.checkpoints.best_weights)
+            message += f"{'; ' if message else ''}restored the best epoch, {run.state.best_epoch}"
+        return self.report(run, status, message, started)
+
+    def setup(self) -> Setup:
+        """The data, the model, its optimizer, schedule and losses, and where the run
+        stands: at epoch 0, or where the checkpoint being resumed left it."""
+        opts = self.opts
         feeds = load_feeds(self.checked, opts.data, self.spec_path, opts.device)
-        train, val, test, train_ds = feeds.train, feeds.val, feeds.test, feeds.train_set
+        train = feeds.train
         # metrics follow the first term of (output, target); a kl_normal term has none
         first = next((t for t in self.plan.losses if t.takes_target), self.plan.losses[0])
         shape = self.graph.types()[dict(self.graph.outputs)[first.output]].shape
         task = opts.task or infer_task(first.call.name, shape)
-        self.task = task if task != "classification" or train_ds.task != "sequence" else "sequence"
+        sequence = task == "classification" and feeds.train_set.task == "sequence"
+        self.task = "sequence" if sequence else task
         self.model = model = self.build_model(train)
         decayed, plain = param_groups(model, regularize_all=opts.regularize_all)
         opt_plan = self.plan.optimizer
@@ -159,117 +218,130 @@ class Trainer:
             steps_per_epoch=steps_per_epoch,
             warmup=opts.warmup,
         )
-        ddp_model = dist.wrap(model, opts.device) if self.world > 1 else model
+        stepped = dist.wrap(model, opts.device) if self.world > 1 else model
         amp = Precision(opts.precision, opts.device)
         kind = closure_kind(optimizer)
-        monitor, mode = self._monitor(val is not None)
+        stopping = EarlyStopping(opts.early_stopping, feeds.val is not None)
         state = RunState(best=None, best_epoch=None, bad_epochs=0, epoch=0, step=0)
         log = MetricsLog(self.run_dir / "metrics.jsonl") if self.run_dir else None
         rows: list[dict[str, Any]] = []
         if self.resume_state is not None:
-            rows = self._restore(self.resume_state, model, optimizer, schedule, amp, state, log)
-        progress = Progress(
-            epochs, steps_per_epoch, quiet=self.quiet, enabled=self.main, first=state.epoch + 1
+            rows = self.checkpoints.restore(
+                self.resume_state, model, optimizer, schedule, amp, state, log
+            )
+        return Setup(
+            train=train,
+            val=feeds.val,
+            test=feeds.test,
+            optimizer=optimizer,
+            schedule=schedule,
+            stepped=stepped,
+            amp=amp,
+            closure_kind=kind,
+            batch=batch,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            stopping=stopping,
+            state=state,
+            log=log,
+            rows=rows,
         )
-        status, message = "finished", ""
-        try:
-            for epoch in range(state.epoch + 1, epochs + 1):
-                progress.begin_epoch(epoch)
-                train_values = self.train_epoch(
-                    ddp_model, optimizer, schedule, amp, kind, train, epoch, batch, state, progress
-                )
-                row: dict[str, Any] = {
-                    "epoch": epoch,
-                    "step": state.step,
-                    "lr": schedule.lrs()[0],
-                    **train_values,
-                }
-                if val is not None:
-                    row.update({f"val_{k}": v for k, v in self.evaluate(model, val).items()})
-                schedule.step_epoch(row.get("val_loss"), train_loss=row["loss"])
-                row["time"] = round(time.perf_counter() - t0, 3)
-                state.epoch = epoch
-                if self._track(row, monitor, mode, state):
-                    self.best_weights = _cpu_copy(model.state_dict())
-                stop = self._should_stop(state)
-                done = (
-                    stop or epoch == epochs or (opts.steps is not None and state.step >= opts.steps)
-                )
-                self._save(model, optimizer, schedule, amp, state, force=done)
-                rows.append(row)
-                if log is not None and self.main:
-                    log.append(row)
-                progress.end_epoch(
-                    epoch, {k: v for k, v in row.items() if k not in ("epoch", "step", "time")}
-                )
-                if stop:
-                    status = "stopped early"
-                    message = (
-                        f"early stopping: {monitor} did not improve for {state.bad_epochs} epochs"
-                    )
-                    progress.message(message)
-                if done:
-                    break
-        except NonFinite as e:
-            progress.close()
-            self._finish(
-                model,
-                rows,
-                "stopped: non-finite loss",
-                e.message,
-                t0,
-                state,
-                train,
-                val,
-                test,
-                export=False,
-            )
-            last = f" (epoch {state.epoch})" if state.epoch else ""
-            where = (
-                f"; the last good checkpoint is {self.run_dir / 'last.pt'}{last}"
-                if (self.run_dir and state.epoch)
-                else ""
-            )
-            raise TrainError(
-                e.message + where,
-                self.plan.optimizer.loc,
-                "lower the learning rate, set clip_grad_norm, or check the data "
-                "for NaN and huge values",
-            ) from None
-        except KeyboardInterrupt:
-            progress.close()
-            with held_interrupts():
-                if self.run_dir is not None and self.main:
-                    save_checkpoint(
-                        self.run_dir / "interrupted.pt",
-                        {"model": model.state_dict(), "epoch": state.epoch, "step": state.step},
-                    )
-                msg = f"interrupted in epoch {state.epoch + 1} at step {state.step}"
-                self._finish(model, rows, "interrupted", msg, t0, state, train, val, test)
-            where = ""
-            if self.run_dir:
-                where = f"; resume from epoch {state.epoch} with: dlc train --resume {self.run_dir}"
-            raise Interrupted(msg + where) from None
-        progress.close()
-        if opts.early_stopping and opts.early_stopping.get("restore_best", True):
-            if self.best_weights is not None:
-                model.load_state_dict(self.best_weights)
-                message += f"{'; ' if message else ''}restored the best epoch, {state.best_epoch}"
-        return self._finish(model, rows, status, message, t0, state, train, val, test)
 
-    def train_epoch(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        schedule: Any,
-        amp: Precision,
-        kind: str,
-        train: Split,
-        epoch: int,
-        batch: int,
-        state: RunState,
-        progress: Progress,
-    ) -> dict[str, float]:
+    def loop(self, run: Setup, progress: Progress, started: float) -> tuple[str, str]:
+        """The epochs after the last one completed, until the last, `steps` optimizer
+        steps, or early stopping; (status, message) of the run."""
+        opts, state = self.opts, run.state
+        for epoch in range(state.epoch + 1, run.epochs + 1):
+            progress.begin_epoch(epoch)
+            train_values = self.train_epoch(run, epoch, progress)
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "step": state.step,
+                "lr": run.schedule.lrs()[0],
+                **train_values,
+            }
+            if run.val is not None:
+                row.update({f"val_{k}": v for k, v in self.evaluate(self.model, run.val).items()})
+            run.schedule.step_epoch(row.get("val_loss"), train_loss=row["loss"])
+            row["time"] = round(time.perf_counter() - started, 3)
+            state.epoch = epoch
+            if run.stopping.track(row, state):
+                self.checkpoints.keep_best(self.model)
+            stop = run.stopping.should_stop(state)
+            done = (
+                stop or epoch == run.epochs or (opts.steps is not None and state.step >= opts.steps)
+            )
+            self.checkpoints.save(
+                self.model, run.optimizer, run.schedule, run.amp, state, force=done
+            )
+            run.rows.append(row)
+            if run.log is not None and self.main:
+                run.log.append(row)
+            progress.end_epoch(epoch, {k: v for k, v in row.items() if k not in BOOKKEEPING})
+            if stop:
+                monitor = run.stopping.monitor
+                message = f"early stopping: {monitor} did not improve for {state.bad_epochs} epochs"
+                progress.message(message)
+                return "stopped early", message
+            if done:
+                break
+        return "finished", ""
+
+    def report(
+        self, run: Setup, status: str, message: str, started: float, *, export: bool = True
+    ) -> dict[str, Any]:
+        """The result of the run; in its folder (rank 0), model.onnx when `export`, the
+        curves and the report."""
+        result = summarize(
+            self.checked,
+            self.opts,
+            status=status,
+            message=message,
+            seconds=time.perf_counter() - started,
+            state=run.state,
+            processes=self.world,
+            rows=run.rows,
+            has_val=run.val is not None,
+        )
+        if run.test is not None and export:
+            result["test"] = self.evaluate(self.model, run.test)
+        if self.run_dir is not None and self.main:
+            write_run_files(self.checked, self.run_dir, self.model, result, export=export)
+        return result
+
+    def _stopped_non_finite(self, run: Setup, e: NonFinite, started: float) -> TrainError:
+        """The report of a run stopped by a non-finite loss (no model.onnx), and the
+        error that says where the last good checkpoint is."""
+        state = run.state
+        self.report(run, "stopped: non-finite loss", e.message, started, export=False)
+        last = f" (epoch {state.epoch})" if state.epoch else ""
+        where = (
+            f"; the last good checkpoint is {self.run_dir / 'last.pt'}{last}"
+            if (self.run_dir and state.epoch)
+            else ""
+        )
+        return TrainError(
+            e.message + where,
+            self.plan.optimizer.loc,
+            "lower the learning rate, set clip_grad_norm, or check the data "
+            "for NaN and huge values",
+        )
+
+    def _interrupted(self, run: Setup, started: float) -> Interrupted:
+        """After a Ctrl-C: interrupted.pt and the report, written whole (a second Ctrl-C
+        waits), and the message that says how to resume."""
+        state = run.state
+        with held_interrupts():
+            self.checkpoints.save_interrupted(self.model, state)
+            msg = f"interrupted in epoch {state.epoch + 1} at step {state.step}"
+            self.report(run, "interrupted", msg, started)
+        where = ""
+        if self.run_dir:
+            where = f"; resume from epoch {state.epoch} with: dlc train --resume {self.run_dir}"
+        return Interrupted(msg + where)
+
+    def train_epoch(self, run: Setup, epoch: int, progress: Progress) -> dict[str, float]:
+        model, state, train, batch = run.stepped, run.state, run.train, run.batch
         model.train()
         order = epoch_order(train.n, self.opts.seed, epoch, self.opts.shuffle)
         if self.world > 1:
@@ -280,7 +352,9 @@ class Trainer:
         for b in range(steps):
             idx = order[b * batch : (b + 1) * batch].to(self.opts.device)
             inputs, targets = train.take(idx)
-            loss, outputs = self.step(model, optimizer, amp, kind, inputs, targets)
+            loss, outputs = self.step(
+                model, run.optimizer, run.amp, run.closure_kind, inputs, targets
+            )
             value = float(loss)
             if not math.isfinite(value):
                 raise NonFinite(
@@ -288,12 +362,13 @@ class Trainer:
                     f"(optimizer step {state.step + 1})"
                 )
             state.step += 1
-            schedule.step_batch()
+            run.schedule.step_batch()
             n = len(idx)
             total += value * n
             count += n
-            if (first := self.metric_term) is not None:
-                metrics.update(outputs[first[2]].detach().float(), targets[first[3]])
+            if self.metric_term is not None:
+                _, _, output, target = self.metric_term
+                metrics.update(outputs[output].detach().float(), targets[target])
             progress.batch(value)
         loss_mean = float(total) / max(count, 1)
         if self.world > 1:
@@ -365,191 +440,13 @@ class Trainer:
         model.eval()
         metrics = Metrics(self.task)
         total = 0.0
-        first = self.metric_term
         for n, inputs, targets in data.chunks():
             outputs = self.forward(model, inputs)
             total += float(total_loss(self.losses, outputs, targets)[0]) * n
-            if first is not None:
-                metrics.update(outputs[first[2]].float(), targets[first[3]])
+            if self.metric_term is not None:
+                _, _, output, target = self.metric_term
+                metrics.update(outputs[output].float(), targets[target])
         return {"loss": total / max(data.n, 1), **metrics.compute()}
-
-    # ---- early stopping and checkpoints ---------------------------------------------
-
-    def _monitor(self, has_val: bool) -> tuple[str, str]:
-        es = self.opts.early_stopping or {}
-        monitor = es.get("monitor", "val_loss" if has_val else "loss")
-        if monitor.startswith("val_") and not has_val:
-            raise UsageError(
-                f"early_stopping monitors {monitor}, but there is no validation data",
-                hint="add val_split or val to training.data",
-            )
-        lower_better = not any(k in monitor for k in ("accuracy", "r2"))
-        return monitor, es.get("mode", "min" if lower_better else "max")
-
-    def _track(self, row: dict[str, Any], monitor: str, mode: str, state: RunState) -> bool:
-        if monitor not in row:
-            raise UsageError(
-                f"early_stopping monitors '{monitor}', which this run does not log",
-                hint=f"logged: {', '.join(k for k in row if k not in ('epoch', 'step', 'time'))}",
-            )
-        value = row[monitor]
-        delta = float((self.opts.early_stopping or {}).get("min_delta", 0.0))
-        better = state.best is None or (
-            value < state.best - delta if mode == "min" else value > state.best + delta
-        )
-        if better:
-            state.best, state.best_epoch, state.bad_epochs = value, row["epoch"], 0
-        else:
-            state.bad_epochs += 1
-        return better
-
-    def _should_stop(self, state: RunState) -> bool:
-        es = self.opts.early_stopping
-        return bool(es) and state.bad_epochs > es.get("patience", 0)  # type: ignore[union-attr]
-
-    def _save(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        schedule: Any,
-        amp: Precision,
-        state: RunState,
-        *,
-        force: bool = False,
-    ) -> None:
-        """`last.pt` (and `best.pt` when the best changed since) at the end of an epoch,
-        when `checkpoint_every` seconds have passed since the last save or the run ends."""
-        if self.run_dir is None or not self.main:
-            return
-        now = time.perf_counter()
-        if not force and now - self.saved_at < self.opts.checkpoint_every:
-            return
-        ckpt = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "scaler": amp.state_dict(),
-            "rng": torch.get_rng_state(),
-            "state": state.as_dict(),
-            "ir_sha256": ir_hash(self.checked),
-            "version": __version__,
-        }
-        with held_interrupts():  # a Ctrl-C waits until the files are whole
-            if self.best_weights is not None and state.best_epoch != self.best_saved:
-                best = {"model": self.best_weights, "epoch": state.best_epoch,
-                        "ir_sha256": ckpt["ir_sha256"]}  # fmt: skip
-                save_checkpoint(self.run_dir / "best.pt", best)
-                self.best_saved = state.best_epoch
-            save_checkpoint(self.run_dir / "last.pt", ckpt)
-        self.saved_at = time.perf_counter()
-
-    def _restore(
-        self,
-        ckpt: dict[str, Any],
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        schedule: Any,
-        amp: Precision,
-        state: RunState,
-        log: MetricsLog | None,
-    ) -> list[dict[str, Any]]:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        schedule.load_state_dict(ckpt["schedule"])
-        amp.load_state_dict(ckpt.get("scaler"))
-        torch.set_rng_state(ckpt["rng"])
-        for k, v in ckpt["state"].items():
-            setattr(state, k, v)
-        best = self.run_dir / "best.pt" if self.run_dir else None
-        if best is not None and best.exists():
-            self.best_weights = load_checkpoint(best)["model"]
-            self.best_saved = state.best_epoch
-        return log.keep_until(state.epoch) if log is not None else []
-
-    def _finish(
-        self,
-        model: nn.Module,
-        rows: list[dict[str, Any]],
-        status: str,
-        message: str,
-        t0: float,
-        state: RunState,
-        train: Split,
-        val: Split | None,
-        test: Split | None,
-        export: bool = True,
-    ) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "status": status,
-            "spec": self.checked.graph.name,
-            "epochs": state.epoch,
-            "steps": state.step,
-            "seconds": round(time.perf_counter() - t0, 2),
-            "device": str(self.opts.device),
-            "processes": self.world,
-            "monitor": None,
-            "best_epoch": state.best_epoch,
-            "message": message,
-        }
-        if self.opts.early_stopping or state.best_epoch is not None:
-            result["monitor"] = (self.opts.early_stopping or {}).get("monitor") or (
-                "val_loss" if val is not None else "loss"
-            )
-        if rows:
-            result["train"] = {
-                k: v
-                for k, v in rows[-1].items()
-                if not k.startswith("val_") and k not in ("epoch", "step", "time")
-            }
-            if val is not None:
-                result["val"] = {
-                    k.removeprefix("val_"): v for k, v in rows[-1].items() if k.startswith("val_")
-                }
-        if test is not None and export:
-            result["test"] = self.evaluate(model, test)
-        if self.run_dir is None or not self.main:
-            return result
-        if export:
-            from ..compile import build_onnx
-            from ..files import atomic_write
-
-            weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-            proto = build_onnx(self.checked, weights, None)
-            atomic_write(self.run_dir / "model.onnx", proto.SerializeToString())
-            result["onnx"] = str(self.run_dir / "model.onnx")
-        all_rows = MetricsLog(self.run_dir / "metrics.jsonl").read()
-        if plot_curves(all_rows, self.run_dir / "curves.png", self.checked.graph.name):
-            result["curves"] = str(self.run_dir / "curves.png")
-        write_report(self.run_dir, self.checked.graph.name, result)
-        return result
-
-
-def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
-
-
-class NonFinite(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass
-class RunState:
-    best: float | None
-    best_epoch: int | None
-    bad_epochs: int
-    epoch: int  # epochs completed
-    step: int  # optimizer steps taken
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "bad_epochs": self.bad_epochs,
-            "epoch": self.epoch,
-            "step": self.step,
-        }
 
 
 def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> torch.Tensor:
