@@ -37,7 +37,7 @@ DISCARD_BYTES = 64 << 20  # how much of a refused body is read and dropped befor
 
 
 @dataclass(frozen=True)
-class Options:
+class ServeOptions:
     max_batch: int = 64
     max_delay: float = 0.002  # seconds
     workers: int = 1
@@ -86,7 +86,7 @@ class _Endpoint:
 class KServeApp:
     """The handlers of the KServe v2 REST endpoints, over the models being served."""
 
-    def __init__(self, models: dict[str, Model], options: Options) -> None:
+    def __init__(self, models: dict[str, Model], options: ServeOptions) -> None:
         self.models = models
         self.options = options
         self.metrics = Metrics()

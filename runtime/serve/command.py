@@ -28,7 +28,7 @@ from typing import Any
 import uvicorn
 
 from ...compiler.errors import UsageError
-from .app import KServeApp, Options
+from .app import KServeApp, ServeOptions
 from .models import ServeError, load_models
 
 log = logging.getLogger("dlc.serve")
@@ -73,7 +73,7 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _options(args: argparse.Namespace) -> Options:
+def _options(args: argparse.Namespace) -> ServeOptions:
     checks = [
         (args.max_batch >= 1, "--max-batch must be 1 or more"),
         (args.max_delay_ms >= 0, "--max-delay-ms must be 0 or more"),
@@ -84,7 +84,7 @@ def _options(args: argparse.Namespace) -> Options:
     for ok, message in checks:
         if not ok:
             raise UsageError(message)
-    return Options(
+    return ServeOptions(
         max_batch=args.max_batch,
         max_delay=args.max_delay_ms / 1e3,
         workers=args.workers,
@@ -134,7 +134,7 @@ class _DrainingServer(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config, app: KServeApp) -> None:
         super().__init__(config)
-        self.kserve = app
+        self.kserve_app = app
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -145,7 +145,7 @@ class _DrainingServer(uvicorn.Server):
         def drain(sig: int, frame: Any) -> None:
             if not self.should_exit:
                 log.info("%s: draining the requests in flight", signal.Signals(sig).name)
-            self.kserve.draining = True
+            self.kserve_app.draining = True
             self.handle_exit(sig, frame)
 
         handled = (signal.SIGINT, signal.SIGTERM)

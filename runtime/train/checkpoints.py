@@ -75,7 +75,7 @@ class Checkpoints:
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         schedule: Schedule,
-        amp: Precision,
+        precision: Precision,
         state: RunState,
         *,
         force: bool = False,
@@ -91,7 +91,7 @@ class Checkpoints:
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "schedule": schedule.state_dict(),
-            "scaler": amp.state_dict(),
+            "scaler": precision.state_dict(),
             "rng": torch.get_rng_state(),
             "state": state.as_dict(),
             "ir_sha256": ir_hash(self.checked),
@@ -121,7 +121,7 @@ class Checkpoints:
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         schedule: Schedule,
-        amp: Precision,
+        precision: Precision,
         state: RunState,
         log: MetricsLog | None,
     ) -> list[dict[str, Any]]:
@@ -130,7 +130,7 @@ class Checkpoints:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         schedule.load_state_dict(ckpt["schedule"])
-        amp.load_state_dict(ckpt.get("scaler"))
+        precision.load_state_dict(ckpt.get("scaler"))
         torch.set_rng_state(ckpt["rng"])
         for k, v in ckpt["state"].items():
             setattr(state, k, v)

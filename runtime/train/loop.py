@@ -78,7 +78,7 @@ class Setup:
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     stepped: nn.Module  # the model the steps run: DistributedDataParallel on N processes
-    amp: Precision
+    precision: Precision
     closure_kind: ClosureKind  # what optimizer.step takes
     batch: int  # this process's share of the global batch
     epochs: int
@@ -219,7 +219,7 @@ class Trainer:
             warmup=opts.warmup,
         )
         stepped = dist.wrap(model, opts.device) if self.world > 1 else model
-        amp = Precision(opts.precision, opts.device)
+        precision = Precision(opts.precision, opts.device)
         kind = closure_kind(optimizer)
         stopping = EarlyStopping(opts.early_stopping, feeds.val is not None)
         state = RunState(best=None, best_epoch=None, bad_epochs=0, epoch=0, step=0)
@@ -227,7 +227,7 @@ class Trainer:
         rows: list[dict[str, Any]] = []
         if self.resume_state is not None:
             rows = self.checkpoints.restore(
-                self.resume_state, model, optimizer, schedule, amp, state, log
+                self.resume_state, model, optimizer, schedule, precision, state, log
             )
         return Setup(
             train=train,
@@ -236,7 +236,7 @@ class Trainer:
             optimizer=optimizer,
             schedule=schedule,
             stepped=stepped,
-            amp=amp,
+            precision=precision,
             closure_kind=kind,
             batch=batch,
             epochs=epochs,
@@ -272,7 +272,7 @@ class Trainer:
                 stop or epoch == run.epochs or (opts.steps is not None and state.step >= opts.steps)
             )
             self.checkpoints.save(
-                self.model, run.optimizer, run.schedule, run.amp, state, force=done
+                self.model, run.optimizer, run.schedule, run.precision, state, force=done
             )
             run.rows.append(row)
             if run.log is not None and self.main:
@@ -353,7 +353,7 @@ class Trainer:
             idx = order[b * batch : (b + 1) * batch].to(self.opts.device)
             inputs, targets = train.take(idx)
             loss, outputs = self.step(
-                model, run.optimizer, run.amp, run.closure_kind, inputs, targets
+                model, run.optimizer, run.precision, run.closure_kind, inputs, targets
             )
             value = float(loss)
             if not math.isfinite(value):
@@ -379,7 +379,7 @@ class Trainer:
         self,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
-        amp: Precision,
+        precision: Precision,
         kind: str,
         inputs: dict[str, torch.Tensor],
         targets: dict[str, torch.Tensor],
@@ -388,7 +388,7 @@ class Trainer:
         seen: dict[str, dict[str, torch.Tensor]] = {}
 
         def objective() -> torch.Tensor:
-            with amp.autocast():
+            with precision.autocast():
                 outputs = self.forward(model, inputs)
                 loss = self.loss(outputs, targets)
             seen["outputs"] = outputs
@@ -399,13 +399,13 @@ class Trainer:
 
             buffers = dict(model.named_buffers())
 
-            def at(params: dict[str, torch.Tensor]) -> torch.Tensor:
+            def loss_at(params: dict[str, torch.Tensor]) -> torch.Tensor:
                 outputs = functional_call(model, {**params, **buffers}, (), inputs)
                 outputs = outputs if isinstance(outputs, dict) else {self.output_names[0]: outputs}
                 seen["outputs"] = outputs
                 return self.loss(outputs, targets)
 
-            loss = cast(torch.Tensor, optimizer.step(at))  # type: ignore[arg-type]
+            loss = cast(torch.Tensor, optimizer.step(loss_at))  # type: ignore[arg-type]
             return loss.detach(), seen["outputs"]
         if kind == "closure":
 
@@ -421,11 +421,11 @@ class Trainer:
         loss = objective()
         if not torch.isfinite(loss):
             return loss.detach(), seen["outputs"]  # reported by the caller; no step
-        amp.backward(loss)
+        precision.backward(loss)
         if self.opts.clip_grad_norm:
-            amp.unscale(optimizer)
+            precision.unscale(optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), self.opts.clip_grad_norm)
-        amp.step(optimizer)
+        precision.step(optimizer)
         return loss.detach(), seen["outputs"]
 
     def loss(

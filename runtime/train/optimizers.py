@@ -221,62 +221,64 @@ def _plain(params: NamedParams) -> list[nn.Parameter]:
     return [p for _, p in params]
 
 
-def _sgd(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+def _sgd(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
     # PyTorch's momentum is b ← μb + g, θ ← θ − αb; the course's is v ← βv − αg,
     # θ ← θ + v. With v = −αb they are the same updates while α stays constant; under a
     # schedule torch rescales the whole velocity by the new α. Nesterov likewise: torch's
     # θ is the course's look-ahead point θ + βv (tests/test_optim.py checks both).
-    momentum = a.get("momentum", 0.0)
-    nesterov = a.get("nesterov", False)
+    momentum = args.get("momentum", 0.0)
+    nesterov = args.get("nesterov", False)
     if nesterov and momentum <= 0:
         raise TrainError(
             "sgd(nesterov=true) needs momentum > 0", hint="e.g. sgd(momentum=0.9, nesterov=true)"
         )
-    return torch.optim.SGD(_plain(params), lr=a["lr"], momentum=momentum, nesterov=nesterov)
+    return torch.optim.SGD(_plain(params), lr=args["lr"], momentum=momentum, nesterov=nesterov)
 
 
-def _adagrad(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+def _adagrad(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
     # torch: r ← r + g², θ ← θ − α g/(√r + δ): the course's AdaGrad (lr_decay 0)
-    return torch.optim.Adagrad(_plain(params), lr=a["lr"], eps=a["eps"])
+    return torch.optim.Adagrad(_plain(params), lr=args["lr"], eps=args["eps"])
 
 
-def _rmsprop(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+def _rmsprop(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
     # torch's alpha is the course's ρ: r ← ρr + (1−ρ)g², θ ← θ − α g/(√r + δ)
     return torch.optim.RMSprop(
-        _plain(params), lr=a["lr"], alpha=a["rho"], eps=a["eps"], momentum=a["momentum"]
+        _plain(params), lr=args["lr"], alpha=args["rho"], eps=args["eps"], momentum=args["momentum"]
     )
 
 
-def _adadelta(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
-    return torch.optim.Adadelta(_plain(params), lr=a["lr"], rho=a["rho"], eps=a["eps"])
+def _adadelta(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+    return torch.optim.Adadelta(_plain(params), lr=args["lr"], rho=args["rho"], eps=args["eps"])
 
 
-def _adam(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
-    betas = (a["beta1"], a["beta2"])
-    return torch.optim.Adam(_plain(params), lr=a["lr"], betas=betas, eps=a["eps"])
+def _adam(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+    betas = (args["beta1"], args["beta2"])
+    return torch.optim.Adam(_plain(params), lr=args["lr"], betas=betas, eps=args["eps"])
 
 
-def _adamw(params: NamedParams, a: dict[str, Any], regularize_all: bool) -> torch.optim.Optimizer:
+def _adamw(
+    params: NamedParams, args: dict[str, Any], regularize_all: bool
+) -> torch.optim.Optimizer:
     # decoupled decay θ ← θ − α·λ·θ, on the weights only unless regularize_all, the same
     # split as the L2 penalty's
     decayed = [p for _, p in params if regularize_all or p.ndim >= 2]
     kept = [p for _, p in params if not (regularize_all or p.ndim >= 2)]
     groups = [
         {"params": ps, "weight_decay": wd}
-        for ps, wd in ((decayed, a["weight_decay"]), (kept, 0.0))
+        for ps, wd in ((decayed, args["weight_decay"]), (kept, 0.0))
         if ps
     ]
-    betas = (a["beta1"], a["beta2"])
-    return torch.optim.AdamW(groups, lr=a["lr"], betas=betas, eps=a["eps"])
+    betas = (args["beta1"], args["beta2"])
+    return torch.optim.AdamW(groups, lr=args["lr"], betas=betas, eps=args["eps"])
 
 
-def _lbfgs(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+def _lbfgs(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
     # a strong-Wolfe line search: without one, lbfgs's unit steps diverge on most nets
     return torch.optim.LBFGS(
         _plain(params),
-        lr=a["lr"],
-        history_size=a["history"],
-        max_iter=a["max_iter"],
+        lr=args["lr"],
+        history_size=args["history"],
+        max_iter=args["max_iter"],
         line_search_fn="strong_wolfe",
     )
 
@@ -289,9 +291,9 @@ OPTIMIZER_BUILDERS: dict[str, OptimizerBuilder] = {
     "adadelta": _adadelta,
     "adam": _adam,
     "adamw": _adamw,
-    "ngd": lambda params, a, _: NGD(_plain(params), lr=a["lr"]),
+    "ngd": lambda params, args, _: NGD(_plain(params), lr=args["lr"]),
     "lbfgs": _lbfgs,
-    "newton": lambda params, a, _: Newton(params, lr=a["lr"], damping=a["damping"]),
+    "newton": lambda params, args, _: Newton(params, lr=args["lr"], damping=args["damping"]),
 }
 
 

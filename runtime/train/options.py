@@ -43,28 +43,28 @@ class Options:
 
 
 def read_options(plan: TrainingPlan, device: str | None) -> Options:
-    o = plan.option
-    batch = o("batch_size", None)
+    option = plan.option
+    batch = option("batch_size", None)
     if plan.optimizer.name in FULL_BATCH_OPTIMIZERS and (
         plan.optimizer.name == "gd" or batch is None
     ):
         batch = "full"  # gd is full-batch by definition; lbfgs and newton by default
     return Options(
-        epochs=o("epochs", DEFAULT_EPOCHS),
-        steps=o("steps", None),
+        epochs=option("epochs", DEFAULT_EPOCHS),
+        steps=option("steps", None),
         batch_size=None if batch == "full" else (batch or DEFAULT_BATCH),
-        seed=o("seed", 0),
-        device=pick_device(device or o("device", "auto")),
-        precision=o("precision", "fp32"),
-        warmup=o("warmup", 0),
-        weight_decay=float(o("weight_decay", 0.0)),
-        l1=float(o("l1", 0.0)),
-        regularize_all=bool(o("regularize_all", False)),
-        clip_grad_norm=o("clip_grad_norm", None),
-        early_stopping=o("early_stopping", None),
-        task=o("task", None),
-        data=dict(o("data", {}) or {}),
-        shuffle=bool((o("data", {}) or {}).get("shuffle", True)),
-        checkpoint_every=float(o("checkpoint_every", 2.0)),
-        metrics=list(o("metrics", []) or []),
+        seed=option("seed", 0),
+        device=pick_device(device or option("device", "auto")),
+        precision=option("precision", "fp32"),
+        warmup=option("warmup", 0),
+        weight_decay=float(option("weight_decay", 0.0)),
+        l1=float(option("l1", 0.0)),
+        regularize_all=bool(option("regularize_all", False)),
+        clip_grad_norm=option("clip_grad_norm", None),
+        early_stopping=option("early_stopping", None),
+        task=option("task", None),
+        data=dict(option("data", {}) or {}),
+        shuffle=bool((option("data", {}) or {}).get("shuffle", True)),
+        checkpoint_every=float(option("checkpoint_every", 2.0)),
+        metrics=list(option("metrics", []) or []),
     )

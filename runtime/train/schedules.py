@@ -22,37 +22,41 @@ from .arguments import bind_args
 SchedulerBuilder = Callable[[torch.optim.Optimizer, dict[str, Any], int, int], Any]
 
 SCHEDULER_BUILDERS: dict[str, SchedulerBuilder] = {
-    "constant": lambda opt, a, epochs, spe: None,
-    "step": lambda opt, a, epochs, spe: lr_scheduler.StepLR(
-        opt, step_size=a["step_size"], gamma=a["gamma"]
+    "constant": lambda opt, args, epochs, steps_per_epoch: None,
+    "step": lambda opt, args, epochs, steps_per_epoch: lr_scheduler.StepLR(
+        opt, step_size=args["step_size"], gamma=args["gamma"]
     ),
-    "multistep": lambda opt, a, epochs, spe: lr_scheduler.MultiStepLR(
-        opt, milestones=list(a["milestones"]), gamma=a["gamma"]
+    "multistep": lambda opt, args, epochs, steps_per_epoch: lr_scheduler.MultiStepLR(
+        opt, milestones=list(args["milestones"]), gamma=args["gamma"]
     ),
-    "exponential": lambda opt, a, epochs, spe: lr_scheduler.ExponentialLR(opt, gamma=a["gamma"]),
-    "cosine": lambda opt, a, epochs, spe: lr_scheduler.CosineAnnealingLR(
-        opt, T_max=a["t_max"], eta_min=a["eta_min"]
+    "exponential": lambda opt, args, epochs, steps_per_epoch: lr_scheduler.ExponentialLR(
+        opt, gamma=args["gamma"]
     ),
-    "linear": lambda opt, a, epochs, spe: lr_scheduler.LinearLR(
+    "cosine": lambda opt, args, epochs, steps_per_epoch: lr_scheduler.CosineAnnealingLR(
+        opt, T_max=args["t_max"], eta_min=args["eta_min"]
+    ),
+    "linear": lambda opt, args, epochs, steps_per_epoch: lr_scheduler.LinearLR(
         opt,
-        start_factor=a["start_factor"],
-        end_factor=a["end_factor"],
-        total_iters=a["total_iters"] or epochs,
+        start_factor=args["start_factor"],
+        end_factor=args["end_factor"],
+        total_iters=args["total_iters"] or epochs,
     ),
-    "plateau": lambda opt, a, epochs, spe: lr_scheduler.ReduceLROnPlateau(
-        opt, mode="min", factor=a["factor"], patience=a["patience"], min_lr=a["min_lr"]
+    "plateau": lambda opt, args, epochs, steps_per_epoch: lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=args["factor"], patience=args["patience"], min_lr=args["min_lr"]
     ),
     # the lr only: cycling momentum too (torch's default) would overwrite the momentum
     # or β₁ the spec wrote, and turn plain SGD into SGD with momentum
-    "onecycle": lambda opt, a, epochs, spe: lr_scheduler.OneCycleLR(
+    "onecycle": lambda opt, args, epochs, steps_per_epoch: lr_scheduler.OneCycleLR(
         opt,
-        max_lr=a["max_lr"],
-        total_steps=max(1, epochs * spe),
-        pct_start=a["pct_start"],
+        max_lr=args["max_lr"],
+        total_steps=max(1, epochs * steps_per_epoch),
+        pct_start=args["pct_start"],
         cycle_momentum=False,
     ),
-    "warm_restarts": lambda opt, a, epochs, spe: lr_scheduler.CosineAnnealingWarmRestarts(
-        opt, T_0=a["t_0"], T_mult=a["t_mult"], eta_min=a["eta_min"]
+    "warm_restarts": lambda opt, args, epochs, steps_per_epoch: (
+        lr_scheduler.CosineAnnealingWarmRestarts(
+            opt, T_0=args["t_0"], T_mult=args["t_mult"], eta_min=args["eta_min"]
+        )
     ),
 }
 
