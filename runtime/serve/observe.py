@@ -69,7 +69,7 @@ class Metrics:
         self.compute.observe((("model", model),), seconds)
 
     def render(self, models: Mapping[str, Any]) -> str:
-        """The text of /metrics; `models` are serve.py's Models (batcher, in_flight)."""
+        """The text of /metrics; `models` are models.py's Models (batcher, in_flight)."""
         out: list[str] = []
 
         def head(name: str, kind: str, text: str) -> None:
