@@ -238,7 +238,7 @@ def _size(n: int) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train_command import train_command
+    from .train.command import train_command
 
     return train_command(args)
 
@@ -254,7 +254,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import serve_command
+    from .serve.command import serve_command
 
     return serve_command(args)
 

@@ -20,7 +20,7 @@ fresh one per module), the same loss (cross-entropy on the logits) and the same 
 
 * bare: `opt.zero_grad(set_to_none=True)`, forward, `F.cross_entropy`, backward,
   `opt.step()`;
-* trainer: dlc's own `Trainer.step` (runtime/train.py), the step `dlc train` runs,
+* trainer: dlc's own `Trainer.step` (runtime/train/loop.py), the step `dlc train` runs,
   with the loss terms `make_loss` builds from the spec (target checks included), called
   on either module. A Trainer is constructed from the checked spec without data (its
   constructor loads none); `losses` and `decayed`, which `Trainer.run` sets before the
@@ -74,11 +74,11 @@ from dlc.compiler.lower import torch_modules as tm
 from dlc.compiler.lower.init import initial_weights
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.pipeline import Checked, check_file
-from dlc.runtime.devices import Precision
-from dlc.runtime.feeds import target_name
-from dlc.runtime.losses import make_loss
-from dlc.runtime.optim import closure_kind
-from dlc.runtime.train import Trainer
+from dlc.runtime.train.devices import Precision
+from dlc.runtime.train.feeds import target_name
+from dlc.runtime.train.loop import Trainer
+from dlc.runtime.train.losses import make_loss
+from dlc.runtime.train.optimizers import closure_kind
 
 ROOT = Path(__file__).resolve().parent.parent
 LR = 1e-3

@@ -25,7 +25,7 @@ from dlc.compiler.lower.init import initial_weights
 from dlc.compiler.lower.onnx import to_onnx
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.pipeline import check_file
-from dlc.runtime.feeds import load_feeds
+from dlc.runtime.train.feeds import load_feeds
 from helpers import ROOT, check_layer
 
 # op -> [(layer text, input shape, expected output shape)], concrete and symbolic

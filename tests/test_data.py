@@ -1,4 +1,4 @@
-"""Training data (runtime/data.py, runtime/datasets.py): every built-in, every file
+"""Training data (runtime/train/data.py, datasets.py): every built-in, every file
 format, the split, and every bad input a DataError at the spec location of the source
 string."""
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from dlc.compiler.errors import DataError, Loc, Source
-from dlc.runtime.data import BUILTINS, Dataset, load_source, parse_idx, split
+from dlc.runtime.train.data import BUILTINS, Dataset, load_source, parse_idx, split
 
 LOC = Loc(Source("spec.yaml", "text"), 3, 5, 9)
 
@@ -460,6 +460,6 @@ def test_errors_without_loc_and_cheap_import() -> None:
     with pytest.raises(DataError) as info:
         load_source("builtin:nope", base_dir=Path("."))
     assert info.value.loc is None
-    code = "import sys, dlc.runtime.data; print('sklearn' in sys.modules)"
+    code = "import sys, dlc.runtime.train.data; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -23,8 +23,8 @@ from dlc.compiler.ir import Graph, Node
 from dlc.compiler.lower.onnx import to_onnx
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.pipeline import Checked, check_text
-from dlc.runtime.losses import kl_normal
-from dlc.runtime.train import Trainer
+from dlc.runtime.train.loop import Trainer
+from dlc.runtime.train.losses import kl_normal
 from helpers import ROOT, check_layer, run_dlc
 
 # op -> [(layer text, input shape, expected output shape)], concrete and symbolic

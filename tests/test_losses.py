@@ -1,4 +1,4 @@
-"""The losses and metrics of runtime/losses.py against their formulas in numpy: each
+"""The losses and metrics of runtime/train/losses.py against their formulas in numpy: each
 loss's value, the stable forms at extreme logits, fitting numpy-shaped targets to the
 output, the DataError for a target that cannot fit, weighted sums of terms, and epoch
 metrics (accuracy over all examples, R² about the epoch's mean)."""
@@ -14,7 +14,7 @@ import torch
 
 from dlc.compiler.errors import DataError, TrainError
 from dlc.compiler.training import LOSSES
-from dlc.runtime.losses import (
+from dlc.runtime.train.losses import (
     LOSS_FUNCTIONS,
     Metrics,
     OutputsLoss,

@@ -1,7 +1,7 @@
-"""The optimizers, schedules and weight penalty of runtime/optim.py against the course's
-formulas (../shared/COURSE.md), written out by hand here: a few steps of each optimizer
-on fixed gradients or a quadratic, each schedule's lrs against its closed form, warmup
-on top of a schedule, and a resumed schedule continuing exactly."""
+"""The optimizers, schedules and weight penalty of runtime/train/optimizers.py and
+schedules.py against the course's formulas, written out by hand here: a few steps of
+each optimizer on fixed gradients or a quadratic, each schedule's lrs against its closed
+form, warmup on top of a schedule, and a resumed schedule continuing exactly."""
 
 from __future__ import annotations
 
@@ -18,20 +18,19 @@ from torch import nn
 
 from dlc.compiler.errors import TrainError
 from dlc.compiler.training import OPTIMIZERS, SCHEDULES
-from dlc.runtime.optim import (
+from dlc.runtime.train.arguments import bind_args
+from dlc.runtime.train.optimizers import (
     NEWTON_MAX_PARAMS,
     OPTIMIZER_BUILDERS,
-    SCHEDULER_BUILDERS,
     Newton,
     _grad_and_hessian,
     _grad_and_hessian_by_rows,
-    bind_args,
     closure_kind,
     make_optimizer,
-    make_schedule,
     param_groups,
     penalty,
 )
+from dlc.runtime.train.schedules import SCHEDULER_BUILDERS, make_schedule
 
 
 def case_id(v: Any) -> str:
@@ -289,13 +288,13 @@ def test_newton_on_a_real_model_through_functional_call() -> None:
 def test_newton_with_a_checked_loss_stays_on_the_torch_func_path(monkeypatch: Any) -> None:
     """The losses check their targets with data-dependent `if`s; those read the target,
     not the transformed parameters, so jacfwd/grad run them without falling back."""
-    from dlc.runtime import optim
-    from dlc.runtime.losses import make_loss
+    from dlc.runtime.train import optimizers
+    from dlc.runtime.train.losses import make_loss
 
     def no_fallback(*_: Any) -> None:
         raise AssertionError("fell back to the row-by-row Hessian")
 
-    monkeypatch.setattr(optim, "_grad_and_hessian_by_rows", no_fallback)
+    monkeypatch.setattr(optimizers, "_grad_and_hessian_by_rows", no_fallback)
     torch.manual_seed(0)
     x, y = torch.randn(30, 2, dtype=torch.float64), torch.randint(0, 3, (30,))
     model = nn.Linear(2, 3).double()

@@ -686,8 +686,8 @@ def test_start_up_errors(models: dict[str, Path], tmp_path: Path) -> None:
 def test_batcher_waits_only_for_requests_on_their_way(mlp_session: ort.InferenceSession) -> None:
     """A batch closes at once when nothing else is arriving, waits (at most max_delay)
     for a request still being received, and never holds more than max_batch rows."""
-    from dlc.runtime.batching import Batcher, Workers
-    from dlc.runtime.kserve import Signature
+    from dlc.runtime.serve.batching import Batcher, Workers
+    from dlc.runtime.serve.protocol import Signature
 
     calls: list[int] = []
 

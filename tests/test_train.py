@@ -137,7 +137,7 @@ def test_standardize_is_fitted_on_the_training_split_and_baked_into_onnx(
     code, _, err = train(capsys, str(ROOT / "specs/digits_mlp.yaml"), "--out", str(run),
                          "--set", "training.epochs=1")  # fmt: skip
     assert code == 0, err
-    from dlc.runtime.data import load_source, split
+    from dlc.runtime.train.data import load_source, split
 
     ds = load_source("builtin:digits", base_dir=ROOT)
     spec = (ROOT / "specs/digits_mlp.yaml").read_text()

@@ -1,7 +1,7 @@
-"""Optimizers, learning-rate schedules and the weight penalty that `training:` names.
+"""The optimizers and the weight penalty that `training:` names.
 
-Each name in `compiler/training.py`'s OPTIMIZERS and SCHEDULES is built here, under the
-same name and with the same arguments, as the course defines it (../shared/COURSE.md):
+Each name in `compiler/training.py`'s OPTIMIZERS is built here, under the same name and
+with the same arguments, as the course defines it:
 
 - `param_groups` splits a model's trainable parameters into weights (decayed) and biases
   and normalization parameters (not decayed); `penalty` is the course's
@@ -11,62 +11,27 @@ same name and with the same arguments, as the course defines it (../shared/COURS
   the exception), and `NGD` and `Newton` written here. `closure_kind(opt)` tells the
   trainer what `opt.step` needs: nothing, a closure (lbfgs), or a functional closure
   that computes the loss from a dict of parameter tensors (newton).
-- `make_schedule` returns a `Schedule` wrapping a `torch.optim.lr_scheduler` class, plus
-  a linear warmup over the first optimizer steps. The wrapper keeps the scheduled lr
-  apart from the warmup factor, so neither corrupts the other, and its state dict
-  resumes a run exactly where it stopped.
 
-A user's mistake (an unknown name, arguments torch refuses, a model too large for
-newton) raises `TrainError`; nothing here prints.
+The learning-rate schedules are in schedules.py. A user's mistake (an unknown name,
+arguments torch refuses, a model too large for newton) raises `TrainError`; nothing
+here prints.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torch.optim import lr_scheduler
 
-from ..compiler.errors import TrainError, did_you_mean
-from ..compiler.training import TABLES
+from ...compiler.errors import TrainError
+from .arguments import bind_args
 
 NamedParams = Sequence[tuple[str, nn.Parameter]]
 ClosureKind = Literal["none", "closure", "functional"]
 
 NEWTON_MAX_PARAMS = 5000
-
-
-# ---- arguments -------------------------------------------------------------------------
-
-
-def bind_args(kind: str, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
-    """`args` completed with the table's defaults for `kind` ('loss', 'optimizer',
-    'schedule'). The trainer passes arguments the front end already bound; this lets a
-    caller pass only some, and catches a name or argument the tables do not know."""
-    table = TABLES[kind]
-    if name not in table:
-        raise TrainError(f"unknown {kind} '{name}'{did_you_mean(name, table)}")
-    sig = table[name]
-    known = [a.name for a in sig]
-    for key in args:
-        if key not in known:
-            raise TrainError(
-                f"{kind} {name} has no argument '{key}'{did_you_mean(key, known)}",
-                hint=f"arguments: {', '.join(a.name for a in sig) or 'none'}",
-            )
-    bound: dict[str, Any] = {}
-    for a in sig:
-        if a.name in args:
-            bound[a.name] = args[a.name]
-        elif a.required:
-            raise TrainError(f"{kind} {name} needs the argument '{a.name}'")
-        else:
-            bound[a.name] = a.default
-    return bound
-
 
 # ---- regularization --------------------------------------------------------------------
 
@@ -256,62 +221,64 @@ def _plain(params: NamedParams) -> list[nn.Parameter]:
     return [p for _, p in params]
 
 
-def _sgd(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+def _sgd(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
     # PyTorch's momentum is b ← μb + g, θ ← θ − αb; the course's is v ← βv − αg,
     # θ ← θ + v. With v = −αb they are the same updates while α stays constant; under a
     # schedule torch rescales the whole velocity by the new α. Nesterov likewise: torch's
     # θ is the course's look-ahead point θ + βv (tests/test_optim.py checks both).
-    momentum = a.get("momentum", 0.0)
-    nesterov = a.get("nesterov", False)
+    momentum = args.get("momentum", 0.0)
+    nesterov = args.get("nesterov", False)
     if nesterov and momentum <= 0:
         raise TrainError(
             "sgd(nesterov=true) needs momentum > 0", hint="e.g. sgd(momentum=0.9, nesterov=true)"
         )
-    return torch.optim.SGD(_plain(params), lr=a["lr"], momentum=momentum, nesterov=nesterov)
+    return torch.optim.SGD(_plain(params), lr=args["lr"], momentum=momentum, nesterov=nesterov)
 
 
-def _adagrad(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+def _adagrad(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
     # torch: r ← r + g², θ ← θ − α g/(√r + δ): the course's AdaGrad (lr_decay 0)
-    return torch.optim.Adagrad(_plain(params), lr=a["lr"], eps=a["eps"])
+    return torch.optim.Adagrad(_plain(params), lr=args["lr"], eps=args["eps"])
 
 
-def _rmsprop(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+def _rmsprop(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
     # torch's alpha is the course's ρ: r ← ρr + (1−ρ)g², θ ← θ − α g/(√r + δ)
     return torch.optim.RMSprop(
-        _plain(params), lr=a["lr"], alpha=a["rho"], eps=a["eps"], momentum=a["momentum"]
+        _plain(params), lr=args["lr"], alpha=args["rho"], eps=args["eps"], momentum=args["momentum"]
     )
 
 
-def _adadelta(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
-    return torch.optim.Adadelta(_plain(params), lr=a["lr"], rho=a["rho"], eps=a["eps"])
+def _adadelta(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+    return torch.optim.Adadelta(_plain(params), lr=args["lr"], rho=args["rho"], eps=args["eps"])
 
 
-def _adam(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
-    betas = (a["beta1"], a["beta2"])
-    return torch.optim.Adam(_plain(params), lr=a["lr"], betas=betas, eps=a["eps"])
+def _adam(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+    betas = (args["beta1"], args["beta2"])
+    return torch.optim.Adam(_plain(params), lr=args["lr"], betas=betas, eps=args["eps"])
 
 
-def _adamw(params: NamedParams, a: dict[str, Any], regularize_all: bool) -> torch.optim.Optimizer:
+def _adamw(
+    params: NamedParams, args: dict[str, Any], regularize_all: bool
+) -> torch.optim.Optimizer:
     # decoupled decay θ ← θ − α·λ·θ, on the weights only unless regularize_all, the same
     # split as the L2 penalty's
     decayed = [p for _, p in params if regularize_all or p.ndim >= 2]
     kept = [p for _, p in params if not (regularize_all or p.ndim >= 2)]
     groups = [
         {"params": ps, "weight_decay": wd}
-        for ps, wd in ((decayed, a["weight_decay"]), (kept, 0.0))
+        for ps, wd in ((decayed, args["weight_decay"]), (kept, 0.0))
         if ps
     ]
-    betas = (a["beta1"], a["beta2"])
-    return torch.optim.AdamW(groups, lr=a["lr"], betas=betas, eps=a["eps"])
+    betas = (args["beta1"], args["beta2"])
+    return torch.optim.AdamW(groups, lr=args["lr"], betas=betas, eps=args["eps"])
 
 
-def _lbfgs(params: NamedParams, a: dict[str, Any], _: bool) -> torch.optim.Optimizer:
+def _lbfgs(params: NamedParams, args: dict[str, Any], _: bool) -> torch.optim.Optimizer:
     # a strong-Wolfe line search: without one, lbfgs's unit steps diverge on most nets
     return torch.optim.LBFGS(
         _plain(params),
-        lr=a["lr"],
-        history_size=a["history"],
-        max_iter=a["max_iter"],
+        lr=args["lr"],
+        history_size=args["history"],
+        max_iter=args["max_iter"],
         line_search_fn="strong_wolfe",
     )
 
@@ -324,9 +291,9 @@ OPTIMIZER_BUILDERS: dict[str, OptimizerBuilder] = {
     "adadelta": _adadelta,
     "adam": _adam,
     "adamw": _adamw,
-    "ngd": lambda params, a, _: NGD(_plain(params), lr=a["lr"]),
+    "ngd": lambda params, args, _: NGD(_plain(params), lr=args["lr"]),
     "lbfgs": _lbfgs,
-    "newton": lambda params, a, _: Newton(params, lr=a["lr"], damping=a["damping"]),
+    "newton": lambda params, args, _: Newton(params, lr=args["lr"], damping=args["damping"]),
 }
 
 
@@ -348,162 +315,3 @@ def make_optimizer(
         return OPTIMIZER_BUILDERS[name](params, bound, regularize_all)
     except ValueError as e:  # torch's own argument checks
         raise TrainError(f"optimizer {name}: {e}") from None
-
-
-# ---- schedules -------------------------------------------------------------------------
-
-SchedulerBuilder = Callable[[torch.optim.Optimizer, dict[str, Any], int, int], Any]
-
-SCHEDULER_BUILDERS: dict[str, SchedulerBuilder] = {
-    "constant": lambda opt, a, epochs, spe: None,
-    "step": lambda opt, a, epochs, spe: lr_scheduler.StepLR(
-        opt, step_size=a["step_size"], gamma=a["gamma"]
-    ),
-    "multistep": lambda opt, a, epochs, spe: lr_scheduler.MultiStepLR(
-        opt, milestones=list(a["milestones"]), gamma=a["gamma"]
-    ),
-    "exponential": lambda opt, a, epochs, spe: lr_scheduler.ExponentialLR(opt, gamma=a["gamma"]),
-    "cosine": lambda opt, a, epochs, spe: lr_scheduler.CosineAnnealingLR(
-        opt, T_max=a["t_max"], eta_min=a["eta_min"]
-    ),
-    "linear": lambda opt, a, epochs, spe: lr_scheduler.LinearLR(
-        opt,
-        start_factor=a["start_factor"],
-        end_factor=a["end_factor"],
-        total_iters=a["total_iters"] or epochs,
-    ),
-    "plateau": lambda opt, a, epochs, spe: lr_scheduler.ReduceLROnPlateau(
-        opt, mode="min", factor=a["factor"], patience=a["patience"], min_lr=a["min_lr"]
-    ),
-    # the lr only: cycling momentum too (torch's default) would overwrite the momentum
-    # or β₁ the spec wrote, and turn plain SGD into SGD with momentum
-    "onecycle": lambda opt, a, epochs, spe: lr_scheduler.OneCycleLR(
-        opt,
-        max_lr=a["max_lr"],
-        total_steps=max(1, epochs * spe),
-        pct_start=a["pct_start"],
-        cycle_momentum=False,
-    ),
-    "warm_restarts": lambda opt, a, epochs, spe: lr_scheduler.CosineAnnealingWarmRestarts(
-        opt, T_0=a["t_0"], T_mult=a["t_mult"], eta_min=a["eta_min"]
-    ),
-}
-
-PER_BATCH = frozenset({"onecycle"})  # the rest step once per epoch, as in PyTorch
-
-
-class Schedule:
-    """A learning-rate schedule with optional linear warmup, driven by the trainer:
-
-        for epoch ...:
-            for batch ...:
-                opt.step(...); schedule.step_batch()
-            schedule.step_epoch(val_loss, train_loss=train_loss)
-
-    At optimizer step k (from 0) each group's lr is scheduled·min(1, (k+1)/warmup). The
-    scheduled lr is kept here, handed back to the torch scheduler before each of its
-    steps (torch's chainable schedulers read the group's lr) and the warmup factor
-    applied after, so neither sees the other. `lrs()` is what the next step uses.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        optimizer: torch.optim.Optimizer,
-        scheduler: Any,
-        *,
-        warmup: int = 0,
-    ) -> None:
-        self.name = name
-        self.optimizer = optimizer
-        self.scheduler = scheduler
-        self.warmup = warmup
-        self.per_batch = name in PER_BATCH
-        self.steps = 0  # optimizer steps taken; the next one is step k = self.steps
-        self._scheduled = [float(g["lr"]) for g in optimizer.param_groups]
-        self._apply()
-
-    def step_batch(self) -> None:
-        """Call after every optimizer step."""
-        self.steps += 1
-        if self.per_batch and self._can_step():
-            self._advance()
-        self._apply()
-
-    def step_epoch(self, val_loss: float | None = None, *, train_loss: float | None = None) -> None:
-        """Call at the end of every epoch. `plateau` watches `val_loss`; without a
-        validation set it watches `train_loss` (the epoch's mean training loss)."""
-        if not self.per_batch and self.scheduler is not None:
-            if self.name == "plateau":
-                metric = val_loss if val_loss is not None else train_loss
-                if metric is None:
-                    raise TrainError("schedule plateau needs a loss to watch at each epoch's end")
-                self._advance(float(metric))
-            else:
-                self._advance()
-        self._apply()
-
-    def lrs(self) -> list[float]:
-        return [float(g["lr"]) for g in self.optimizer.param_groups]
-
-    def state_dict(self) -> dict[str, Any]:
-        sched = self.scheduler.state_dict() if self.scheduler is not None else None
-        return {"name": self.name, "steps": self.steps, "scheduled": list(self._scheduled),
-                "scheduler": sched}  # fmt: skip
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if state.get("name") != self.name:
-            raise TrainError(
-                f"the checkpoint's schedule is '{state.get('name')}', the spec's '{self.name}'"
-            )
-        self.steps = int(state["steps"])
-        self._scheduled = [float(v) for v in state["scheduled"]]
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self._apply()
-
-    def _factor(self) -> float:
-        return min(1.0, (self.steps + 1) / self.warmup) if self.warmup > 0 else 1.0
-
-    def _apply(self) -> None:
-        factor = self._factor()
-        for group, lr in zip(self.optimizer.param_groups, self._scheduled, strict=True):
-            group["lr"] = lr * factor
-
-    def _advance(self, metric: float | None = None) -> None:
-        for group, lr in zip(self.optimizer.param_groups, self._scheduled, strict=True):
-            group["lr"] = lr
-        if metric is None:
-            self.scheduler.step()
-        else:
-            self.scheduler.step(metric)
-        self._scheduled = [float(g["lr"]) for g in self.optimizer.param_groups]
-
-    def _can_step(self) -> bool:
-        # OneCycleLR raises past its last step; the lr stays at its final value
-        total = getattr(self.scheduler, "total_steps", math.inf)
-        return self.scheduler is not None and self.scheduler.last_epoch < total - 1
-
-
-def make_schedule(
-    name: str | None,
-    args: Mapping[str, Any],
-    optimizer: torch.optim.Optimizer,
-    *,
-    epochs: int,
-    steps_per_epoch: int,
-    warmup: int = 0,
-) -> Schedule:
-    """The schedule `name(args)` (None: constant) for `optimizer`, over a run of
-    `epochs` epochs of `steps_per_epoch` optimizer steps, after `warmup` steps of
-    linear warmup. onecycle steps per batch (total_steps = epochs·steps_per_epoch);
-    the others per epoch."""
-    name = name or "constant"
-    bound = bind_args("schedule", name, args)
-    if warmup < 0:
-        raise TrainError(f"warmup must be >= 0 optimizer steps, got {warmup}")
-    try:
-        scheduler = SCHEDULER_BUILDERS[name](optimizer, bound, epochs, steps_per_epoch)
-    except ValueError as e:  # torch's own argument checks
-        raise TrainError(f"schedule {name}: {e}") from None
-    return Schedule(name, optimizer, scheduler, warmup=warmup)

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.errors import DataError, Loc, did_you_mean
+from ...compiler.errors import DataError, Loc, did_you_mean
 from .datasets import BUILTINS, Dataset, call_builtin, parse_builtin
 
 __all__ = ["BUILTINS", "Dataset", "load_source", "parse_idx", "split"]  # BUILTINS: re-exported

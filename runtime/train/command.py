@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..compiler.errors import UsageError
-from ..compiler.pipeline import check_file
+from ...compiler.errors import UsageError
+from ...compiler.pipeline import check_file
 from . import distributed as dist
 from .runs import claim_run_dir, load_checkpoint, new_run_dir
 
@@ -38,8 +38,8 @@ def train_command(args: argparse.Namespace) -> int:
     for w in checked.warnings:
         print(w.render(), file=sys.stderr)
 
+    from .loop import Interrupted, Trainer
     from .runs import ir_hash, start_run
-    from .train import Interrupted, Trainer
 
     if resume is not None and resume.get("ir_sha256") != ir_hash(checked):
         raise UsageError(

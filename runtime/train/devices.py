@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ..compiler.errors import UsageError
+from ...compiler.errors import UsageError
 from . import distributed as dist
 
 

@@ -1,7 +1,7 @@
 """The `Dataset` every data source becomes, and the built-in data sets (`builtin:NAME` or
 `builtin:NAME(k=v, ...)`): generated ones (xor, linreg, moons, circles, spirals, and the
 sequence tasks copy, reverse, sort, sine) and scikit-learn's bundled ones (digits, iris,
-wine, breast_cancer). runtime/data.py loads files and splits; see its docstring for what
+wine, breast_cancer). data.py loads files and splits; see its docstring for what
 a `Dataset` guarantees.
 
 Generated sets depend only on their own `seed` argument (default 0), never on the
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.errors import DataError, did_you_mean
+from ...compiler.errors import DataError, did_you_mean
 
 # A generated set this big is a typo in `n` or `length`, not a data set: refuse it
 # before numpy tries to allocate it.

@@ -1,4 +1,4 @@
-"""The data of a run as tensors the model takes: `training.data` loaded (runtime/data.py),
+"""The data of a run as tensors the model takes: `training.data` loaded (data.py),
 split into train / val / test, matched to the model's inputs and the loss terms' targets,
 converted and moved to the training device once.
 
@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..compiler.errors import DataError, Loc
-from ..compiler.ir import Graph, GraphInput
-from ..compiler.lower.torch_modules import Standardize
-from ..compiler.pipeline import Checked
+from ...compiler.errors import DataError, Loc
+from ...compiler.ir import Graph, GraphInput
+from ...compiler.lower.torch_modules import Standardize
+from ...compiler.pipeline import Checked
 from .data import Dataset, load_source, split
 
 EVAL_CHUNK = 4096
@@ -51,11 +51,11 @@ class Split:
         self, size: int = EVAL_CHUNK
     ) -> Iterator[tuple[int, dict[str, torch.Tensor], dict[str, torch.Tensor]]]:
         for lo in range(0, self.n, size):
-            sl = slice(lo, min(lo + size, self.n))
+            rows = slice(lo, min(lo + size, self.n))
             yield (
-                sl.stop - sl.start,
-                {k: v[sl] for k, v in self.inputs.items()},
-                {k: v[sl] for k, v in self.targets.items()},
+                rows.stop - rows.start,
+                {k: v[rows] for k, v in self.inputs.items()},
+                {k: v[rows] for k, v in self.targets.items()},
             )
 
 
@@ -98,9 +98,9 @@ def load_feeds(checked: Checked, data: Mapping[str, Any], spec_path: Path,
             return None
         return _split(checked.graph, ds, targets, locs.get(key) or locs["train"], device)
 
-    tr = tensors(train, "train")
-    assert tr is not None
-    return Feeds(tr, tensors(val, "val"), tensors(test, "test"), train)
+    train_split = tensors(train, "train")
+    assert train_split is not None
+    return Feeds(train_split, tensors(val, "val"), tensors(test, "test"), train)
 
 
 def _locs(checked: Checked, data: Mapping[str, Any]) -> dict[str, Loc | None]:
@@ -139,31 +139,35 @@ def _split(graph: Graph, ds: Dataset, targets: list[str], loc: Loc | None,
                  {k: v.to(device) for k, v in out.items()}, len(ds))  # fmt: skip
 
 
-def fit_input(a: np.ndarray, inp: GraphInput, name: str, loc: Loc | None) -> torch.Tensor:
+def fit_input(
+    array: np.ndarray, graph_input: GraphInput, name: str, loc: Loc | None
+) -> torch.Tensor:
     """The array as the input's dtype and per-example shape."""
-    want = inp.type.shape[1:]
-    dtype = TORCH_DTYPES.get(inp.type.dtype, torch.float32)
-    t = torch.from_numpy(np.ascontiguousarray(a))
-    got = tuple(t.shape[1:])
+    want = graph_input.type.shape[1:]
+    dtype = TORCH_DTYPES.get(graph_input.type.dtype, torch.float32)
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    got = tuple(tensor.shape[1:])
     fits = len(got) == len(want) and all(
         not isinstance(d, int) or d == g for d, g in zip(want, got, strict=True)
     )
     if not fits:
         sizes = [d for d in want if isinstance(d, int)]
         if len(sizes) == len(want) and math.prod(got) == math.prod(sizes):
-            t = t.reshape(t.shape[0], *sizes)
+            tensor = tensor.reshape(tensor.shape[0], *sizes)
         else:
-            shown = ", ".join(str(d) for d in inp.type.shape)
+            shown = ", ".join(str(d) for d in graph_input.type.shape)
             raise DataError(
                 f"{name} gives examples of shape [{', '.join(map(str, got))}] for input "
-                f"'{inp.name}', which takes [{shown}] (the first dim is the batch)",
+                f"'{graph_input.name}', which takes [{shown}] (the first dim is the batch)",
                 loc,
             )
-    if not dtype.is_floating_point and t.dtype.is_floating_point:
+    if not dtype.is_floating_point and tensor.dtype.is_floating_point:
         raise DataError(
-            f"input '{inp.name}' takes {inp.type.dtype} tokens, but {name} gives {t.dtype}", loc
+            f"input '{graph_input.name}' takes {graph_input.type.dtype} tokens, "
+            f"but {name} gives {tensor.dtype}",
+            loc,
         )
-    return t.to(dtype)
+    return tensor.to(dtype)
 
 
 @torch.no_grad()

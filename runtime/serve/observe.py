@@ -26,12 +26,13 @@ class Histogram:
         self.series: dict[Labels, list[Any]] = {}  # labels -> [bucket counts, sum, count]
 
     def observe(self, labels: Labels, value: float) -> None:
-        s = self.series.get(labels)
-        if s is None:
-            s = self.series[labels] = [[0] * (len(self.bounds) + 1), 0.0, 0]
-        s[0][bisect.bisect_left(self.bounds, value)] += 1
-        s[1] += value
-        s[2] += 1
+        series = self.series.get(labels)
+        if series is None:
+            series = self.series[labels] = [[0] * (len(self.bounds) + 1), 0.0, 0]
+        counts = series[0]
+        counts[bisect.bisect_left(self.bounds, value)] += 1
+        series[1] += value
+        series[2] += 1
 
     def render(self, name: str, out: list[str]) -> None:
         for labels, (counts, total, n) in sorted(self.series.items()):
@@ -68,7 +69,7 @@ class Metrics:
         self.compute.observe((("model", model),), seconds)
 
     def render(self, models: Mapping[str, Any]) -> str:
-        """The text of /metrics; `models` are serve.py's Models (batcher, in_flight)."""
+        """The text of /metrics; `models` are models.py's Models (batcher, in_flight)."""
         out: list[str] = []
 
         def head(name: str, kind: str, text: str) -> None:

@@ -26,11 +26,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..compiler.errors import UsageError
-from ..compiler.ir import format_graph
-from ..compiler.pipeline import Checked
-from .files import atomic_write
+from ... import __version__
+from ...compiler.errors import UsageError
+from ...compiler.ir import format_graph
+from ...compiler.pipeline import Checked
+from ..files import atomic_write
 
 CHECKPOINT_FORMAT = "dlc-checkpoint/1"
 
@@ -161,14 +161,14 @@ def write_report(run: Path, name: str, result: dict[str, Any]) -> None:
     for split in ("train", "val", "test"):
         values = result.get(split) or {}
         if values:
-            shown = ", ".join(f"{k} {_fmt(v)}" for k, v in values.items())
+            shown = ", ".join(f"{k} {_format_value(v)}" for k, v in values.items())
             lines.append(f"- {split}: {shown}")
     if result.get("message"):
         lines += ["", result["message"]]
     atomic_write(run / "report.md", "\n".join(lines) + "\n")
 
 
-def _fmt(v: Any) -> str:
+def _format_value(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 

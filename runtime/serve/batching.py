@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .kserve import DTYPES, Signature
+from .protocol import DTYPES, Signature
 
 INLINE_BELOW = 200e-6  # seconds per batch-1 call; see the module docstring
 

@@ -36,9 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..compiler.errors import DataError, TrainError
-from ..compiler.training import output_args
-from .optim import bind_args
+from ...compiler.errors import DataError, TrainError
+from ...compiler.training import output_args
+from .arguments import bind_args
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
