@@ -30,7 +30,7 @@ from torch import nn
 
 from .. import __version__
 from ..compiler.errors import TrainError, UsageError
-from ..compiler.lower.init import initial_weights
+from ..compiler.lower.initial_weights import initial_weights
 from ..compiler.lower.torch import to_torch
 from ..compiler.pipeline import Checked
 from ..compiler.training import TrainingPlan, check_loss_outputs

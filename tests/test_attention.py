@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from dlc.compiler.errors import DlcError
-from dlc.compiler.lower.init import initial_weights
+from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.onnx import supported_opsets, to_onnx
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.pipeline import Checked, check_text

@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from dlc.compiler.dims import evaluate, sym
 from dlc.compiler.errors import DlcError
 from dlc.compiler.ir import Node
-from dlc.compiler.lower.init import initial_weights
+from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.onnx import to_onnx
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.pipeline import check_file

@@ -17,12 +17,12 @@ import torch
 from dlc.compiler.dims import evaluate, format_dim
 from dlc.compiler.errors import DlcError
 from dlc.compiler.ir import Graph, Node
-from dlc.compiler.lower import embed_modules as em
-from dlc.compiler.lower import embed_onnx
-from dlc.compiler.lower.init import initial_weights
+from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.model_py import model_py
 from dlc.compiler.lower.onnx import supported_opsets, to_onnx
 from dlc.compiler.lower.torch import to_torch
+from dlc.compiler.ops.embed import modules as em
+from dlc.compiler.ops.embed import onnx as embed_onnx
 from dlc.compiler.pipeline import check_text
 from dlc.compiler.summary import summary_json
 from helpers import check_layer

@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 
 from dlc.compiler.dims import sym
-from dlc.compiler.ir import Graph, GraphInput, Node, TensorType, format_graph, verify
+from dlc.compiler.ir import Graph, GraphInput, Node, TensorType, format_graph
 from dlc.compiler.pipeline import check_file
+from dlc.compiler.verify import verify
 from helpers import SPECS
 
 X = GraphInput("x", TensorType((sym("B"), 4)))

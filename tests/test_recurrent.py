@@ -26,7 +26,7 @@ from torch import nn
 
 from dlc.compiler.dims import sym
 from dlc.compiler.errors import DlcError
-from dlc.compiler.lower.init import initial_weights
+from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.model_py import model_py
 from dlc.compiler.lower.onnx import to_onnx
 from dlc.compiler.lower.torch import to_torch

@@ -1,10 +1,11 @@
 """The op registry: every op of the language, each defined once, in one `OpDef`.
 
-An `OpDef` holds everything dlc knows about an op: its signature (`Arg`s with types and
-defaults), how many tensors it takes, its shape rule, its parameters (names, shapes,
-default init), its FLOP count, and the slots for its torch and ONNX lowerings. The
-lowering slots are filled by the lowering modules, keyed by the same op name; a test
-proves every op has both.
+An `OpDef` holds everything the front end knows about an op: its signature (`Arg`s with
+types and defaults), how many tensors it takes, its shape rule, its parameters (names,
+shapes, default init), its FLOP count, and traits the passes read (`int_inputs`,
+`inference_identity`). It is frozen data: the lowerings do not touch it. They keep their
+rules in tables keyed by the same op name, beside the OpDefs in each family's folder
+(`ops/<family>/torch.py`, `onnx.py`); a test proves the tables cover the registry.
 
 Combinators (`residual`, `repeat`, ...) are entries too, of kind "combinator": instead of
 a shape rule they have an `expand` rule that elaboration calls to rewrite them into
@@ -196,7 +197,7 @@ def no_flops(ctx: OpCtx, out: TensorType) -> Dim:
     return 0
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class OpDef:
     """One op of the language. See the module docstring."""
 
@@ -213,9 +214,11 @@ class OpDef:
     category: str = ""
     doc: str = ""
     internal: bool = False  # produced by elaboration only, not callable from a spec
-    # Lowering slots, filled by the lowering modules (keyed by this op's name).
-    torch: Callable[..., Any] | None = None
-    onnx: Callable[..., Any] | None = None
+    # Takes integer tensors too (layout and merges: any dtype; embeddings: token ids);
+    # every other op needs floating-point inputs.
+    int_inputs: bool = False
+    # The identity in an inference graph (dropout): no node at all in the ONNX model.
+    inference_identity: bool = False
 
     def arg(self, name: str) -> Arg | None:
         for a in self.args:
