@@ -333,4 +333,3 @@ def _direct_outputs(
         for name, value in outputs
         if names[value] not in inputs and count[names[value]] == 1 and names[value] not in declared
     }
-

@@ -16,7 +16,7 @@ and expands the call into one internal op whose inputs are (x, memory).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from ...dims import Dim, dims_equal
 from ...errors import Loc
@@ -109,6 +109,27 @@ def _stack_shape(ctx: OpCtx) -> TensorType:
 # -- parameters -----------------------------------------------------------------------
 
 
+class AttentionParams(NamedTuple):
+    """The state_dict names of one attention's parameters (the ONNX lowering reads them)."""
+
+    in_proj_weight: str
+    in_proj_bias: str
+    out_proj: str  # the prefix of out_proj's weight and bias
+
+    @property
+    def out_proj_weight(self) -> str:
+        return f"{self.out_proj}weight"
+
+    @property
+    def out_proj_bias(self) -> str:
+        return f"{self.out_proj}bias"
+
+
+def attention_param_names(prefix: str = "") -> AttentionParams:
+    """nn.MultiheadAttention's parameter names under `prefix` (`layers.0.self_attn.`)."""
+    return AttentionParams(f"{prefix}in_proj_weight", f"{prefix}in_proj_bias", f"{prefix}out_proj.")
+
+
 def _weight(ctx: OpCtx) -> InitSpec:
     """Weight matrices: the spec's default init, else Glorot (torch's for in_proj)."""
     return ctx.default_init or GLOROT_UNIFORM
@@ -124,9 +145,10 @@ def attention_params(
 ) -> tuple[ParamSpec, ...]:
     """nn.MultiheadAttention's: in_proj_weight [3D, D] (Q, K, V stacked), in_proj_bias,
     out_proj.weight, out_proj.bias."""
-    w = (ParamSpec(f"{prefix}in_proj_weight", (3 * dim, dim), _weight(ctx)),)
-    b = (ParamSpec(f"{prefix}in_proj_bias", (3 * dim,), ZEROS),) if bias else ()
-    return w + b + _linear(ctx, f"{prefix}out_proj.", dim, dim, bias)
+    names = attention_param_names(prefix)
+    w = (ParamSpec(names.in_proj_weight, (3 * dim, dim), _weight(ctx)),)
+    b = (ParamSpec(names.in_proj_bias, (3 * dim,), ZEROS),) if bias else ()
+    return w + b + _linear(ctx, names.out_proj, dim, dim, bias)
 
 
 def _norm(prefix: str, dim: int) -> tuple[ParamSpec, ...]:

@@ -117,49 +117,41 @@ class DecoderLayer(_Sublayers):
         return self.residual(x, self.feed_forward, self.norm3, self.dropout3)
 
 
-class TransformerEncoder(nn.Module):
+class _Stack(nn.Module):
+    """`layers` copies of the class's `layer` in sequence, each given the same memory (if
+    any); `causal` None keeps the layer's own default."""
+
+    layer: type[nn.Module]
+
+    def __init__(
+        self,
+        dim: int,
+        layers: int,
+        heads: int,
+        ff: int,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm_first: bool = False,
+        causal: bool | None = None,
+    ) -> None:
+        super().__init__()
+        options = (dim, heads, ff, dropout, activation, norm_first)
+        causal_ = {} if causal is None else {"causal": causal}
+        self.layers = nn.ModuleList(self.layer(*options, **causal_) for _ in range(layers))
+
+    def forward(self, x: torch.Tensor, *memory: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, *memory)
+        return x
+
+
+class TransformerEncoder(_Stack):
     """`layers` EncoderLayers in sequence (nn.TransformerEncoder without a final norm)."""
 
-    def __init__(
-        self,
-        dim: int,
-        layers: int,
-        heads: int,
-        ff: int,
-        dropout: float = 0.1,
-        activation: str = "relu",
-        norm_first: bool = False,
-        causal: bool = False,
-    ) -> None:
-        super().__init__()
-        options = (dim, heads, ff, dropout, activation, norm_first, causal)
-        self.layers = nn.ModuleList(EncoderLayer(*options) for _ in range(layers))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x)
-        return x
+    layer = EncoderLayer
 
 
-class TransformerDecoder(nn.Module):
+class TransformerDecoder(_Stack):
     """`layers` DecoderLayers in sequence, each attending to the same memory."""
 
-    def __init__(
-        self,
-        dim: int,
-        layers: int,
-        heads: int,
-        ff: int,
-        dropout: float = 0.1,
-        activation: str = "relu",
-        norm_first: bool = False,
-        causal: bool = True,
-    ) -> None:
-        super().__init__()
-        options = (dim, heads, ff, dropout, activation, norm_first, causal)
-        self.layers = nn.ModuleList(DecoderLayer(*options) for _ in range(layers))
-
-    def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x, memory)
-        return x
+    layer = DecoderLayer

@@ -24,7 +24,7 @@ from ...ir import TensorType
 from ..activations.onnx import gelu
 from ..linear.onnx import linear
 from ..norm.onnx import layernorm
-from . import LAYER_NORM_EPS
+from . import LAYER_NORM_EPS, attention_param_names
 
 if TYPE_CHECKING:
     from ...lower.onnx import Emit, Rule
@@ -64,8 +64,9 @@ def attention(
     `{prefix}in_proj_weight` etc.; `mask` an additive [T, S] mask or None."""
     dim, heads = e.types[0].shape[-1], e.attr("heads")
     assert isinstance(dim, int), "shape inference guarantees a concrete model width"
-    w = e.weight(f"{prefix}in_proj_weight")
-    b = e.weight(f"{prefix}in_proj_bias") if bias else None
+    names = attention_param_names(prefix)
+    w = e.weight(names.in_proj_weight)
+    b = e.weight(names.in_proj_bias) if bias else None
 
     def project(i: int, src: str, n: str) -> str:
         b_i = _rows(e, b, i, dim, f"b_{n}") if b is not None else None
@@ -81,8 +82,8 @@ def attention(
     y = e.op("MatMul", probs, _heads(e, v, heads, dim, [0, 2, 1, 3]))
     y = e.op("Transpose", y, perm=[0, 2, 1, 3])
     merged = e.op("Reshape", y, e.ints([0, 0, dim]), tag="merge_heads")
-    w_o = e.weight(f"{prefix}out_proj.weight")
-    b_o = e.weight(f"{prefix}out_proj.bias") if bias else None
+    w_o = e.weight(names.out_proj_weight)
+    b_o = e.weight(names.out_proj_bias) if bias else None
     return linear(e, merged, 3, w_o, b_o, out)
 
 

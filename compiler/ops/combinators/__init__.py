@@ -22,7 +22,8 @@ from ...errors import Loc
 from ...ir import InitSpec, ParamSpec, TensorType
 from ..common import GLOROT_UNIFORM, ZEROS, numel, shapes_equal
 from ..linear import features
-from ..registry import AXIS, BODY, NUMBER, POS_INT, PROB, Arg, OpCtx, OpDef, choice, register
+from ..norm import DROP_PATH_ARGS
+from ..registry import AXIS, BODY, NUMBER, POS_INT, Arg, OpCtx, OpDef, choice, register
 
 MAX_REPEAT = 10_000  # copies; a bound on what one line of a spec can make
 
@@ -154,10 +155,7 @@ register(
 register(
     OpDef(
         "stochastic_depth",
-        args=(
-            Arg("p", PROB, doc="probability of dropping the residual branch"),
-            Arg("mode", choice("row", "batch"), "row", "drop per sample (row) or per batch"),
-        ),
+        args=DROP_PATH_ARGS,
         kind="combinator",
         expand=_stochastic_depth,
         category="regularization",

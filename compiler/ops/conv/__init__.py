@@ -46,6 +46,17 @@ SIZES = one_of(POS_INT, list_of(POS_INT, "a list of integers >= 1"))
 PADS = one_of(NONNEG_INT, list_of(NONNEG_INT, "a list of integers >= 0"))
 CONV_PADDING = one_of(choice("valid", "same"), PADS)
 
+# The arguments conv and conv_transpose share (in signature order around the others).
+FILTERS = Arg("filters", POS_INT, doc="output channels")
+STRIDE = Arg("stride", SIZES, 1)
+DILATION = Arg("dilation", SIZES, 1)
+CONV_TAIL = (
+    Arg("groups", POS_INT, 1, "channel groups; divides the channels and filters"),
+    Arg("bias", BOOL, True),
+    Arg("init", INIT, None, "weight init (default: training.init, else glorot_uniform)"),
+    Arg("bias_init", INIT, None, "bias init (default zeros)"),
+)
+
 AXES = {1: ("length",), 2: ("height", "width")}
 LAYOUTS = {1: "[B, C, L]", 2: "[B, C, H, W]"}
 FLAT_TO = {1: "reshape([B, 1, 64])", 2: "reshape([B, 1, 8, 8]) for 64 pixels"}
@@ -64,11 +75,6 @@ class Window:
     @property
     def before(self) -> tuple[int, ...]:
         return tuple(b for b, _ in self.pads)
-
-    @property
-    def onnx_pads(self) -> list[int]:
-        """ONNX's `pads`: every axis's begin, then every axis's end."""
-        return [b for b, _ in self.pads] + [e for _, e in self.pads]
 
     def span(self, i: int) -> int:
         """The input extent the dilated kernel covers on axis i: d·(k - 1) + 1."""
@@ -206,15 +212,12 @@ def _conv(n: int) -> OpDef:
     return OpDef(
         f"conv{n}d",
         args=(
-            Arg("filters", POS_INT, doc="output channels"),
+            FILTERS,
             Arg("kernel", SIZES, doc="kernel size: an int or one per spatial axis"),
-            Arg("stride", SIZES, 1),
+            STRIDE,
             Arg("padding", CONV_PADDING, "valid", "valid, same (stride 1), or zeros per side"),
-            Arg("dilation", SIZES, 1),
-            Arg("groups", POS_INT, 1, "channel groups; divides the channels and filters"),
-            Arg("bias", BOOL, True),
-            Arg("init", INIT, None, "weight init (default: training.init, else glorot_uniform)"),
-            Arg("bias_init", INIT, None, "bias init (default zeros)"),
+            DILATION,
+            *CONV_TAIL,
         ),
         shape=shape,
         params=params,
@@ -272,16 +275,13 @@ register(
     OpDef(
         "conv_transpose2d",
         args=(
-            Arg("filters", POS_INT, doc="output channels"),
+            FILTERS,
             Arg("kernel", SIZES, doc="kernel size: an int or [kh, kw]"),
-            Arg("stride", SIZES, 1),
+            STRIDE,
             Arg("padding", PADS, 0, "zeros cut from each side of the output"),
             Arg("output_padding", PADS, 0, "extra rows/columns after; < stride or dilation"),
-            Arg("dilation", SIZES, 1),
-            Arg("groups", POS_INT, 1, "channel groups; divides the channels and filters"),
-            Arg("bias", BOOL, True),
-            Arg("init", INIT, None, "weight init (default: training.init, else glorot_uniform)"),
-            Arg("bias_init", INIT, None, "bias init (default zeros)"),
+            DILATION,
+            *CONV_TAIL,
         ),
         shape=_transpose_shape,
         params=_transpose_params,

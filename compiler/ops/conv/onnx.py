@@ -24,8 +24,13 @@ def _window(e: Emit) -> Window:
     return window(e.node, e.types[0].rank - 2)
 
 
+def _pads(w: Window) -> list[int]:
+    """ONNX's `pads`: every axis's begin, then every axis's end."""
+    return [b for b, _ in w.pads] + [e for _, e in w.pads]
+
+
 def _geometry(w: Window) -> dict[str, Any]:
-    return {"kernel_shape": list(w.kernel), "strides": list(w.stride), "pads": w.onnx_pads}
+    return {"kernel_shape": list(w.kernel), "strides": list(w.stride), "pads": _pads(w)}
 
 
 def _weights(e: Emit) -> list[str]:

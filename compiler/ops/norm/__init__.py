@@ -15,6 +15,12 @@ from ..common import ONES, ZEROS, known_channels, numel, per_element, same_shape
 from ..linear import features
 from ..registry import BOOL, POS_INT, POS_NUMBER, PROB, Arg, OpCtx, OpDef, choice, register
 
+# drop_path's arguments, which stochastic_depth (combinators) takes and passes on.
+DROP_PATH_ARGS = (
+    Arg("p", PROB, doc="probability of dropping the residual branch"),
+    Arg("mode", choice("row", "batch"), "row", "drop per sample (row) or per batch"),
+)
+
 register(
     OpDef(
         "dropout",
@@ -31,10 +37,7 @@ register(
 register(
     OpDef(
         "drop_path",
-        args=(
-            Arg("p", PROB, doc="probability of dropping the branch"),
-            Arg("mode", choice("row", "batch"), "row", "drop per sample (row) or per batch"),
-        ),
+        args=DROP_PATH_ARGS,
         shape=same_shape,
         flops=per_element(1),
         category="regularization",

@@ -37,6 +37,14 @@ from ..registry import BOOL, INIT, POS_INT, PROB, Arg, OpCtx, OpDef, choice, reg
 
 DIRECTIONS = ("", "_reverse")  # the state_dict suffix of each direction
 RETURNS = choice("sequence", "last")
+# Each op's gates, in the order torch stacks their rows in the weights.
+GATES = {"rnn": ("h",), "gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
+
+
+def param_name(kind: str, layer: int, direction: int) -> str:
+    """The state_dict name of a weight_ih, weight_hh, bias_ih or bias_hh (`kind`) of one
+    layer and direction (0 forward, 1 reverse): `weight_ih_l0`, `bias_hh_l1_reverse`."""
+    return f"{kind}_l{layer}{DIRECTIONS[direction]}"
 
 
 def directions(ctx: OpCtx) -> int:
@@ -81,16 +89,15 @@ def _param_rule(gates: int):  # noqa: ANN202 - a ParamRule
         specs: list[ParamSpec] = []
         for layer in range(ctx["layers"]):
             width = _input_features(ctx) if layer == 0 else d * h
-            for suffix in DIRECTIONS[:d]:
-                tail = f"_l{layer}{suffix}"
+            for k in range(d):
                 specs += [
-                    ParamSpec(f"weight_ih{tail}", (rows, width), weight_init),
-                    ParamSpec(f"weight_hh{tail}", (rows, h), weight_init),
+                    ParamSpec(param_name("weight_ih", layer, k), (rows, width), weight_init),
+                    ParamSpec(param_name("weight_hh", layer, k), (rows, h), weight_init),
                 ]
                 if ctx["bias"]:
                     specs += [
-                        ParamSpec(f"bias_ih{tail}", (rows,), default),
-                        ParamSpec(f"bias_hh{tail}", (rows,), default),
+                        ParamSpec(param_name("bias_ih", layer, k), (rows,), default),
+                        ParamSpec(param_name("bias_hh", layer, k), (rows,), default),
                     ]
         return tuple(specs)
 
@@ -129,7 +136,8 @@ def _args(*extra: Arg) -> tuple[Arg, ...]:
     )
 
 
-def _recurrent(name: str, gates: int, pointwise: int, doc: str, *extra: Arg) -> OpDef:
+def _recurrent(name: str, pointwise: int, doc: str, *extra: Arg) -> OpDef:
+    gates = len(GATES[name])
     return register(
         OpDef(
             name,
@@ -146,9 +154,8 @@ def _recurrent(name: str, gates: int, pointwise: int, doc: str, *extra: Arg) -> 
 RNN = _recurrent(
     "rnn",
     1,
-    1,
     "Simple (Elman) RNN on [B, T, F], h_t = φ(W_ih x_t + W_hh h_{t-1} + b) (torch.nn.RNN).",
     Arg("nonlinearity", choice("tanh", "relu"), "tanh", "φ"),
 )
-GRU = _recurrent("gru", 3, 6, "Gated recurrent unit net on [B, T, F] (torch.nn.GRU).")
-LSTM = _recurrent("lstm", 4, 9, "Long short-term memory net on [B, T, F] (torch.nn.LSTM).")
+GRU = _recurrent("gru", 6, "Gated recurrent unit net on [B, T, F] (torch.nn.GRU).")
+LSTM = _recurrent("lstm", 9, "Long short-term memory net on [B, T, F] (torch.nn.LSTM).")

@@ -25,28 +25,25 @@ def recurrent_output(
 
 
 # forward returns one tensor where torch's returns (output, state): hence the ignores.
-class SeqRNN(nn.RNN):
+class _Seq(nn.RNNBase):
+    """What SeqRNN and SeqGRU add to their torch class (the second base): batch_first=True,
+    and forward returns the outputs or (`last`) the final state."""
+
+    def __init__(self, *args, last: bool = False, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, batch_first=True, **kwargs)
+        self.last = last
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        out, h_n = super().forward(x)
+        return recurrent_output(out, h_n, self.bidirectional, self.last)
+
+
+class SeqRNN(_Seq, nn.RNN):
     """nn.RNN with batch_first=True, returning its outputs or (`last`) its final state."""
 
-    def __init__(self, *args, last: bool = False, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, batch_first=True, **kwargs)
-        self.last = last
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        out, h_n = super().forward(x)
-        return recurrent_output(out, h_n, self.bidirectional, self.last)
-
-
-class SeqGRU(nn.GRU):
+class SeqGRU(_Seq, nn.GRU):
     """nn.GRU with batch_first=True, returning its outputs or (`last`) its final state."""
-
-    def __init__(self, *args, last: bool = False, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, batch_first=True, **kwargs)
-        self.last = last
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        out, h_n = super().forward(x)
-        return recurrent_output(out, h_n, self.bidirectional, self.last)
 
 
 class SeqLSTM(nn.LSTM):

@@ -25,11 +25,19 @@ from typing import TYPE_CHECKING, Any
 
 from onnx import helper
 
+from . import GATES, param_name
+
 if TYPE_CHECKING:
     from ...lower.onnx import Emit, Rule
 
-DIRECTIONS = ("", "_reverse")  # the state_dict suffix of each direction
 Attrs = dict[str, Any]
+# ONNX's gate order of each op, in the names of GATES (torch's order).
+ONNX_GATES = {"rnn": ("h",), "gru": ("z", "r", "n"), "lstm": ("i", "o", "f", "g")}
+
+
+def _order(op: str) -> tuple[int, ...]:
+    """ONNX's gates as indices of torch's."""
+    return tuple(GATES[op].index(gate) for gate in ONNX_GATES[op])
 
 
 def _gather_rows(e: Emit, order: Sequence[int], hidden: int) -> str | None:
@@ -55,17 +63,18 @@ def _stack(e: Emit, parts: list[str], axes: str) -> str:
 def _layer_inputs(e: Emit, layer: int, rows: str | None, axes: str) -> list[str]:
     """W, R and (with bias) B of one layer, all directions stacked."""
     d = 2 if e.attr("bidirectional") else 1
-    tails = [f"_l{layer}{suffix}" for suffix in DIRECTIONS[:d]]
-    w = _stack(e, [_reordered(e, f"weight_ih{t}", rows) for t in tails], axes)
-    r = _stack(e, [_reordered(e, f"weight_hh{t}", rows) for t in tails], axes)
+    w = _stack(e, [_reordered(e, param_name("weight_ih", layer, k), rows) for k in range(d)], axes)
+    r = _stack(e, [_reordered(e, param_name("weight_hh", layer, k), rows) for k in range(d)], axes)
     if not e.attr("bias"):
         return [w, r]
-    return [w, r, _stack(e, [_bias(e, t, rows) for t in tails], axes)]
+    return [w, r, _stack(e, [_bias(e, layer, k, rows) for k in range(d)], axes)]
 
 
-def _bias(e: Emit, tail: str, rows: str | None) -> str:
+def _bias(e: Emit, layer: int, direction: int, rows: str | None) -> str:
     """ONNX's [Wb; Rb] of one direction: bias_ih and bias_hh, reordered, one after the other."""
-    ih, hh = (_reordered(e, f"bias_{kind}{tail}", rows) for kind in ("ih", "hh"))
+    ih, hh = (
+        _reordered(e, param_name(kind, layer, direction), rows) for kind in ("bias_ih", "bias_hh")
+    )
     return e.op("Concat", ih, hh, axis=0, tag="bias")
 
 
@@ -117,7 +126,7 @@ def _activations(e: Emit, d: int) -> Attrs:
 
 
 ONNX_RULES: dict[str, Rule] = {
-    "rnn": _recurrent("RNN", (0,), _activations),
-    "gru": _recurrent("GRU", (1, 0, 2), lambda e, d: {"linear_before_reset": 1}),
-    "lstm": _recurrent("LSTM", (0, 3, 1, 2), lambda e, d: {}),
+    "rnn": _recurrent("RNN", _order("rnn"), _activations),
+    "gru": _recurrent("GRU", _order("gru"), lambda e, d: {"linear_before_reset": 1}),
+    "lstm": _recurrent("LSTM", _order("lstm"), lambda e, d: {}),
 }
