@@ -1,4 +1,5 @@
-"""Initial weights, with the course's formulas, in numpy.
+"""Initial weights, with the course's formulas, in numpy: the arrays of the init schemes
+that compiler/inits.py names and checks.
 
 One implementation of every init scheme serves both lowerings: the ONNX export of an
 untrained model (no torch needed) and the torch module (which copies these arrays in),
