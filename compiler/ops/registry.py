@@ -184,6 +184,34 @@ class OpCtx:
         return chosen or self.default_init or fallback
 
 
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A test case of an op: `layer` on an input of `shape` (and `dtype`) gives `out`.
+
+    `torch` is the equivalent `torch.nn` module as text (`"nn.Linear(784, 128)"`), which
+    the tests evaluate: same parameter names and shapes. `parity`: the tests run the layer
+    through torch, onnxruntime and onnx's reference evaluator (False for a row that only
+    checks parameters)."""
+
+    layer: str
+    shape: str
+    out: str
+    dtype: str | None = None
+    torch: str | None = None
+    parity: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An error case of an op: `layer` on `shape` fails with `message` (a part of the
+    rendered error) at column `col` of the layer text (1-based)."""
+
+    layer: str
+    message: str
+    col: int
+    shape: str = "[B, 16]"
+
+
 ShapeRule = Callable[[OpCtx], TensorType]
 ParamRule = Callable[[OpCtx, TensorType], tuple[ParamSpec, ...]]
 FlopRule = Callable[[OpCtx, TensorType], Dim]
@@ -219,6 +247,11 @@ class OpDef:
     int_inputs: bool = False
     # The identity in an inference graph (dropout): no node at all in the ONNX model.
     inference_identity: bool = False
+    # Parameters that must be positive (variances, scales): tests that perturb weights
+    # keep them so.
+    positive_params: tuple[str, ...] = ()
+    examples: tuple[Example, ...] = ()  # test cases, read by the table-driven tests
+    errors: tuple[Failure, ...] = ()  # error cases, message and place
 
     def arg(self, name: str) -> Arg | None:
         for a in self.args:

@@ -11,6 +11,7 @@ from ...dims import exact_div, format_dim
 from ...ir import InitSpec, ParamSpec, TensorType
 from ..common import norm_axis, numel, per_element, same_shape
 from ..registry import AXIS, NUMBER, POS_INT, POS_NUMBER, Arg, OpCtx, OpDef, choice, register
+from .examples import ERRORS, EXAMPLES
 
 # name -> (arguments, FLOPs per element, formula for the docs)
 ELEMENTWISE: dict[str, tuple[tuple[Arg, ...], int, str]] = {
@@ -38,6 +39,8 @@ for _name, (_args, _cost, _formula) in ELEMENTWISE.items():
     register(
         OpDef(
             _name,
+            examples=EXAMPLES.get(_name, ()),
+            errors=ERRORS.get(_name, ()),
             args=_args,
             shape=same_shape,
             flops=per_element(_cost),
@@ -66,6 +69,8 @@ def _prelu_params(ctx: OpCtx, out: TensorType) -> tuple[ParamSpec, ...]:
 register(
     OpDef(
         "prelu",
+        examples=EXAMPLES.get("prelu", ()),
+        errors=ERRORS.get("prelu", ()),
         args=(Arg("num_parameters", POS_INT, 1), Arg("init", NUMBER, 0.25)),
         shape=_prelu_shape,
         params=_prelu_params,
@@ -85,6 +90,8 @@ for _name in ("softmax", "log_softmax"):
     register(
         OpDef(
             _name,
+            examples=EXAMPLES.get(_name, ()),
+            errors=ERRORS.get(_name, ()),
             args=(Arg("axis", AXIS, -1),),
             shape=_softmax_shape,
             flops=per_element(5),
@@ -111,6 +118,8 @@ def _maxout_shape(ctx: OpCtx) -> TensorType:
 register(
     OpDef(
         "maxout",
+        examples=EXAMPLES.get("maxout", ()),
+        errors=ERRORS.get("maxout", ()),
         args=(Arg("pieces", POS_INT, doc="inputs per group"),),
         shape=_maxout_shape,
         flops=lambda ctx, out: numel(ctx.x),

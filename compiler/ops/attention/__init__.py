@@ -25,6 +25,7 @@ from ...scope import Scope
 from ..common import GLOROT_UNIFORM, ONES, ZEROS, numel
 from ..linear import features
 from ..registry import BOOL, POS_INT, PROB, TENSOR, Arg, OpCtx, OpDef, choice, register
+from .examples import EXAMPLES
 
 MAX_LAYERS = 1000  # layers of one stack; a bound on what one line of a spec can make
 # The transformer layers' layer norms have no eps argument: it is torch.nn.LayerNorm's
@@ -227,6 +228,7 @@ def _decoder_flops(ctx: OpCtx, out: TensorType) -> Dim:
 register(
     OpDef(
         "self_attention",
+        examples=EXAMPLES.get("self_attention", ()),
         args=(
             HEADS,
             Arg("causal", BOOL, False, "mask the future: position t sees positions <= t"),
@@ -245,6 +247,7 @@ register(
 register(
     OpDef(
         "multihead_cross_attention",
+        examples=EXAMPLES.get("multihead_cross_attention", ()),
         args=(HEADS, DROPOUT0, Arg("bias", BOOL, True)),
         arity=2,
         shape=_cross_shape,
@@ -259,6 +262,7 @@ register(
 register(
     OpDef(
         "transformer_encoder",
+        examples=EXAMPLES.get("transformer_encoder", ()),
         args=LAYER_ARGS + (Arg("causal", BOOL, False, "mask the future in self-attention"),),
         shape=_stack_shape,
         params=_encoder_params,
@@ -273,6 +277,7 @@ register(
 register(
     OpDef(
         "transformer_decoder_layers",
+        examples=EXAMPLES.get("transformer_decoder_layers", ()),
         args=LAYER_ARGS + (Arg("causal", BOOL, True),),
         arity=2,
         shape=_stack_shape,
@@ -310,6 +315,7 @@ def _with_memory(name: str, op: str, keys: tuple[str, ...]) -> Any:
 register(
     OpDef(
         "cross_attention",
+        examples=EXAMPLES.get("cross_attention", ()),
         args=(MEMORY, HEADS, DROPOUT0, Arg("bias", BOOL, True)),
         kind="combinator",
         expand=_with_memory(
@@ -324,6 +330,7 @@ register(
 register(
     OpDef(
         "transformer_decoder",
+        examples=EXAMPLES.get("transformer_decoder", ()),
         args=(MEMORY,) + LAYER_ARGS + (Arg("causal", BOOL, True, "mask the future in self-attn"),),
         kind="combinator",
         expand=_with_memory(

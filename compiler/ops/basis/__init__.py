@@ -12,6 +12,7 @@ from ...ir import InitSpec, ParamSpec, TensorType
 from ..common import numel
 from ..linear import features
 from ..registry import BOOL, INIT, POS_INT, POS_NUMBER, Arg, OpCtx, OpDef, register
+from .examples import EXAMPLES
 
 CENTRES_INIT = InitSpec("uniform", (("a", -1.0), ("b", 1.0)))
 
@@ -35,6 +36,8 @@ def _rbf_flops(ctx: OpCtx, out: TensorType) -> Dim:
 register(
     OpDef(
         "rbf",
+        examples=EXAMPLES.get("rbf", ()),
+        positive_params=("sigma",),
         args=(
             Arg("units", POS_INT, doc="number of basis functions"),
             Arg("sigma", POS_NUMBER, 1.0, "initial width"),
@@ -69,6 +72,7 @@ _fourier_shape, _fourier_flops = _widen("n", 2)
 register(
     OpDef(
         "polynomial",
+        examples=EXAMPLES.get("polynomial", ()),
         args=(Arg("degree", POS_INT),),
         shape=_poly_shape,
         flops=_poly_flops,
@@ -79,6 +83,7 @@ register(
 register(
     OpDef(
         "fourier",
+        examples=EXAMPLES.get("fourier", ()),
         args=(Arg("n", POS_INT),),
         shape=_fourier_shape,
         flops=_fourier_flops,

@@ -24,6 +24,7 @@ from ..common import GLOROT_UNIFORM, ZEROS, numel, shapes_equal
 from ..linear import features
 from ..norm import DROP_PATH_ARGS
 from ..registry import AXIS, BODY, NUMBER, POS_INT, Arg, OpCtx, OpDef, choice, register
+from .examples import EXAMPLES
 
 MAX_REPEAT = 10_000  # copies; a bound on what one line of a spec can make
 
@@ -114,6 +115,7 @@ def _parallel(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc
 register(
     OpDef(
         "residual",
+        examples=EXAMPLES.get("residual", ()),
         args=(Arg("body", BODY),),
         kind="combinator",
         expand=_residual,
@@ -124,6 +126,7 @@ register(
 register(
     OpDef(
         "highway",
+        examples=EXAMPLES.get("highway", ()),
         args=(Arg("body", BODY), Arg("gate_bias", NUMBER, 0.0)),
         kind="combinator",
         expand=_highway,
@@ -134,6 +137,7 @@ register(
 register(
     OpDef(
         "repeat",
+        examples=EXAMPLES.get("repeat", ()),
         args=(Arg("n", POS_INT), Arg("body", BODY)),
         kind="combinator",
         expand=_repeat,
@@ -144,6 +148,7 @@ register(
 register(
     OpDef(
         "parallel",
+        examples=EXAMPLES.get("parallel", ()),
         args=(Arg("merge", choice("concat", "add"), "concat"), Arg("axis", AXIS, -1)),
         varargs=Arg("branches", BODY),
         kind="combinator",
@@ -155,6 +160,7 @@ register(
 register(
     OpDef(
         "stochastic_depth",
+        examples=EXAMPLES.get("stochastic_depth", ()),
         args=DROP_PATH_ARGS,
         kind="combinator",
         expand=_stochastic_depth,
@@ -180,6 +186,7 @@ def _residual_shape(ctx: OpCtx) -> TensorType:
 register(
     OpDef(
         "residual_add",
+        examples=EXAMPLES.get("residual_add", ()),
         arity=2,
         shape=_residual_shape,
         flops=lambda ctx, out: numel(out),
@@ -212,6 +219,7 @@ def _highway_params(ctx: OpCtx, out: TensorType) -> tuple[ParamSpec, ...]:
 register(
     OpDef(
         "highway_gate",
+        examples=EXAMPLES.get("highway_gate", ()),
         args=(Arg("gate_bias", NUMBER, 0.0),),
         arity=2,
         shape=_highway_shape,

@@ -41,6 +41,7 @@ from ..registry import (
     one_of,
     register,
 )
+from .examples import EXAMPLES
 
 SIZES = one_of(POS_INT, list_of(POS_INT, "a list of integers >= 1"))
 PADS = one_of(NONNEG_INT, list_of(NONNEG_INT, "a list of integers >= 0"))
@@ -211,6 +212,7 @@ def _conv(n: int) -> OpDef:
     module = f"torch.nn.Conv{n}d"
     return OpDef(
         f"conv{n}d",
+        examples=EXAMPLES.get(f"conv{n}d", ()),
         args=(
             FILTERS,
             Arg("kernel", SIZES, doc="kernel size: an int or one per spatial axis"),
@@ -274,6 +276,7 @@ def _transpose_flops(ctx: OpCtx, out: TensorType) -> Dim:
 register(
     OpDef(
         "conv_transpose2d",
+        examples=EXAMPLES.get("conv_transpose2d", ()),
         args=(
             FILTERS,
             Arg("kernel", SIZES, doc="kernel size: an int or [kh, kw]"),
@@ -318,6 +321,7 @@ def _pool(kind: str, n: int) -> OpDef:
     what = "maximum" if kind == "max" else "mean (padding zeros counted, as torch)"
     return OpDef(
         f"{kind}pool{n}d",
+        examples=EXAMPLES.get(f"{kind}pool{n}d", ()),
         args=(
             Arg("kernel", SIZES, doc="window size: an int or one per spatial axis"),
             Arg("stride", SIZES, None, "default: the kernel"),
@@ -348,6 +352,7 @@ for _kind, _what in (("avg", "mean"), ("max", "maximum")):
     register(
         OpDef(
             f"global_{_kind}pool",
+            examples=EXAMPLES.get(f"global_{_kind}pool", ()),
             shape=_global_shape,
             flops=lambda ctx, out: numel(ctx.x),
             category="pooling",
@@ -383,6 +388,7 @@ def _upsample_shape(ctx: OpCtx) -> TensorType:
 register(
     OpDef(
         "upsample",
+        examples=EXAMPLES.get("upsample", ()),
         args=(
             Arg("scale", SIZES, doc="integer factor: one for all spatial axes or one each"),
             Arg("mode", choice("nearest", "bilinear"), "nearest"),

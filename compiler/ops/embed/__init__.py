@@ -33,6 +33,7 @@ from ..registry import (
     one_of,
     register,
 )
+from .examples import EXAMPLES
 
 INT_TYPES = ("int64", "int32")
 NORMAL = InitSpec("normal", (("mean", 0.0), ("std", 1.0)))  # torch.nn.Embedding's
@@ -82,6 +83,7 @@ def _embedding_params(ctx: OpCtx, out: TensorType) -> tuple[ParamSpec, ...]:
 register(
     OpDef(
         "embedding",
+        examples=EXAMPLES.get("embedding", ()),
         args=(
             Arg("vocab", POS_INT, doc="number of token ids (rows of the table)"),
             Arg("dim", POS_INT, doc="size of each embedding vector"),
@@ -122,6 +124,7 @@ def _positions_params(ctx: OpCtx, out: TensorType) -> tuple[ParamSpec, ...]:
 register(
     OpDef(
         "positional_encoding",
+        examples=EXAMPLES.get("positional_encoding", ()),
         args=(
             Arg("kind", choice("sinusoidal", "learned"), "sinusoidal"),
             Arg("max_len", POS_INT, 512, "the longest sequence it encodes"),
@@ -176,6 +179,7 @@ def _patch_params(ctx: OpCtx, out: TensorType) -> tuple[ParamSpec, ...]:
 register(
     OpDef(
         "patch_embed",
+        examples=EXAMPLES.get("patch_embed", ()),
         args=(
             Arg("patch", POS_INT, doc="side of the square patches (kernel and stride)"),
             Arg("dim", POS_INT, doc="size of each patch's embedding"),
@@ -201,6 +205,7 @@ def _cls_shape(ctx: OpCtx) -> TensorType:
 register(
     OpDef(
         "cls_token",
+        examples=EXAMPLES.get("cls_token", ()),
         shape=_cls_shape,
         params=lambda ctx, out: (ParamSpec("token", (1, 1, features(ctx)), SMALL_NORMAL),),
         category="sequence",
@@ -235,6 +240,7 @@ def _take_shape(ctx: OpCtx) -> TensorType:
 register(
     OpDef(
         "take",
+        examples=EXAMPLES.get("take", ()),
         args=(
             Arg("index", INT, doc="the position to keep; negative counts from the end"),
             Arg("axis", AXIS, 1),
@@ -250,6 +256,7 @@ register(
 register(
     OpDef(
         "mean",
+        examples=EXAMPLES.get("mean", ()),
         args=(Arg("axis", AXIS, 1),),
         shape=lambda ctx: _without_axis(ctx)[1],
         flops=lambda ctx, out: numel(ctx.x),

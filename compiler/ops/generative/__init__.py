@@ -14,6 +14,7 @@ from ...dtypes import FLOAT_DTYPES
 from ...ir import TensorType
 from ..common import numel, shapes_equal
 from ..registry import BOOL, TENSOR, Arg, OpCtx, OpDef, register
+from .examples import EXAMPLES
 
 
 def _shape(ctx: OpCtx) -> TensorType:
@@ -36,6 +37,7 @@ def _flops(ctx: OpCtx, out: TensorType) -> Dim:
 register(
     OpDef(
         "gaussian_sample",
+        examples=EXAMPLES.get("gaussian_sample", ()),
         args=(Arg("sample", BOOL, False, "draw z at inference too (else z = mu there)"),),
         varargs=Arg("inputs", TENSOR),
         arity=2,

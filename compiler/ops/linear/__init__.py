@@ -11,6 +11,7 @@ from ...dims import Dim
 from ...ir import ParamSpec, TensorType
 from ..common import GLOROT_UNIFORM, ZEROS, numel
 from ..registry import BOOL, INIT, POS_INT, Arg, ArgType, OpCtx, OpDef, register
+from .examples import ERRORS, EXAMPLES
 
 NODE = ArgType("a node", lambda v: v, kind="tensor")  # the value name of a graph node
 
@@ -82,6 +83,8 @@ def _flops(ctx: OpCtx, out: TensorType) -> Dim:
 DENSE = register(
     OpDef(
         "dense",
+        examples=EXAMPLES.get("dense", ()),
+        errors=ERRORS.get("dense", ()),
         args=(
             Arg("units", POS_INT, doc="output features"),
             Arg("bias", BOOL, True),

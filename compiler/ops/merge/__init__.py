@@ -6,6 +6,7 @@ from ...dims import Dim, dims_equal
 from ...ir import TensorType
 from ..common import norm_axis, numel, shapes_equal
 from ..registry import AXIS, TENSOR, Arg, OpCtx, OpDef, register
+from .examples import EXAMPLES
 
 
 def broadcast(ctx: OpCtx) -> TensorType:
@@ -37,6 +38,7 @@ for _name, _what in (("add", "sum"), ("mul", "product")):
     register(
         OpDef(
             _name,
+            examples=EXAMPLES.get(_name, ()),
             varargs=Arg("inputs", TENSOR),
             arity=(2, None),
             shape=broadcast,
@@ -67,6 +69,7 @@ def _concat_shape(ctx: OpCtx) -> TensorType:
 register(
     OpDef(
         "concat",
+        examples=EXAMPLES.get("concat", ()),
         args=(Arg("axis", AXIS, -1),),
         varargs=Arg("inputs", TENSOR),
         arity=(2, None),

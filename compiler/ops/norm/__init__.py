@@ -14,6 +14,7 @@ from ...ir import InitSpec, ParamSpec, TensorType
 from ..common import ONES, ZEROS, known_channels, numel, per_element, same_shape
 from ..linear import features
 from ..registry import BOOL, POS_INT, POS_NUMBER, PROB, Arg, OpCtx, OpDef, choice, register
+from .examples import ERRORS, EXAMPLES
 
 # drop_path's arguments, which stochastic_depth (combinators) takes and passes on.
 DROP_PATH_ARGS = (
@@ -24,6 +25,8 @@ DROP_PATH_ARGS = (
 register(
     OpDef(
         "dropout",
+        examples=EXAMPLES.get("dropout", ()),
+        errors=ERRORS.get("dropout", ()),
         args=(Arg("p", PROB, 0.5, "probability of dropping a unit"),),
         shape=same_shape,
         flops=per_element(1),
@@ -37,6 +40,8 @@ register(
 register(
     OpDef(
         "drop_path",
+        examples=EXAMPLES.get("drop_path", ()),
+        errors=ERRORS.get("drop_path", ()),
         args=DROP_PATH_ARGS,
         shape=same_shape,
         flops=per_element(1),
@@ -87,6 +92,9 @@ def _bn_params(ctx: OpCtx, out: TensorType) -> tuple[ParamSpec, ...]:
 register(
     OpDef(
         "batchnorm",
+        examples=EXAMPLES.get("batchnorm", ()),
+        positive_params=("running_var",),
+        errors=ERRORS.get("batchnorm", ()),
         args=(
             Arg("momentum", PROB, 0.1, "weight of the newest batch in the running averages"),
             Arg("eps", POS_NUMBER, 1e-5),
@@ -113,6 +121,8 @@ def _ln_params(ctx: OpCtx, out: TensorType) -> tuple[ParamSpec, ...]:
 register(
     OpDef(
         "layernorm",
+        examples=EXAMPLES.get("layernorm", ()),
+        errors=ERRORS.get("layernorm", ()),
         args=(Arg("eps", POS_NUMBER, 1e-5), Arg("affine", BOOL, True, "learn γ and β")),
         shape=_ln_shape,
         params=_ln_params,
@@ -148,6 +158,8 @@ def _gn_params(ctx: OpCtx, out: TensorType) -> tuple[ParamSpec, ...]:
 register(
     OpDef(
         "groupnorm",
+        examples=EXAMPLES.get("groupnorm", ()),
+        errors=ERRORS.get("groupnorm", ()),
         args=(
             Arg("groups", POS_INT, doc="number of channel groups; it divides the channels"),
             Arg("eps", POS_NUMBER, 1e-5),

@@ -14,6 +14,7 @@ from ...ir import ParamSpec, TensorType
 from ..common import ONES, ZEROS, numel
 from ..linear import features
 from ..registry import POS_NUMBER, Arg, OpCtx, OpDef, choice, register
+from .examples import EXAMPLES
 
 
 def _shape(ctx: OpCtx) -> TensorType:
@@ -42,6 +43,8 @@ def _flops(ctx: OpCtx, out: TensorType) -> Dim:
 register(
     OpDef(
         "standardize",
+        examples=EXAMPLES.get("standardize", ()),
+        positive_params=("scale",),
         args=(
             Arg("method", choice("zscore", "minmax", "zca"), "zscore"),
             Arg("eps", POS_NUMBER, 1e-8),

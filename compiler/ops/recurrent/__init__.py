@@ -34,6 +34,7 @@ from ...dims import Dim
 from ...ir import InitSpec, ParamSpec, TensorType
 from ..linear import features
 from ..registry import BOOL, INIT, POS_INT, PROB, Arg, OpCtx, OpDef, choice, register
+from .examples import EXAMPLES
 
 DIRECTIONS = ("", "_reverse")  # the state_dict suffix of each direction
 RETURNS = choice("sequence", "last")
@@ -141,6 +142,7 @@ def _recurrent(name: str, pointwise: int, doc: str, *extra: Arg) -> OpDef:
     return register(
         OpDef(
             name,
+            examples=EXAMPLES.get(name, ()),
             args=_args(*extra),
             shape=_shape,
             params=_param_rule(gates),

@@ -10,6 +10,7 @@ from ...dims import Dim, dims_equal, exact_div, format_dim, format_shape, produc
 from ...ir import TensorType
 from ..common import norm_axis
 from ..registry import DIMS, INT, INTS, Arg, OpCtx, OpDef, register
+from .examples import EXAMPLES
 
 
 def _flatten_shape(ctx: OpCtx) -> TensorType:
@@ -27,6 +28,7 @@ def _flatten_shape(ctx: OpCtx) -> TensorType:
 register(
     OpDef(
         "flatten",
+        examples=EXAMPLES.get("flatten", ()),
         args=(Arg("start", INT, 1), Arg("end", INT, -1)),
         shape=_flatten_shape,
         category="shape",
@@ -66,6 +68,7 @@ def _reshape_shape(ctx: OpCtx) -> TensorType:
 register(
     OpDef(
         "reshape",
+        examples=EXAMPLES.get("reshape", ()),
         args=(Arg("shape", DIMS, doc="the full new shape, batch included; one -1 is inferred"),),
         shape=_reshape_shape,
         category="shape",
@@ -92,6 +95,7 @@ def _permute_shape(ctx: OpCtx) -> TensorType:
 register(
     OpDef(
         "permute",
+        examples=EXAMPLES.get("permute", ()),
         args=(Arg("dims", INTS, doc="the new order of all axes"),),
         shape=_permute_shape,
         category="shape",
