@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from ...ir import Node, TensorType
 from ...lower.lowered import Lowered, Rule, attrs_fn, fn
-from . import modules as m
+from . import modules
 
 
 def _prelu(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
@@ -18,7 +18,7 @@ def _prelu(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
 
 
 def _soboleva(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
-    return Lowered(fn=m.soboleva_tanh, args=tuple(node.attr(k) for k in "abcd"))
+    return Lowered(fn=modules.soboleva_tanh, args=tuple(node.attr(k) for k in "abcd"))
 
 
 def _softplus(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
@@ -27,10 +27,10 @@ def _softplus(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
 
 TORCH_RULES: dict[str, Rule] = {
     "identity": lambda node, ins: Lowered(passthrough=True),
-    "step": fn(m.step),
+    "step": fn(modules.step),
     "sigmoid": fn(torch.sigmoid),
     "tanh": fn(torch.tanh),
-    "lecun_tanh": fn(m.lecun_tanh),
+    "lecun_tanh": fn(modules.lecun_tanh),
     "soboleva_tanh": _soboleva,
     "relu": fn(torch.relu),
     "leaky_relu": attrs_fn(F.leaky_relu, negative_slope="slope"),
@@ -39,9 +39,9 @@ TORCH_RULES: dict[str, Rule] = {
     "elu": attrs_fn(F.elu, alpha="alpha"),
     "selu": fn(F.selu),
     "silu": fn(F.silu),
-    "gaussian": fn(m.gaussian),
+    "gaussian": fn(modules.gaussian),
     "softplus": _softplus,
     "softmax": attrs_fn(torch.softmax, dim="axis"),
     "log_softmax": attrs_fn(torch.log_softmax, dim="axis"),
-    "maxout": attrs_fn(m.maxout, pieces="pieces"),
+    "maxout": attrs_fn(modules.maxout, pieces="pieces"),
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ...ir import Node, TensorType
 from ...lower.lowered import Lowered, Rule
-from . import modules as am
+from . import modules
 
 
 def _dim(ins: tuple[TensorType, ...]) -> int:
@@ -26,12 +26,12 @@ def _attention(causal: bool | None) -> Rule:
             "dropout": node.attr("dropout"),
             "bias": node.attr("bias"),
         }
-        return Lowered(am.Attention, (_dim(ins), node.attr("heads")), kwargs)
+        return Lowered(modules.Attention, (_dim(ins), node.attr("heads")), kwargs)
 
     return rule
 
 
-def _stack(module: type[am.TransformerEncoder] | type[am.TransformerDecoder]) -> Rule:
+def _stack(module: type[modules.TransformerEncoder] | type[modules.TransformerDecoder]) -> Rule:
     def rule(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
         args = (_dim(ins), node.attr("layers"), node.attr("heads"), node.attr("ff"))
         keys = ("dropout", "activation", "norm_first", "causal")
@@ -43,6 +43,6 @@ def _stack(module: type[am.TransformerEncoder] | type[am.TransformerDecoder]) ->
 TORCH_RULES: dict[str, Rule] = {
     "self_attention": _attention(None),
     "multihead_cross_attention": _attention(False),
-    "transformer_encoder": _stack(am.TransformerEncoder),
-    "transformer_decoder_layers": _stack(am.TransformerDecoder),
+    "transformer_encoder": _stack(modules.TransformerEncoder),
+    "transformer_decoder_layers": _stack(modules.TransformerDecoder),
 }

@@ -8,9 +8,9 @@ import operator
 from ...lower.lowered import Lowered, Rule, features
 from ..merge import modules as merge_modules
 from ..merge.torch import chain
-from . import modules as m
+from .modules import HighwayGate
 
 TORCH_RULES: dict[str, Rule] = {
     "residual_add": chain(operator.add, merge_modules.add),
-    "highway_gate": lambda node, ins: Lowered(m.HighwayGate, (features(ins),)),
+    "highway_gate": lambda node, ins: Lowered(HighwayGate, (features(ins),)),
 }

@@ -13,8 +13,7 @@ from torch import nn
 
 from ...ir import Node, TensorType
 from ...lower.lowered import Lowered, Rule, channels
-from . import modules as cm
-from . import per_axis, upsample_scales, window
+from . import modules, per_axis, upsample_scales, window
 
 _CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
 _POOL: dict[tuple[str, int], type[nn.Module]] = {
@@ -67,7 +66,7 @@ TORCH_RULES: dict[str, Rule] = {
     "maxpool2d": _pool("max"),
     "avgpool1d": _pool("avg"),
     "avgpool2d": _pool("avg"),
-    "global_avgpool": lambda node, ins: Lowered(fn=cm.global_avgpool),
-    "global_maxpool": lambda node, ins: Lowered(fn=cm.global_maxpool),
+    "global_avgpool": lambda node, ins: Lowered(fn=modules.global_avgpool),
+    "global_maxpool": lambda node, ins: Lowered(fn=modules.global_maxpool),
     "upsample": _upsample,
 }

@@ -8,7 +8,7 @@ from torch import nn
 
 from ...ir import Node, TensorType
 from ...lower.lowered import Lowered, Rule
-from . import modules as em
+from . import modules
 
 
 def _last(t: TensorType) -> int:
@@ -23,21 +23,25 @@ def _embedding(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
 
 
 def _positions(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
-    cls = em.SinusoidalPositions if node.attr("kind") == "sinusoidal" else em.LearnedPositions
+    cls = (
+        modules.SinusoidalPositions
+        if node.attr("kind") == "sinusoidal"
+        else modules.LearnedPositions
+    )
     return Lowered(cls, (node.attr("max_len"), _last(ins[0]), node.attr("dropout")))
 
 
 def _patch_embed(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
     channels = ins[0].shape[1]
     assert isinstance(channels, int), "shape inference guarantees a concrete channel count"
-    return Lowered(em.PatchEmbed, (channels, node.attr("dim"), node.attr("patch")))
+    return Lowered(modules.PatchEmbed, (channels, node.attr("dim"), node.attr("patch")))
 
 
 TORCH_RULES: dict[str, Rule] = {
     "embedding": _embedding,
     "positional_encoding": _positions,
     "patch_embed": _patch_embed,
-    "cls_token": lambda node, ins: Lowered(em.ClsToken, (_last(ins[0]),)),
+    "cls_token": lambda node, ins: Lowered(modules.ClsToken, (_last(ins[0]),)),
     "take": lambda node, ins: Lowered(
         fn=torch.select, kwargs={"dim": node.attr("axis"), "index": node.attr("index")}
     ),

@@ -8,7 +8,7 @@ from typing import Any
 
 from ...ir import Node, TensorType
 from ...lower.lowered import Lowered, Rule
-from . import modules as m
+from . import modules
 
 
 def chain(pair: Callable[[Any, Any], Any], many: Callable[..., Any]) -> Rule:
@@ -17,11 +17,11 @@ def chain(pair: Callable[[Any, Any], Any], many: Callable[..., Any]) -> Rule:
 
 
 def _concat(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
-    return Lowered(fn=m.cat, kwargs={"dim": node.attr("axis")})
+    return Lowered(fn=modules.cat, kwargs={"dim": node.attr("axis")})
 
 
 TORCH_RULES: dict[str, Rule] = {
-    "add": chain(operator.add, m.add),
-    "mul": chain(operator.mul, m.mul),
+    "add": chain(operator.add, modules.add),
+    "mul": chain(operator.mul, modules.mul),
     "concat": _concat,
 }

@@ -24,13 +24,14 @@ def recurrent_output(
     return top.transpose(0, 1).reshape(top.shape[1], -1)
 
 
-# forward returns one tensor where torch's returns (output, state): hence the ignores.
+# forward returns one tensor where torch's returns (output, state), and the arguments pass
+# through to the torch class after _Seq in the MRO: hence the ignores.
 class _Seq(nn.RNNBase):
     """What SeqRNN and SeqGRU add to their torch class (the second base): batch_first=True,
     and forward returns the outputs or (`last`) the final state."""
 
     def __init__(self, *args, last: bool = False, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, batch_first=True, **kwargs)
+        super().__init__(*args, batch_first=True, **kwargs)  # type: ignore[misc]
         self.last = last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -38,11 +39,11 @@ class _Seq(nn.RNNBase):
         return recurrent_output(out, h_n, self.bidirectional, self.last)
 
 
-class SeqRNN(_Seq, nn.RNN):
+class SeqRNN(_Seq, nn.RNN):  # type: ignore[misc]
     """nn.RNN with batch_first=True, returning its outputs or (`last`) its final state."""
 
 
-class SeqGRU(_Seq, nn.GRU):
+class SeqGRU(_Seq, nn.GRU):  # type: ignore[misc]
     """nn.GRU with batch_first=True, returning its outputs or (`last`) its final state."""
 
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from ...ir import Node, TensorType
 from ...lower.lowered import Lowered, Rule
-from . import modules as rm
+from . import modules
 
 
 def _recurrent(module: type[nn.Module], *extra: str) -> Rule:
@@ -33,7 +33,7 @@ def _recurrent(module: type[nn.Module], *extra: str) -> Rule:
 
 
 TORCH_RULES: dict[str, Rule] = {
-    "rnn": _recurrent(rm.SeqRNN, "nonlinearity"),
-    "gru": _recurrent(rm.SeqGRU),
-    "lstm": _recurrent(rm.SeqLSTM),
+    "rnn": _recurrent(modules.SeqRNN, "nonlinearity"),
+    "gru": _recurrent(modules.SeqGRU),
+    "lstm": _recurrent(modules.SeqLSTM),
 }
