@@ -5,6 +5,8 @@ within 1e-5 relative / 1e-6 absolute (float32)."""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -15,11 +17,11 @@ from dlc.compiler.dims import evaluate, free_symbols, is_sym
 from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.onnx import ONNX_RULES, to_onnx
 from dlc.compiler.lower.torch import TORCH_RULES, to_torch
-from dlc.compiler.ops import REGISTRY
+from dlc.compiler.ops import FAMILIES, REGISTRY
 from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import Checked, check_file
 from dlc.runtime.compile import sample_inputs
-from helpers import SPECS, check_layer
+from helpers import ROOT, SPECS, check_layer
 
 RTOL, ATOL = 1e-5, 1e-6
 
@@ -115,3 +117,16 @@ def test_the_rule_tables_cover_exactly_the_registry_ops() -> None:
     assert set(TORCH_RULES) == ops
     # an op that is the identity at inference is no node of the ONNX graph: no rule
     assert set(ONNX_RULES) == {name for name in ops if not REGISTRY[name].inference_identity}
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_each_family_has_its_folder_and_lowers_its_ops_once(backend: str) -> None:
+    seen: dict[str, str] = {}
+    for family in FAMILIES:
+        folder = ROOT / "compiler" / "ops" / family
+        assert {"__init__.py", "torch.py", "onnx.py"} <= {p.name for p in folder.iterdir()}
+        table = import_module(f"dlc.compiler.ops.{family}.{backend}")
+        rules = table.TORCH_RULES if backend == "torch" else table.ONNX_RULES
+        for op in rules:
+            assert op not in seen, f"{op} is lowered by {seen[op]} and {family}"
+            seen[op] = family

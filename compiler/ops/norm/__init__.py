@@ -5,7 +5,7 @@ and keeps running statistics as buffers (used at inference). layernorm normalize
 sample over its last axis (torch.nn.LayerNorm(F)). groupnorm normalizes each sample over
 groups of channels (torch.nn.GroupNorm(groups, C)). dropout is inverted dropout: scaled
 by 1/(1-p) in training, the identity at inference. drop_path is what `stochastic_depth`
-(combinators.py) becomes: it drops a residual branch per sample.
+(ops/combinators) becomes: it drops a residual branch per sample.
 """
 
 from __future__ import annotations
