@@ -1,7 +1,8 @@
 """Init schemes by name, with their signatures (the course's list; biases default to 0).
 
-The numbers live with the torch lowering; this table is what the front end checks a
-spec against (`init=he_normal`, `training.init: normal(0, 0.01)`).
+The numbers are drawn in lower/initial_weights.py (numpy, for both lowerings); this
+table is what the front end checks a spec against (`init=he_normal`,
+`training.init: normal(0, 0.01)`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The IR: a small, typed, immutable dataflow graph.
 
 Design. A `Graph` is a tuple of `Node`s in topological order, plus its inputs and its
-named outputs. Every node applies one registered op (a key of `ops.REGISTRY`) to the
+named outputs. Every node applies one registered op (a key of `ops.REGISTRY`; this module imports
+nothing from ops/, so the IR stands on its own) to the
 values named in `inputs` (graph inputs or earlier nodes), with `attrs`: the op's
 arguments fully bound and defaulted, as a sorted tuple of (name, value) pairs whose
 values are ints, floats, strings, bools, None, `Dim`s, `InitSpec`s or tuples of them.
@@ -12,7 +13,7 @@ paths, so `state_dict` keys and ONNX initializer names are the same readable str
 
 Elaboration produces an untyped graph (`node.type is None`); shape inference returns the
 same graph with every node's output `type` and its `params` (weights and buffers with
-shapes and init) filled in. `verify` checks the invariants after any pass, and
+shapes and init) filled in. `verify.py` checks the invariants after any pass, and
 `format_graph` is the one canonical text form, used by `dlc check --ir`, by error
 messages and by golden tests.
 """
@@ -24,8 +25,6 @@ from typing import Any
 
 from .dims import Dim, format_dim, format_shape
 from .errors import Loc
-
-DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,29 +191,3 @@ def format_graph(g: Graph) -> str:
     lines.append(f"  return {outs}")
     lines.append("}")
     return "\n".join(lines)
-
-
-def verify(g: Graph, *, typed: bool = False) -> None:
-    """Check the IR's invariants; a failure is a bug in dlc, not a user's mistake."""
-    from .ops import REGISTRY
-
-    seen: set[str] = set()
-    for i in g.inputs:
-        assert i.name not in seen, f"duplicate input {i.name}"
-        seen.add(i.name)
-    for n in g.nodes:
-        assert n.name and n.name not in seen, f"duplicate or empty value name {n.name!r}"
-        opdef = REGISTRY.get(n.op)
-        assert opdef is not None and opdef.kind == "op", f"{n.name}: unknown op {n.op!r}"
-        for src in n.inputs + n.weights_of:
-            assert src in seen, f"{n.name} uses {src!r} before it is defined"
-        assert opdef.accepts_arity(len(n.inputs)), f"{n.name}: {len(n.inputs)} inputs to {n.op}"
-        keys = [k for k, _ in n.attrs]
-        assert keys == sorted(keys), f"{n.name}: attrs are not sorted"
-        assert isinstance(n.inputs, tuple) and isinstance(n.attrs, tuple)
-        if typed:
-            assert n.type is not None, f"{n.name} has no type"
-        seen.add(n.name)
-    assert g.outputs, "a graph needs an output"
-    for name, value in g.outputs:
-        assert value in seen, f"output {name} names unknown value {value!r}"

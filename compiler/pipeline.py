@@ -16,12 +16,13 @@ from typing import Any
 
 from .elaborate import elaborate
 from .errors import Collector, Diagnostic, Loc, Source, UsageError, did_you_mean
-from .ir import Graph, InitSpec, verify
+from .ir import Graph, InitSpec
 from .loader import Document, gc_paused, load_file, load_text
 from .shapes import infer_shapes
 from .spec import LossTerm, ParamDef, Spec, TrainingSpec, read_spec
 from .training import TrainingPlan, check_loss_outputs
 from .validate import validate
+from .verify import verify
 
 
 @dataclass(frozen=True)

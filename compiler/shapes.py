@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .dtypes import FLOAT_DTYPES
 from .errors import Collector, Diagnostic, ShapeError
 from .ir import Graph, InitSpec, Node, TensorType
 from .ops import REGISTRY, OpCtx
 
-FLOAT_TYPES = ("float32", "float64", "float16", "bfloat16")
-# Ops that take integer tensors: layout and merges (any dtype), embeddings (token ids).
-INT_CATEGORIES = ("shape", "merge", "embedding")
 MAX_PARAM_SIZE = 10**10  # elements in one weight: far beyond any model this tool trains
 
 
@@ -64,7 +62,7 @@ def infer_shapes(
 def _check_node(ctx: OpCtx) -> TensorType:
     opdef = REGISTRY[ctx.node.op]
     for t, name in zip(ctx.inputs, ctx.node.inputs, strict=True):
-        if t.dtype not in FLOAT_TYPES and opdef.category not in INT_CATEGORIES:
+        if t.dtype not in FLOAT_DTYPES and not opdef.int_inputs:
             raise ctx.fail(
                 f"{opdef.name} needs a floating-point input, but '{name}' is {t.dtype}",
                 "integer inputs are token ids: start with embedding(vocab, dim)",

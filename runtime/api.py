@@ -44,7 +44,7 @@ class Model:
         return summary_json(self.graph) if as_dict else summary_table(self.graph)
 
     def initial_weights(self, seed: int = 0) -> dict[str, np.ndarray]:
-        from ..compiler.lower.init import initial_weights
+        from ..compiler.lower.initial_weights import initial_weights
 
         return initial_weights(self.graph, seed)
 

@@ -20,7 +20,7 @@ from .. import __version__
 from ..compiler.dims import Dim, evaluate, free_symbols, is_sym
 from ..compiler.errors import UsageError
 from ..compiler.ir import format_graph
-from ..compiler.lower.init import initial_weights
+from ..compiler.lower.initial_weights import initial_weights
 from ..compiler.pipeline import Checked
 from .files import atomic_write
 from .weights import match_weights, read_weights

@@ -70,9 +70,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlc.compiler.lower import torch_modules as tm
-from dlc.compiler.lower.init import initial_weights
+from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.torch import to_torch
+from dlc.compiler.ops.preprocess import modules as tm
 from dlc.compiler.pipeline import Checked, check_file
 from dlc.runtime.train.devices import Precision
 from dlc.runtime.train.feeds import target_name

@@ -5,7 +5,6 @@ lengths, a memory from another input, and the located errors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,42 +15,35 @@ import torch
 from torch import nn
 
 from dlc.compiler.errors import DlcError
-from dlc.compiler.lower.init import initial_weights
+from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.onnx import supported_opsets, to_onnx
 from dlc.compiler.lower.torch import to_torch
+from dlc.compiler.ops import REGISTRY
+from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import Checked, check_text
 from helpers import check_layer
 
 SEQ = "[B, T, 8]"
 TWICE = "concat(identity, identity, axis=1)"  # a memory of S = 2T steps
 
-# op -> [(layer text, input shape, expected output shape)], concrete and symbolic
+
+def _shape(e: Example) -> str:
+    """The input as one_layer writes it: the shape, with its dtype if not float32."""
+    return f"{{shape: {e.shape}, dtype: {e.dtype}}}" if e.dtype else e.shape
+
+
+# op -> [(layer text, input shape, expected output shape)]: the examples of these ops
+# that the differential tests run (their OpDefs carry them)
 SHAPES: dict[str, list[tuple[str, str, str]]] = {
-    "self_attention": [
-        ("self_attention(2)", SEQ, SEQ),
-        ("self_attention(4, causal=true)", "[B, T, 16]", "[B, T, 16]"),
-        ("self_attention(2, causal=true, bias=false, dropout=0.1)", "[2, 5, 8]", "[2, 5, 8]"),
-    ],
-    "cross_attention": [("cross_attention(x, heads=2)", SEQ, SEQ)],
-    "multihead_cross_attention": [
-        (f"cross_attention({TWICE}, 2)", SEQ, SEQ),
-        ("cross_attention(dense(8) -> tanh, 4, bias=false)", "[3, 5, 8]", "[3, 5, 8]"),
-    ],
-    "transformer_encoder": [
-        ("transformer_encoder(2, 2, 16)", SEQ, SEQ),
-        ("transformer_encoder(2, 2, 16, activation=gelu)", SEQ, SEQ),
-        ("transformer_encoder(2, 4, 32, norm_first=true, causal=true)", "[B, T, 16]", "[B, T, 16]"),
-        (
-            "transformer_encoder(1, 2, 16, activation=gelu, norm_first=true)",
-            "[2, 6, 8]",
-            "[2, 6, 8]",
-        ),
-    ],
-    "transformer_decoder": [("transformer_decoder(x, 1, 2, 16)", SEQ, SEQ)],
-    "transformer_decoder_layers": [
-        (f"transformer_decoder({TWICE}, 2, 2, 16)", SEQ, SEQ),
-        (f"transformer_decoder({TWICE}, 1, 2, 16, activation=gelu, norm_first=true)", SEQ, SEQ),
-    ],
+    op: [(e.layer, _shape(e), e.out) for e in REGISTRY[op].examples if e.parity]
+    for op in (
+        "self_attention",
+        "cross_attention",
+        "multihead_cross_attention",
+        "transformer_encoder",
+        "transformer_decoder",
+        "transformer_decoder_layers",
+    )
 }
 
 
@@ -63,25 +55,6 @@ def _encoder(dim: int, heads: int, ff: int, layers: int, **kw: object) -> nn.Mod
 def _decoder(dim: int, heads: int, ff: int, layers: int, **kw: object) -> nn.Module:
     layer = nn.TransformerDecoderLayer(dim, heads, ff, batch_first=True, **kw)
     return nn.TransformerDecoder(layer, layers)
-
-
-# (layer, input shape, the equivalent torch.nn module): same parameter names and shapes
-TORCH_EQUIVALENTS: list[tuple[str, str, Callable[[], torch.nn.Module]]] = [
-    ("self_attention(2)", SEQ, lambda: nn.MultiheadAttention(8, 2, batch_first=True)),
-    (
-        "self_attention(4, causal=true, bias=false)",
-        "[B, T, 16]",
-        lambda: nn.MultiheadAttention(16, 4, bias=False, batch_first=True),
-    ),
-    ("cross_attention(x, 2)", SEQ, lambda: nn.MultiheadAttention(8, 2, batch_first=True)),
-    ("transformer_encoder(2, 2, 16)", SEQ, lambda: _encoder(8, 2, 16, 2)),
-    (
-        "transformer_encoder(3, 4, 32, activation=gelu, norm_first=true)",
-        "[B, T, 16]",
-        lambda: _encoder(16, 4, 32, 3, activation="gelu", norm_first=True),
-    ),
-    ("transformer_decoder(x, 2, 2, 16)", SEQ, lambda: _decoder(8, 2, 16, 2)),
-]
 
 
 # -- the same numbers as torch.nn with the same weights ---------------------------------

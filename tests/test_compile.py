@@ -17,7 +17,7 @@ import torch
 import dlc
 from dlc.compiler.errors import DlcError, UsageError
 from dlc.compiler.ir import InitSpec
-from dlc.compiler.lower.init import init_array
+from dlc.compiler.lower.initial_weights import init_array
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.pipeline import check_file
 from dlc.runtime.compile import sample_inputs

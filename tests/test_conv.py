@@ -21,119 +21,41 @@ from torch.utils.flop_counter import FlopCounterMode
 from dlc.compiler.dims import evaluate, sym
 from dlc.compiler.errors import DlcError
 from dlc.compiler.ir import Node
-from dlc.compiler.lower.init import initial_weights
+from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.onnx import to_onnx
 from dlc.compiler.lower.torch import to_torch
+from dlc.compiler.ops import REGISTRY
+from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import check_file
 from dlc.runtime.train.feeds import load_feeds
 from helpers import ROOT, check_layer
 
-# op -> [(layer text, input shape, expected output shape)], concrete and symbolic
+
+def _shape(e: Example) -> str:
+    """The input as one_layer writes it: the shape, with its dtype if not float32."""
+    return f"{{shape: {e.shape}, dtype: {e.dtype}}}" if e.dtype else e.shape
+
+
+# op -> [(layer text, input shape, expected output shape)]: the examples of these ops
+# that the differential tests run (their OpDefs carry them)
 SHAPES: dict[str, list[tuple[str, str, str]]] = {
-    "conv1d": [
-        ("conv1d(8, 3)", "[B, 4, 16]", "[B, 8, 14]"),
-        ("conv1d(6, 3, stride=2, padding=1, groups=2)", "[B, 4, T]", "[B, 6, (T + 1)//2]"),
-        ("conv1d(4, 3, padding=same, dilation=2, bias=false)", "[B, 2, T]", "[B, 4, T]"),
-        ("conv1d(3, [4], padding=same)", "[B, 2, T + 1]", "[B, 3, T + 1]"),
-    ],
-    "conv2d": [
-        ("conv2d(16, 3)", "[B, 3, 8, 8]", "[B, 16, 6, 6]"),
-        ("conv2d(8, 3, stride=2)", "[B, 3, H, W]", "[B, 8, (H + 1)//2 - 1, (W + 1)//2 - 1]"),
-        ("conv2d(4, [3, 2], padding=same, dilation=2)", "[B, 2, H, W]", "[B, 4, H, W]"),
-        (
-            "conv2d(6, 3, padding=[1, 0], groups=3, bias=false)",
-            "[B, 3, H, 2*W]",
-            "[B, 6, H, 2*W - 2]",
-        ),
-        (
-            "conv2d(8, 5, stride=[2, 1], dilation=[1, 2], padding=2)",
-            "[B, 4, 9, 12]",
-            "[B, 8, 5, 8]",
-        ),
-    ],
-    "conv_transpose2d": [
-        ("conv_transpose2d(8, 2, stride=2)", "[B, 4, H, W]", "[B, 8, 2*H, 2*W]"),
-        (
-            "conv_transpose2d(4, 3, stride=2, padding=1, output_padding=1)",
-            "[B, 3, 5, 5]",
-            "[B, 4, 10, 10]",
-        ),
-        (
-            "conv_transpose2d(3, [3, 2], stride=[1, 3], dilation=2, bias=false)",
-            "[B, 2, H, 4]",
-            "[B, 3, H + 4, 12]",
-        ),
-    ],
-    "maxpool1d": [
-        ("maxpool1d(2)", "[B, 4, T]", "[B, 4, T//2]"),
-        ("maxpool1d(3, stride=2, padding=1)", "[B, 4, 10]", "[B, 4, 5]"),
-    ],
-    "maxpool2d": [
-        ("maxpool2d(2)", "[B, 16, 8, 8]", "[B, 16, 4, 4]"),
-        ("maxpool2d(3, stride=2, padding=1)", "[B, C, H, W]", "[B, C, (H + 1)//2, (W + 1)//2]"),
-        ("maxpool2d([2, 1])", "[B, 3, 2*H, W]", "[B, 3, H, W]"),
-    ],
-    "avgpool1d": [
-        ("avgpool1d(2)", "[B, 3, 9]", "[B, 3, 4]"),
-        ("avgpool1d(4, stride=2, padding=2)", "[B, 3, T]", "[B, 3, T//2 + 1]"),
-    ],
-    "avgpool2d": [
-        ("avgpool2d(2)", "[B, 3, H, W]", "[B, 3, H//2, W//2]"),
-        ("avgpool2d(3, stride=2, padding=1)", "[B, 2, 7, 8]", "[B, 2, 4, 4]"),
-    ],
-    "global_avgpool": [
-        ("global_avgpool", "[B, 16, H, W]", "[B, 16]"),
-        ("global_avgpool", "[B, C, T]", "[B, C]"),
-    ],
-    "global_maxpool": [
-        ("global_maxpool", "[B, 8, 4, 4]", "[B, 8]"),
-        ("global_maxpool", "[B, 3, 2, H, W]", "[B, 3]"),
-    ],
-    "upsample": [
-        ("upsample(2)", "[B, 3, H, W]", "[B, 3, 2*H, 2*W]"),
-        ("upsample([2, 3], mode=bilinear)", "[B, 2, 4, 5]", "[B, 2, 8, 15]"),
-        ("upsample(2, mode=bilinear)", "[B, 2, H, W]", "[B, 2, 2*H, 2*W]"),
-        ("upsample(3)", "[B, 2, T]", "[B, 2, 3*T]"),
-    ],
+    op: [(e.layer, _shape(e), e.out) for e in REGISTRY[op].examples if e.parity]
+    for op in (
+        "conv1d",
+        "conv2d",
+        "conv_transpose2d",
+        "maxpool1d",
+        "maxpool2d",
+        "avgpool1d",
+        "avgpool2d",
+        "global_avgpool",
+        "global_maxpool",
+        "upsample",
+    )
 }
 
 nn = torch.nn
 
-# (layer, input shape, the equivalent torch.nn module): same parameter names and shapes
-TORCH_EQUIVALENTS: list[tuple[str, str, Callable[[], torch.nn.Module]]] = [
-    ("conv1d(8, 3)", "[B, 4, T]", lambda: nn.Conv1d(4, 8, 3)),
-    (
-        "conv1d(6, 3, groups=2, bias=false)",
-        "[B, 4, T]",
-        lambda: nn.Conv1d(4, 6, 3, groups=2, bias=False),
-    ),
-    ("conv2d(16, 3)", "[B, 3, H, W]", lambda: nn.Conv2d(3, 16, 3)),
-    (
-        "conv2d(8, [3, 5], dilation=2, groups=4, bias=false)",
-        "[B, 4, 16, 16]",
-        lambda: nn.Conv2d(4, 8, (3, 5), dilation=2, groups=4, bias=False),
-    ),
-    ("conv2d(6, 3, padding=same)", "[B, 3, H, W]", lambda: nn.Conv2d(3, 6, 3, padding="same")),
-    (
-        "conv_transpose2d(8, 3, stride=2)",
-        "[B, 4, H, W]",
-        lambda: nn.ConvTranspose2d(4, 8, 3, stride=2),
-    ),
-    (
-        "conv_transpose2d(6, 2, groups=3, bias=false)",
-        "[B, 3, H, W]",
-        lambda: nn.ConvTranspose2d(3, 6, 2, groups=3, bias=False),
-    ),
-    (
-        "conv_transpose2d(2, [3, 2], groups=2, dilation=2)",
-        "[B, 4, H, W]",
-        lambda: nn.ConvTranspose2d(4, 2, (3, 2), groups=2, dilation=2),
-    ),
-    ("maxpool2d(2)", "[B, 3, H, W]", lambda: nn.MaxPool2d(2)),
-    ("avgpool1d(2)", "[B, 3, T]", lambda: nn.AvgPool1d(2)),
-    ("global_avgpool", "[B, 3, H, W]", lambda: nn.AdaptiveAvgPool2d(1)),
-    ("upsample(2, mode=bilinear)", "[B, 3, H, W]", lambda: nn.Upsample(scale_factor=2)),
-]
 
 CASES = [(op, layer, shape) for op, cases in SHAPES.items() for layer, shape, _ in cases]
 IDS = [f"{op}:{layer}:{shape}" for op, layer, shape in CASES]

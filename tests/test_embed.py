@@ -17,66 +17,39 @@ import torch
 from dlc.compiler.dims import evaluate, format_dim
 from dlc.compiler.errors import DlcError
 from dlc.compiler.ir import Graph, Node
-from dlc.compiler.lower import embed_modules as em
-from dlc.compiler.lower import embed_onnx
-from dlc.compiler.lower.init import initial_weights
+from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.model_py import model_py
 from dlc.compiler.lower.onnx import supported_opsets, to_onnx
 from dlc.compiler.lower.torch import to_torch
+from dlc.compiler.ops import REGISTRY
+from dlc.compiler.ops.embed import modules as em
+from dlc.compiler.ops.embed import onnx as embed_onnx
+from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import check_text
 from dlc.compiler.summary import summary_json
 from helpers import check_layer
 
 IDS = "{shape: [B, T], dtype: int64}"  # token ids; the parity tests draw them in [0, 8)
 
-# op -> [(layer text, input shape, expected output shape)], concrete and symbolic
-SHAPES: dict[str, list[tuple[str, str, str]]] = {
-    "embedding": [
-        ("embedding(10, 4)", IDS, "[B, T, 4]"),
-        ("embedding(8, 6, padding_idx=0)", "{shape: [2, 5], dtype: int64}", "[2, 5, 6]"),
-        ("embedding(12, 3, padding_idx=-1)", "{shape: [B, 7], dtype: int32}", "[B, 7, 3]"),
-    ],
-    "positional_encoding": [
-        ("positional_encoding", "[B, T, 8]", "[B, T, 8]"),
-        ("positional_encoding(max_len=6)", "[B, 6, 7]", "[B, 6, 7]"),
-        ("positional_encoding(kind=learned, max_len=16)", "[B, T, 8]", "[B, T, 8]"),
-        ("positional_encoding(kind=learned, max_len=9, dropout=0.1)", "[2, 5, 4]", "[2, 5, 4]"),
-    ],
-    "patch_embed": [
-        ("patch_embed(4, 16)", "[B, 3, 8, 12]", "[B, 6, 16]"),
-        ("patch_embed(2, 5)", "[B, 1, H, W]", "[B, (H//2)*(W//2), 5]"),
-        ("patch_embed(3, 4)", "[B, 2, 3, W]", "[B, W//3, 4]"),
-    ],
-    "cls_token": [
-        ("cls_token", "[B, T, 8]", "[B, T + 1, 8]"),
-        ("cls_token", "[2, 5, 4]", "[2, 6, 4]"),
-    ],
-    "take": [
-        ("take(0)", "[B, T, 8]", "[B, 8]"),
-        ("take(-1)", "[B, 5, 8]", "[B, 8]"),
-        ("take(1, axis=-1)", "[B, T, 4]", "[B, T]"),
-        ("take(-1)", IDS, "int64[B]"),
-    ],
-    "mean": [
-        ("mean", "[B, T, 8]", "[B, 8]"),
-        ("mean(axis=2)", "[B, 3, 4, 5]", "[B, 3, 5]"),
-        ("mean(axis=-1)", "[B, 6]", "[B]"),
-    ],
-}
 
-# (layer, input shape, the equivalent torch.nn module): same parameter names and shapes
-TORCH_EQUIVALENTS: list[tuple[str, str, Callable[[], torch.nn.Module]]] = [
-    ("embedding(100, 16)", IDS, lambda: torch.nn.Embedding(100, 16)),
-    ("embedding(50, 8, padding_idx=0)", IDS, lambda: torch.nn.Embedding(50, 8, padding_idx=0)),
-    ("positional_encoding(kind=learned, max_len=64)", "[B, T, 8]",
-     lambda: torch.nn.Embedding(64, 8)),
-    ("positional_encoding", "[B, T, 8]", lambda: torch.nn.Identity()),  # a constant table
-    ("patch_embed(4, 16)", "[B, 3, 32, 32]", lambda: torch.nn.Conv2d(3, 16, 4, stride=4)),
-    ("cls_token", "[B, T, 8]",
-     lambda: torch.nn.ParameterDict({"token": torch.nn.Parameter(torch.zeros(1, 1, 8))})),
-    ("take(0)", "[B, T, 8]", lambda: torch.nn.Identity()),
-    ("mean", "[B, T, 8]", lambda: torch.nn.Identity()),
-]  # fmt: skip
+def _shape(e: Example) -> str:
+    """The input as one_layer writes it: the shape, with its dtype if not float32."""
+    return f"{{shape: {e.shape}, dtype: {e.dtype}}}" if e.dtype else e.shape
+
+
+# op -> [(layer text, input shape, expected output shape)]: the examples of these ops
+# that the differential tests run (their OpDefs carry them)
+SHAPES: dict[str, list[tuple[str, str, str]]] = {
+    op: [(e.layer, _shape(e), e.out) for e in REGISTRY[op].examples if e.parity]
+    for op in (
+        "embedding",
+        "positional_encoding",
+        "patch_embed",
+        "cls_token",
+        "take",
+        "mean",
+    )
+}
 
 
 # -- the ops' semantics, independently of the lowerings (numpy, float64) -------------

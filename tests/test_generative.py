@@ -22,50 +22,31 @@ from dlc.compiler.errors import DlcError, ElaborationError
 from dlc.compiler.ir import Graph, Node
 from dlc.compiler.lower.onnx import to_onnx
 from dlc.compiler.lower.torch import to_torch
+from dlc.compiler.ops import REGISTRY
+from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import Checked, check_text
 from dlc.runtime.train.loop import Trainer
 from dlc.runtime.train.losses import kl_normal
 from helpers import ROOT, check_layer, run_dlc
 
-# op -> [(layer text, input shape, expected output shape)], concrete and symbolic
+
+def _shape(e: Example) -> str:
+    """The input as one_layer writes it: the shape, with its dtype if not float32."""
+    return f"{{shape: {e.shape}, dtype: {e.dtype}}}" if e.dtype else e.shape
+
+
+# op -> [(layer text, input shape, expected output shape)]: the examples of these ops
+# that the differential tests run (their OpDefs carry them)
 SHAPES: dict[str, list[tuple[str, str, str]]] = {
-    "groupnorm": [
-        ("groupnorm(4)", "[B, 8, H, W]", "[B, 8, H, W]"),
-        ("groupnorm(1, affine=false)", "[B, 6, T]", "[B, 6, T]"),
-        ("groupnorm(3, eps=0.001)", "[B, 6]", "[B, 6]"),
-        ("groupnorm(2)", "[2, 4, 3, 5]", "[2, 4, 3, 5]"),
-        ("groupnorm(6)", "[B, 6, 2, H, W]", "[B, 6, 2, H, W]"),
-    ],
-    "stochastic_depth": [
-        (
-            "residual(dense(16) -> relu -> dense(16) -> stochastic_depth(0.2))",
-            "[B, T, 16]",
-            "[B, T, 16]",
-        ),
-    ],  # fmt: skip
-    "drop_path": [
-        (
-            "residual(groupnorm(2) -> stochastic_depth(0.1, mode=batch))",
-            "[B, 4, H, W]",
-            "[B, 4, H, W]",
-        ),
-        ("residual(stochastic_depth(0.5))", "[B, 3]", "[B, 3]"),
-    ],  # fmt: skip
-    "gaussian_sample": [
-        ("gaussian_sample(dense(4), dense(4))", "[B, 16]", "[B, 4]"),
-        ("gaussian_sample(identity, tanh)", "[B, T, 3]", "[B, T, 3]"),
-    ],
+    op: [(e.layer, _shape(e), e.out) for e in REGISTRY[op].examples if e.parity]
+    for op in (
+        "groupnorm",
+        "stochastic_depth",
+        "drop_path",
+        "gaussian_sample",
+    )
 }
 
-# (layer, input shape, the equivalent torch.nn module): same parameter names and shapes
-TORCH_EQUIVALENTS: list[tuple[str, str, Callable[[], torch.nn.Module]]] = [
-    ("groupnorm(4)", "[B, 8, H, W]", lambda: nn.GroupNorm(4, 8)),
-    ("groupnorm(2, affine=false)", "[B, 6, T]", lambda: nn.GroupNorm(2, 6, affine=False)),
-    ("groupnorm(1, eps=0.001)", "[B, 5]", lambda: nn.GroupNorm(1, 5, eps=1e-3)),
-    ("batchnorm", "[B, 4, T]", lambda: nn.BatchNorm1d(4)),
-    ("batchnorm(momentum=0.2, eps=0.001)", "[B, 3, H, W]",
-     lambda: nn.BatchNorm2d(3, eps=1e-3, momentum=0.2)),
-]  # fmt: skip
 
 ENV = {"B": 3, "T": 5, "H": 4, "W": 6}  # values for the symbolic dims
 

@@ -5,33 +5,26 @@ nn.Module and helper function of the lowerings the same way: torch autograd agai
 central finite differences (torch.autograd.gradcheck, float64), with respect to the inputs
 and to the module's parameters, and the second derivatives (gradgradcheck) where that is
 cheap. The classes and functions are discovered from HELPER_MODULES, so a new one without
-a row in CASES or NOT_DIFFERENTIABLE fails `test_every_helper_has_a_row`.
+a row in CASES, NOT_DIFFERENTIABLE or BASES fails `test_every_helper_has_a_row`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
+from dlc.compiler.lower import model_py
 
-def _load(template: str, families: str) -> tuple[ModuleType, ...]:
-    """The modules dlc.compiler.<template> for each space-separated family name."""
-    names = (f"dlc.compiler.{template.format(family)}" for family in families.split())
-    return tuple(importlib.import_module(name) for name in names)
-
-
-# The files that define the lowerings' torch modules and functions; when they move (to
-# compiler/ops/<family>/modules.py: `_load("ops.{}.modules", "...")`), only this line changes.
-HELPER_MODULES = _load("lower.{}_modules", "torch conv embed generative recurrent attention")
+# The files that define the lowerings' torch modules and functions: every family's
+# modules.py, the same files model.py copies.
+HELPER_MODULES = model_py.HELPER_MODULES
 
 
 def _discovered() -> dict[str, Any]:
@@ -83,7 +76,6 @@ RECURRENT = {"input_size": 3, "hidden_size": 2}
 # random inputs lie away from the kinks of relu, max and clamp_min with probability one,
 # and being seeded they are the same points on every run.
 CASES: dict[str, tuple[Case, ...]] = {
-    # torch_modules
     "cat": (Case(kwargs={"dim": -1}, shapes=((2, 3), (2, 1), (2, 2))),),
     "add": (Case(shapes=((2, 3), (2, 3), (1, 3))),),
     "mul": (Case(shapes=((2, 3), (2, 3), (2, 1))),),
@@ -102,10 +94,8 @@ CASES: dict[str, tuple[Case, ...]] = {
         Case(args=(3,), kwargs={"method": "zca"}, label="zca"),
     ),
     "HighwayGate": (Case(args=(3,), shapes=((2, 3), (2, 3))),),
-    # conv_modules
     "global_avgpool": (Case(shapes=((2, 3, 4, 2),)),),
     "global_maxpool": (Case(shapes=((2, 3, 4, 2),)),),
-    # embed_modules
     "SinusoidalPositions": (
         Case(args=(5, D), shapes=SEQ, label="eval"),
         Case(args=(5, D), kwargs={"dropout": 0.5}, shapes=SEQ, train=True, seed=0),
@@ -120,7 +110,6 @@ CASES: dict[str, tuple[Case, ...]] = {
         Case(args=(5,), shapes=((2, 3), (5, 3)), label="bias"),
         Case(args=(5,), kwargs={"bias": False}, shapes=((2, 3), (5, 3)), label="no bias"),
     ),
-    # generative_modules
     "DropPath": (
         Case(args=(0.5,), label="eval"),
         Case(args=(0.0,), train=True, label="p=0"),
@@ -133,7 +122,6 @@ CASES: dict[str, tuple[Case, ...]] = {
         Case(kwargs={"sample": True}, shapes=((2, 3), (2, 3)), seed=0, label="eval sample"),
         Case(shapes=((2, 3), (2, 3)), train=True, seed=0, label="train"),
     ),
-    # recurrent_modules
     "recurrent_output": (
         Case(args=(False, False), shapes=((B, T, 2), (1, B, 2)), label="sequence"),
         Case(args=(False, True), shapes=((B, T, 2), (2, B, 2)), label="last"),
@@ -166,7 +154,6 @@ CASES: dict[str, tuple[Case, ...]] = {
             label="2 layers dropout bidirectional",
         ),
     ),
-    # attention_modules
     # no second derivatives: torch has none for the CPU kernel of scaled_dot_product_attention
     # ("derivative for aten::_scaled_dot_product_flash_attention_for_cpu_backward is not
     # implemented"), which Attention and so every transformer layer calls
@@ -228,12 +215,20 @@ NOT_DIFFERENTIABLE: dict[str, str] = {
     "sinusoids": "a constant table built from two ints: it has no tensor input",
 }
 
+# Bases that are never built on their own: their code runs in the subclasses' checks.
+BASES: dict[str, tuple[str, ...]] = {
+    "_Seq": ("SeqRNN", "SeqGRU"),
+    "_Stack": ("TransformerEncoder", "TransformerDecoder"),
+}
+
 
 def test_every_helper_has_a_row() -> None:
     """A new module or function in the helper files needs a gradient check (or a reason
     for having none); a row whose name no longer exists is stale."""
-    rows = CASES.keys() | NOT_DIFFERENTIABLE.keys()
+    rows = CASES.keys() | NOT_DIFFERENTIABLE.keys() | BASES.keys()
     assert not CASES.keys() & NOT_DIFFERENTIABLE.keys()
+    for base, subclasses in BASES.items():
+        assert all(issubclass(HELPERS[s], HELPERS[base]) and s in CASES for s in subclasses)
     assert sorted(HELPERS.keys() - rows) == [], "no gradient check for these"
     assert sorted(rows - HELPERS.keys()) == [], "rows for names HELPER_MODULES lacks"
 

@@ -7,9 +7,11 @@ import dataclasses
 import pytest
 
 from dlc.compiler.dims import sym
-from dlc.compiler.ir import Graph, GraphInput, Node, TensorType, format_graph, verify
-from dlc.compiler.pipeline import check_file
-from helpers import SPECS
+from dlc.compiler.ir import Graph, GraphInput, Node, TensorType, format_graph
+from dlc.compiler.passes import prune
+from dlc.compiler.pipeline import check_file, check_text
+from dlc.compiler.verify import verify
+from helpers import ROOT, SPECS
 
 X = GraphInput("x", TensorType((sym("B"), 4)))
 
@@ -33,6 +35,23 @@ def test_nodes_are_frozen() -> None:
             (("y", "a"),),
             "not sorted",
         ),
+        # the attributes are exactly the op's arguments, each of the argument's type
+        ((Node("a", "leaky_relu", ("x",)),), (("y", "a"),), "are not leaky_relu's arguments"),
+        (
+            (Node("a", "leaky_relu", ("x",), (("slope", 0.1), ("tilt", 1))),),
+            (("y", "a"),),
+            "are not leaky_relu's arguments",
+        ),
+        (
+            (Node("a", "leaky_relu", ("x",), (("slope", "steep"),)),),
+            (("y", "a"),),
+            "attribute slope='steep': expected a number",
+        ),
+        (
+            (Node("a", "dropout", ("x",), (("p", 1.5),)),),
+            (("y", "a"),),
+            "expected a probability",
+        ),
     ],
 )
 def test_verify_rejects_broken_graphs(nodes, outputs, message) -> None:  # noqa: ANN001
@@ -48,3 +67,33 @@ def test_checked_specs_verify_typed(spec) -> None:  # noqa: ANN001
     assert text.startswith(f"graph {g.name}(") and text.endswith("}")
     assert str(g) == text
     assert len(text.splitlines()) == len(g.nodes) + 3
+
+
+def test_a_node_with_its_arguments_verifies() -> None:
+    verify(Graph("g", (X,), (Node("a", "leaky_relu", ("x",), (("slope", 0.1),)),), (("y", "a"),)))
+
+
+def test_the_ir_module_imports_nothing_from_ops() -> None:
+    source = (ROOT / "compiler" / "ir.py").read_text()
+    assert "from .ops" not in source and "import ops" not in source
+
+
+PRUNED = """dlc: 1
+name: pruned
+inputs: {x: [B, 4]}
+model:
+  h: x -> dense(8)
+  extra: h -> tanh
+  y: h -> relu
+outputs: {y: y}
+"""
+
+
+def test_prune_keeps_what_the_outputs_need() -> None:
+    g = check_text(PRUNED).graph
+    names = [n.name for n in g.nodes]
+    assert "extra" in names
+    kept = prune(g)
+    assert [n.name for n in kept.nodes] == [n for n in names if n != "extra"]
+    assert [n.name for n in prune(g, ("extra",)).nodes] == ["h", "extra"]
+    verify(kept, typed=True)

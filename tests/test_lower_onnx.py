@@ -1,5 +1,5 @@
-"""The ONNX lowering, differentially: for every core op (the layer texts of test_registry's
-SHAPES plus more, symbolic shapes included) and every spec made of them, the model passes
+"""The ONNX lowering, differentially: for every core op (the layer texts of its OpDef's
+examples plus more, symbolic shapes included) and every spec made of them, the model passes
 the full checker, ONNX shape inference agrees with the IR, and onnxruntime computes what a
 numpy reference of the op's semantics (written here, independently of the lowering)
 computes; onnx's own ReferenceEvaluator agrees with onnxruntime. The layer library's ops
@@ -17,7 +17,6 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx.reference import ReferenceEvaluator
-from test_registry import SHAPES
 
 from dlc import __version__
 from dlc.compiler.dims import evaluate, format_dim, is_sym
@@ -203,14 +202,12 @@ def run_reference(
 # -- inputs, weights, running -------------------------------------------------------
 
 
-POSITIVE = {"running_var", "scale", "sigma"}
-
-
 def random_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     """Normal weights (matrices scaled by 1/√fan_in); variances, scales, widths > 0."""
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for node in graph.nodes:
+        positive = REGISTRY[node.op].positive_params
         for p in node.params:
             key = f"{node.name}.{p.name}"
             if p.name == "num_batches_tracked":
@@ -219,7 +216,7 @@ def random_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
             a = rng.standard_normal(p.shape)
             if len(p.shape) >= 2:
                 a /= math.sqrt(p.shape[-1])
-            out[key] = (0.5 + np.abs(a) if p.name in POSITIVE else a).astype(np.float32)
+            out[key] = (0.5 + np.abs(a) if p.name in positive else a).astype(np.float32)
     return out
 
 
@@ -350,8 +347,12 @@ EXTRA: dict[str, list[tuple[str, str]]] = {
 
 # The ops with a float64 numpy reference here: the core ops. The layer library's ops
 # (convolutions, recurrent nets, attention, ...) are checked against their torch.nn
-# modules instead (test_parity runs every SHAPES row through torch, onnxruntime and
+# modules instead (test_parity runs every example through torch, onnxruntime and
 # onnx's reference evaluator), as are the specs that use them.
+SHAPES = {  # each op's own examples
+    name: [(e.layer, e.shape) for e in opdef.examples if e.parity]
+    for name, opdef in REGISTRY.items()
+}
 OP_CASES = [
     (op, layer, shape)
     for table in (SHAPES, EXTRA)
@@ -364,7 +365,8 @@ REFERENCE_SPECS = [p for p in SPECS if {n.op for n in check_file(p).graph.nodes}
 
 def test_every_op_has_an_onnx_rule_and_the_core_ops_a_reference() -> None:
     ops = {name for name, d in REGISTRY.items() if d.kind == "op"}
-    assert {name for name in ops if REGISTRY[name].onnx is None} == set()
+    at_inference = {name for name in ops if not REGISTRY[name].inference_identity}
+    assert set(lower.ONNX_RULES) == at_inference  # the others are no node at all
     assert set(REFERENCE) <= ops
     assert {op for op, _, _ in OP_CASES} == set(REFERENCE)
     assert len(REFERENCE_SPECS) >= 5  # the MLP examples

@@ -1,39 +1,44 @@
-"""Differential tests of the lowerings: for every op of the registry (over the table of
-representative layers in test_registry.SHAPES) and every spec in specs/, the torch
+"""Differential tests of the lowerings: for every op of the registry (over each op's own
+examples, `OpDef.examples`) and every spec in specs/, the torch
 module in eval mode, onnxruntime and onnx's reference evaluator agree on random inputs
 within 1e-5 relative / 1e-6 absolute (float32)."""
 
 from __future__ import annotations
+
+from importlib import import_module
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 from onnx.reference import ReferenceEvaluator
-from test_registry import SHAPES
 
 from dlc.compiler.dims import evaluate, free_symbols, is_sym
-from dlc.compiler.lower.init import initial_weights
-from dlc.compiler.lower.onnx import to_onnx
-from dlc.compiler.lower.torch import to_torch
-from dlc.compiler.ops import REGISTRY
+from dlc.compiler.lower.initial_weights import initial_weights
+from dlc.compiler.lower.onnx import ONNX_RULES, to_onnx
+from dlc.compiler.lower.torch import TORCH_RULES, to_torch
+from dlc.compiler.ops import FAMILIES, REGISTRY
+from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import Checked, check_file
 from dlc.runtime.compile import sample_inputs
-from helpers import SPECS, check_layer
+from helpers import ROOT, SPECS, check_layer
 
 RTOL, ATOL = 1e-5, 1e-6
 
 
 def _weights(checked: Checked, seed: int) -> dict[str, np.ndarray]:
     """The spec's init, then perturbed so that no weight is trivially 0 or 1 (running
-    statistics positive where they must be)."""
+    statistics positive where they must be: the op's `positive_params`)."""
     rng = np.random.default_rng(seed)
+    positive = {
+        f"{n.name}.{p}" for n in checked.graph.nodes for p in REGISTRY[n.op].positive_params
+    }
     out = {}
     for k, v in initial_weights(checked.graph, seed).items():
         if v.dtype.kind == "f":
             scale = 0.2 * float(v.std()) if v.size > 1 and v.std() > 0 else 0.1
             v = v + rng.normal(0, scale, v.shape).astype(np.float32)
-            if k.endswith(("running_var", "sigma", "scale")):
+            if k in positive:
                 v = np.abs(v) + 0.5
         out[k] = v
     return out
@@ -60,13 +65,14 @@ def _close(a: np.ndarray, b: np.ndarray, atol: float = ATOL) -> None:
     np.testing.assert_allclose(a, b, rtol=0, atol=atol + RTOL * scale)
 
 
-CASES = [(op, layer, shape) for op, cases in SHAPES.items() for layer, shape, _ in cases]
+CASES = [(name, e) for name, opdef in REGISTRY.items() for e in opdef.examples if e.parity]
 
 
-@pytest.mark.parametrize(("op", "layer", "shape"), CASES,
-                         ids=[f"{c[0]}:{c[1]}:{c[2]}" for c in CASES])  # fmt: skip
-def test_op_parity_torch_onnxruntime_reference(op: str, layer: str, shape: str) -> None:
-    checked = check_layer(layer, shape)
+@pytest.mark.parametrize(("op", "example"), CASES,
+                         ids=[f"{c[0]}:{c[1].layer}:{c[1].shape}" for c in CASES])  # fmt: skip
+def test_op_parity_torch_onnxruntime_reference(op: str, example: Example) -> None:
+    dtype = {"dtype": example.dtype} if example.dtype else {}
+    checked = check_layer(example.layer, example.shape, **dtype)
     rng = np.random.default_rng(1)
     for batch in (1, 3):
         feeds = sample_inputs(checked, batch, rng)
@@ -106,8 +112,21 @@ def test_spec_parity(path) -> None:  # noqa: ANN001
         _close(ours[name], theirs[name])
 
 
-def test_every_op_has_both_lowerings() -> None:
-    for name, opdef in REGISTRY.items():
-        if opdef.kind == "op":
-            assert opdef.torch is not None, f"{name} has no torch lowering"
-            assert opdef.onnx is not None, f"{name} has no ONNX lowering"
+def test_the_rule_tables_cover_exactly_the_registry_ops() -> None:
+    ops = {name for name, opdef in REGISTRY.items() if opdef.kind == "op"}
+    assert set(TORCH_RULES) == ops
+    # an op that is the identity at inference is no node of the ONNX graph: no rule
+    assert set(ONNX_RULES) == {name for name in ops if not REGISTRY[name].inference_identity}
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_each_family_has_its_folder_and_lowers_its_ops_once(backend: str) -> None:
+    seen: dict[str, str] = {}
+    for family in FAMILIES:
+        folder = ROOT / "compiler" / "ops" / family
+        assert {"__init__.py", "torch.py", "onnx.py"} <= {p.name for p in folder.iterdir()}
+        table = import_module(f"dlc.compiler.ops.{family}.{backend}")
+        rules = table.TORCH_RULES if backend == "torch" else table.ONNX_RULES
+        for op in rules:
+            assert op not in seen, f"{op} is lowered by {seen[op]} and {family}"
+            seen[op] = family

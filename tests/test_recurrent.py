@@ -26,46 +26,31 @@ from torch import nn
 
 from dlc.compiler.dims import sym
 from dlc.compiler.errors import DlcError
-from dlc.compiler.lower.init import initial_weights
+from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.model_py import model_py
 from dlc.compiler.lower.onnx import to_onnx
 from dlc.compiler.lower.torch import to_torch
+from dlc.compiler.ops import REGISTRY
+from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import Checked
 from helpers import check_layer
 
-# op -> [(layer text, input shape, expected output shape)], concrete and symbolic
-SHAPES: dict[str, list[tuple[str, str, str]]] = {
-    "rnn": [
-        ("rnn(16)", "[B, T, 8]", "[B, T, 16]"),
-        ("rnn(6, layers=2, bidirectional=true, bias=false)", "[B, T, 3]", "[B, T, 12]"),
-        ("rnn(8, return=last)", "[B, 5, 4]", "[B, 8]"),
-    ],
-    "gru": [
-        ("gru(16)", "[B, T, 8]", "[B, T, 16]"),
-        ("gru(8, layers=2, return=last)", "[B, T, 4]", "[B, 8]"),
-        ("gru(5, bidirectional=true, return=last)", "[B, 7, 3]", "[B, 10]"),
-    ],
-    "lstm": [
-        ("lstm(16)", "[B, T, 8]", "[B, T, 16]"),
-        ("lstm(8, layers=2, bidirectional=true, dropout=0.2)", "[B, T, 4]", "[B, T, 16]"),
-        ("lstm(6, layers=2, bidirectional=true, return=last)", "[B, T, 5]", "[B, 12]"),
-        ("lstm(4, bias=false)", "[2, 3, 5]", "[2, 3, 4]"),
-    ],
-}
 
-# (layer, input shape, the equivalent torch.nn module): same parameter names and shapes
-TORCH_EQUIVALENTS: list[tuple[str, str, Callable[[], torch.nn.Module]]] = [
-    ("rnn(16, nonlinearity=relu)", "[B, T, 8]", lambda: nn.RNN(8, 16, nonlinearity="relu")),
-    ("rnn(6, layers=2, bidirectional=true, bias=false)", "[B, T, 3]",
-     lambda: nn.RNN(3, 6, 2, bias=False, bidirectional=True)),
-    ("gru(8, layers=2, return=last)", "[B, T, 4]", lambda: nn.GRU(4, 8, 2)),
-    ("gru(5, bidirectional=true)", "[B, 7, 3]", lambda: nn.GRU(3, 5, bidirectional=True)),
-    ("lstm(16)", "[B, T, 8]", lambda: nn.LSTM(8, 16)),
-    ("lstm(8, layers=2, bidirectional=true)", "[B, T, 4]",
-     lambda: nn.LSTM(4, 8, 2, bidirectional=True)),
-    ("lstm(6, layers=3, bidirectional=true, bias=false, dropout=0.1)", "[B, T, 5]",
-     lambda: nn.LSTM(5, 6, 3, bias=False, bidirectional=True, dropout=0.1)),
-]  # fmt: skip
+def _shape(e: Example) -> str:
+    """The input as one_layer writes it: the shape, with its dtype if not float32."""
+    return f"{{shape: {e.shape}, dtype: {e.dtype}}}" if e.dtype else e.shape
+
+
+# op -> [(layer text, input shape, expected output shape)]: the examples of these ops
+# that the differential tests run (their OpDefs carry them)
+SHAPES: dict[str, list[tuple[str, str, str]]] = {
+    op: [(e.layer, _shape(e), e.out) for e in REGISTRY[op].examples if e.parity]
+    for op in (
+        "rnn",
+        "gru",
+        "lstm",
+    )
+}
 
 
 # -- a numpy reference of torch's formulas ----------------------------------------------

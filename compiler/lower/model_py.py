@@ -1,7 +1,7 @@
 """`dlc compile --emit torch`: the fx module as a standalone model.py that needs only torch.
 
-The file holds the helpers of torch_modules.py and of the layer library's `*_modules.py`
-files (copied verbatim), a `Model` class whose
+The file holds the torch code of every family's `modules.py` (`ops/<family>/modules.py`,
+copied verbatim, in the order of `ops.FAMILIES`), a `Model` class whose
 `__init__` constructs the same layers at the same dotted names (so a state_dict saved
 from dlc loads into it) and whose `forward` is written from the fx graph, one line per
 fx node.
@@ -12,21 +12,24 @@ from __future__ import annotations
 import builtins
 import inspect
 import operator
+from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
 import torch
 import torch.fx as fx
-from torch import nn
 from torch.nn import functional as F
 
 from ..ir import Graph
-from . import attention_modules, conv_modules, embed_modules, generative_modules, recurrent_modules
-from . import torch_modules as tm
+from ..ops import FAMILIES
 from .torch import Lowered, build_fx
 
 # The files copied into model.py: each imports only torch, nn, F and math.
-HELPER_MODULES = (tm, conv_modules, recurrent_modules, embed_modules, attention_modules,
-                  generative_modules)  # fmt: skip
+HELPER_MODULES = tuple(
+    import_module(name)
+    for name in (f"{__package__.rsplit('.', 1)[0]}.ops.{f}.modules" for f in FAMILIES)
+    if find_spec(name) is not None
+)
 
 _INFIX = {operator.add: "+", operator.mul: "*"}
 
@@ -111,8 +114,7 @@ def _constructor(low: Lowered) -> str:
     cls = low.module
     assert cls is not None
     prefix = "" if _helper(cls.__name__) is cls else "nn."
-    kwargs = {k: v for k, v in low.ctor_kwargs.items() if not (cls is nn.PReLU and k == "init")}
-    return f"{prefix}{cls.__name__}({_call(low.ctor_args, kwargs)})"
+    return f"{prefix}{cls.__name__}({_call(low.ctor_args, dict(low.ctor_kwargs))})"
 
 
 def _line(node: fx.Node) -> str:

@@ -6,8 +6,9 @@ never clash with an IR value, a weight or an output. For each IR node it hands t
 rule an `Emit`: the node, its inputs' ONNX names and IR types, and a few verbs (`op`,
 `const`, `ints`, `weight`, `reduce`) that allocate names under the node
 (`h.dense.__weight_t`) and know the target opset. The rules live in one table keyed by
-op name (`onnx_ops.ONNX_RULES`); importing this module fills each `OpDef.onnx` slot
-from it, and a test proves every op has one.
+op name (`ONNX_RULES`), collected from the `onnx.py` of every family in `ops.FAMILIES`;
+a test proves it covers every op but those that are no node at inference (the
+`inference_identity` trait: identity, dropout).
 
 What the lowering guarantees:
 
@@ -28,7 +29,8 @@ What the lowering guarantees:
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from importlib import import_module
 from typing import Any
 
 import numpy as np
@@ -37,27 +39,19 @@ from onnx import TensorProto, helper
 
 from ... import __version__
 from ..dims import format_dim
+from ..dtypes import ONNX_NAMES
 from ..ir import Graph, Node, TensorType
-from ..ops import REGISTRY
-from .onnx_ops import ONNX_RULES
+from ..ops import FAMILIES, REGISTRY
+from ..passes import prune
 
 __all__ = ["DEFAULT_OPSET", "ir_version_for", "supported_opsets", "to_onnx"]
 
 DEFAULT_OPSET = 17
-PASSTHROUGH = ("identity", "dropout")  # ops that are the identity in an inference graph
 MIN_OPSET = 17  # LayerNormalization
 # Used when onnxruntime is not installed: what every onnxruntime since 1.18 loads.
 _FALLBACK_OPSET, _FALLBACK_IR = 21, 10
 
-ELEM_TYPES: dict[str, int] = {
-    "float32": TensorProto.FLOAT,
-    "float64": TensorProto.DOUBLE,
-    "float16": TensorProto.FLOAT16,
-    "bfloat16": TensorProto.BFLOAT16,
-    "int64": TensorProto.INT64,
-    "int32": TensorProto.INT32,
-    "bool": TensorProto.BOOL,
-}
+ELEM_TYPES: dict[str, int] = {dtype: getattr(TensorProto, n) for dtype, n in ONNX_NAMES.items()}
 
 
 # -- versions ---------------------------------------------------------------------
@@ -246,6 +240,13 @@ class Emit:
         self.b.value_infos.append(value_info(name, t))
 
 
+Rule = Callable[[Emit], str]
+
+ONNX_RULES: dict[str, Rule] = {}
+for _family in FAMILIES:
+    ONNX_RULES.update(import_module(f"..ops.{_family}.onnx", __package__).ONNX_RULES)
+
+
 def to_onnx(
     graph: Graph,
     weights: Mapping[str, np.ndarray],
@@ -261,11 +262,9 @@ def to_onnx(
     outputs = list(graph.outputs) + list(extra_outputs)
     b = OnnxBuilder(graph, weights, opset)
     names = _value_names(graph, outputs, b)
-    live = graph.live(tuple(value for _, value in outputs))  # no node that no output needs
-    for node in graph.nodes:
-        if node.name not in live:
-            continue
-        if node.op in PASSTHROUGH:  # the identity at inference: no node at all
+    # no node that no output needs
+    for node in prune(graph, tuple(value for _, value in outputs)).nodes:
+        if REGISTRY[node.op].inference_identity:  # no node at all
             names[node.name] = names[node.inputs[0]]
             continue
         emit = Emit(b, node, tuple(names[i] for i in node.inputs), names[node.name])
@@ -334,7 +333,3 @@ def _direct_outputs(
         for name, value in outputs
         if names[value] not in inputs and count[names[value]] == 1 and names[value] not in declared
     }
-
-
-for _name, _rule in ONNX_RULES.items():
-    REGISTRY[_name].onnx = _rule

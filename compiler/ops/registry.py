@@ -1,10 +1,11 @@
 """The op registry: every op of the language, each defined once, in one `OpDef`.
 
-An `OpDef` holds everything dlc knows about an op: its signature (`Arg`s with types and
-defaults), how many tensors it takes, its shape rule, its parameters (names, shapes,
-default init), its FLOP count, and the slots for its torch and ONNX lowerings. The
-lowering slots are filled by the lowering modules, keyed by the same op name; a test
-proves every op has both.
+An `OpDef` holds everything the front end knows about an op: its signature (`Arg`s with
+types and defaults), how many tensors it takes, its shape rule, its parameters (names,
+shapes, default init), its FLOP count, and traits the passes read (`int_inputs`,
+`inference_identity`). It is frozen data: the lowerings do not touch it. They keep their
+rules in tables keyed by the same op name, beside the OpDefs in each family's folder
+(`ops/<family>/torch.py`, `onnx.py`); a test proves the tables cover the registry.
 
 Combinators (`residual`, `repeat`, ...) are entries too, of kind "combinator": instead of
 a shape rule they have an `expand` rule that elaboration calls to rewrite them into
@@ -183,6 +184,34 @@ class OpCtx:
         return chosen or self.default_init or fallback
 
 
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A test case of an op: `layer` on an input of `shape` (and `dtype`) gives `out`.
+
+    `torch` is the equivalent `torch.nn` module as text (`"nn.Linear(784, 128)"`), which
+    the tests evaluate: same parameter names and shapes. `parity`: the tests run the layer
+    through torch, onnxruntime and onnx's reference evaluator (False for a row that only
+    checks parameters)."""
+
+    layer: str
+    shape: str
+    out: str
+    dtype: str | None = None
+    torch: str | None = None
+    parity: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An error case of an op: `layer` on `shape` fails with `message` (a part of the
+    rendered error) at column `col` of the layer text (1-based)."""
+
+    layer: str
+    message: str
+    col: int
+    shape: str = "[B, 16]"
+
+
 ShapeRule = Callable[[OpCtx], TensorType]
 ParamRule = Callable[[OpCtx, TensorType], tuple[ParamSpec, ...]]
 FlopRule = Callable[[OpCtx, TensorType], Dim]
@@ -196,7 +225,7 @@ def no_flops(ctx: OpCtx, out: TensorType) -> Dim:
     return 0
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class OpDef:
     """One op of the language. See the module docstring."""
 
@@ -213,9 +242,16 @@ class OpDef:
     category: str = ""
     doc: str = ""
     internal: bool = False  # produced by elaboration only, not callable from a spec
-    # Lowering slots, filled by the lowering modules (keyed by this op's name).
-    torch: Callable[..., Any] | None = None
-    onnx: Callable[..., Any] | None = None
+    # Takes integer tensors too (layout and merges: any dtype; embeddings: token ids);
+    # every other op needs floating-point inputs.
+    int_inputs: bool = False
+    # The identity in an inference graph (dropout): no node at all in the ONNX model.
+    inference_identity: bool = False
+    # Parameters that must be positive (variances, scales): tests that perturb weights
+    # keep them so.
+    positive_params: tuple[str, ...] = ()
+    examples: tuple[Example, ...] = ()  # test cases, read by the table-driven tests
+    errors: tuple[Failure, ...] = ()  # error cases, message and place
 
     def arg(self, name: str) -> Arg | None:
         for a in self.args:

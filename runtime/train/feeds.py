@@ -23,7 +23,7 @@ from torch import nn
 
 from ...compiler.errors import DataError, Loc
 from ...compiler.ir import Graph, GraphInput
-from ...compiler.lower.torch_modules import Standardize
+from ...compiler.ops.preprocess.modules import Standardize
 from ...compiler.pipeline import Checked
 from .data import Dataset, load_source, split
 

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ...compiler.errors import TrainError, UsageError
-from ...compiler.lower.init import initial_weights
+from ...compiler.lower.initial_weights import initial_weights
 from ...compiler.lower.torch import to_torch
 from ...compiler.pipeline import Checked
 from ...compiler.training import check_loss_outputs

@@ -1,0 +1,60 @@
+"""The test cases of the activations ops: examples (shapes, the equivalent torch.nn module as
+text) and error cases, which the OpDefs carry and the table-driven tests read."""
+
+from __future__ import annotations
+
+from ..registry import Example, Failure
+
+EXAMPLES: dict[str, tuple[Example, ...]] = {
+    "identity": (Example("identity", "[B, T, 7]", "[B, T, 7]"),),
+    "step": (Example("step", "[B, 3]", "[B, 3]"),),
+    "sigmoid": (Example("sigmoid", "[B, 3]", "[B, 3]"),),
+    "tanh": (Example("tanh", "[B, T, 3]", "[B, T, 3]"),),
+    "lecun_tanh": (Example("lecun_tanh", "[B, 3]", "[B, 3]"),),
+    "soboleva_tanh": (
+        Example("soboleva_tanh(1, 1, 1, 1)", "[B, 3]", "[B, 3]"),
+        Example("soboleva_tanh(a=2, d=0.5)", "[4, 3]", "[4, 3]"),
+    ),
+    "relu": (
+        Example("relu", "[B, 3, 8, 8]", "[B, 3, 8, 8]"),
+        Example("relu", "[B, 8]", "[B, 8]", torch="nn.ReLU()", parity=False),
+    ),
+    "leaky_relu": (Example("leaky_relu(slope=0.2)", "[B, 3]", "[B, 3]"),),
+    "gelu": (
+        Example("gelu", "[B, 3]", "[B, 3]"),
+        Example("gelu(approximate=tanh)", "[B, 3]", "[B, 3]"),
+    ),
+    "elu": (Example("elu(alpha=0.5)", "[B, 3]", "[B, 3]"),),
+    "selu": (Example("selu", "[B, 3]", "[B, 3]"),),
+    "silu": (Example("silu", "[B, 3]", "[B, 3]"),),
+    "gaussian": (Example("gaussian", "[B, 3]", "[B, 3]"),),
+    "softplus": (Example("softplus", "[B, 3]", "[B, 3]"),),
+    "prelu": (
+        Example("prelu", "[B, 3]", "[B, 3]"),
+        Example("prelu(num_parameters=3)", "[B, 3, H, W]", "[B, 3, H, W]"),
+        Example("prelu", "[B, 8]", "[B, 8]", torch="nn.PReLU()", parity=False),
+        Example(
+            "prelu(num_parameters=3)",
+            "[B, 3, 4, 4]",
+            "[B, 3, 4, 4]",
+            torch="nn.PReLU(3)",
+            parity=False,
+        ),
+    ),
+    "softmax": (
+        Example("softmax", "[B, 10]", "[B, 10]"),
+        Example("softmax(axis=1)", "[B, T, 5]", "[B, T, 5]"),
+    ),
+    "log_softmax": (Example("log_softmax(axis=-1)", "[B, 10]", "[B, 10]"),),
+    "maxout": (
+        Example("maxout(2)", "[B, 8]", "[B, 4]", torch="nn.Identity()"),
+        Example("maxout(8)", "[B, 8]", "[B, 1]"),
+        Example("maxout(2)", "[B, T*2]", "[B, T]"),
+    ),
+}
+
+ERRORS: dict[str, tuple[Failure, ...]] = {
+    "gelu": (
+        Failure("gelu(approximate=fast)", "expected one of none, tanh, got string 'fast'", 18),
+    ),
+}

@@ -1,0 +1,91 @@
+"""The test cases of the attention ops: examples (shapes, the equivalent torch.nn module as
+text) and error cases, which the OpDefs carry and the table-driven tests read."""
+
+from __future__ import annotations
+
+from ..registry import Example
+
+TWICE = "concat(identity, identity, axis=1)"  # a memory of S = 2T steps
+
+EXAMPLES: dict[str, tuple[Example, ...]] = {
+    "self_attention": (
+        Example(
+            "self_attention(2)",
+            "[B, T, 8]",
+            "[B, T, 8]",
+            torch="nn.MultiheadAttention(8, 2, batch_first=True)",
+        ),
+        Example("self_attention(4, causal=true)", "[B, T, 16]", "[B, T, 16]"),
+        Example(
+            "self_attention(2, causal=true, bias=false, dropout=0.1)", "[2, 5, 8]", "[2, 5, 8]"
+        ),
+        Example(
+            "self_attention(4, causal=true, bias=false)",
+            "[B, T, 16]",
+            "[B, T, 16]",
+            torch="nn.MultiheadAttention(16, 4, bias=False, batch_first=True)",
+            parity=False,
+        ),
+    ),
+    "multihead_cross_attention": (
+        Example(f"cross_attention({TWICE}, 2)", "[B, T, 8]", "[B, T, 8]"),
+        Example("cross_attention(dense(8) -> tanh, 4, bias=false)", "[3, 5, 8]", "[3, 5, 8]"),
+        Example(
+            "cross_attention(x, 2)",
+            "[B, T, 8]",
+            "[B, T, 8]",
+            torch="nn.MultiheadAttention(8, 2, batch_first=True)",
+            parity=False,
+        ),
+    ),
+    "transformer_encoder": (
+        Example(
+            "transformer_encoder(2, 2, 16)",
+            "[B, T, 8]",
+            "[B, T, 8]",
+            torch="nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), "
+            "2, enable_nested_tensor=False)",
+        ),
+        Example("transformer_encoder(2, 2, 16, activation=gelu)", "[B, T, 8]", "[B, T, 8]"),
+        Example(
+            "transformer_encoder(2, 4, 32, norm_first=true, causal=true)",
+            "[B, T, 16]",
+            "[B, T, 16]",
+        ),
+        Example(
+            "transformer_encoder(1, 2, 16, activation=gelu, norm_first=true)",
+            "[2, 6, 8]",
+            "[2, 6, 8]",
+        ),
+        Example(
+            "transformer_encoder(3, 4, 32, activation=gelu, norm_first=true)",
+            "[B, T, 16]",
+            "[B, T, 16]",
+            torch="nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, 32, batch_first=True, "
+            'activation="gelu", norm_first=True), 3, enable_nested_tensor=False)',
+            parity=False,
+        ),
+    ),
+    "transformer_decoder_layers": (
+        Example(
+            f"transformer_decoder({TWICE}, 2, 2, 16)",
+            "[B, T, 8]",
+            "[B, T, 8]",
+        ),
+        Example(
+            f"transformer_decoder({TWICE}, 1, 2, 16, activation=gelu, norm_first=true)",
+            "[B, T, 8]",
+            "[B, T, 8]",
+        ),
+        Example(
+            "transformer_decoder(x, 2, 2, 16)",
+            "[B, T, 8]",
+            "[B, T, 8]",
+            torch="nn.TransformerDecoder("
+            "nn.TransformerDecoderLayer(8, 2, 16, batch_first=True), 2)",
+            parity=False,
+        ),
+    ),
+    "cross_attention": (Example("cross_attention(x, heads=2)", "[B, T, 8]", "[B, T, 8]"),),
+    "transformer_decoder": (Example("transformer_decoder(x, 1, 2, 16)", "[B, T, 8]", "[B, T, 8]"),),
+}

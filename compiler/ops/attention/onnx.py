@@ -1,0 +1,171 @@
+"""The ONNX rules of attention and transformers (see lower/onnx.py's `Emit`).
+
+Attention is written in plain ops, the pattern onnxruntime's attention fusion knows:
+Q, K and V projections as MatMul + Add by the rows of `in_proj_weight` (Sliced from the
+initializer, which keeps torch's name and [3D, D] layout, so trained weights move by
+name; onnxruntime folds the Slices), Reshape to [B, T, heads, d_k] and Transpose, MatMul
+for Q Kᵀ, Mul by 1/√d_k, the causal mask as an additive [T, T] constant (-inf above
+the diagonal, built with Trilu at the run's T), Softmax, MatMul by V, the heads merged
+back and the output projection. The transformer layers add LayerNormalization, the
+residual Adds and the feed-forward sublayer (Relu, or exact GELU: `Gelu` from opset 20,
+else the erf pattern onnxruntime fuses). Dropout is the identity at inference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+from onnx import helper
+
+from ...ir import TensorType
+from ..activations.onnx import gelu
+from ..linear.onnx import linear
+from ..norm.onnx import layernorm
+from . import LAYER_NORM_EPS, attention_param_names
+
+if TYPE_CHECKING:
+    from ...lower.onnx import Emit, Rule
+
+Sublayer = Callable[[str], str]
+
+
+def _rows(e: Emit, w: str, i: int, dim: int, tag: str) -> str:
+    """Rows i·D .. (i+1)·D of an in_proj initializer (Q: 0, K: 1, V: 2)."""
+    starts, ends = e.ints([i * dim], "start"), e.ints([(i + 1) * dim], "end")
+    return e.op("Slice", w, starts, ends, e.ints([0], "axes"), tag=tag)
+
+
+def _heads(e: Emit, t: str, heads: int, dim: int, perm: list[int]) -> str:
+    """[B, T, D] -> [B, T, heads, d_k], transposed by `perm` ([B, heads, T, d_k] or, for
+    the keys, [B, heads, d_k, T])."""
+    split = e.op("Reshape", t, e.ints([0, 0, heads, dim // heads]), tag="split_heads")
+    return e.op("Transpose", split, perm=perm)
+
+
+def causal_mask(e: Emit, x: str) -> str:
+    """[T, T] with -inf above the diagonal and 0 elsewhere, T read off x [B, T, D]."""
+    t = e.op("Shape", x, start=1, end=2, tag="t")
+    fill = helper.make_tensor("value", e.elem_type, [1], [-np.inf])
+    full = e.op("ConstantOfShape", e.op("Concat", t, t, axis=0, tag="tt"), value=fill)
+    k = e.b.initializer(e.b.fresh(f"{e.node.name}.__k"), np.asarray(1, np.int64))
+    mask = e.op("Trilu", full, k, upper=1, tag="causal_mask")
+    steps = e.types[0].shape[1]
+    e.declare(mask, TensorType((steps, steps), e.types[0].dtype))
+    return mask
+
+
+def attention(
+    e: Emit, x: str, memory: str, prefix: str, mask: str | None, bias: bool, out: bool = False
+) -> str:
+    """Multi-head attention of queries x [B, T, D] over memory [B, S, D] with the weights
+    `{prefix}in_proj_weight` etc.; `mask` an additive [T, S] mask or None."""
+    dim, heads = e.types[0].shape[-1], e.attr("heads")
+    assert isinstance(dim, int), "shape inference guarantees a concrete model width"
+    names = attention_param_names(prefix)
+    w = e.weight(names.in_proj_weight)
+    b = e.weight(names.in_proj_bias) if bias else None
+
+    def project(i: int, src: str, n: str) -> str:
+        b_i = _rows(e, b, i, dim, f"b_{n}") if b is not None else None
+        return linear(e, src, 3, _rows(e, w, i, dim, f"w_{n}"), b_i, False)
+
+    q, k, v = project(0, x, "q"), project(1, memory, "k"), project(2, memory, "v")
+    q_heads, k_t = _heads(e, q, heads, dim, [0, 2, 1, 3]), _heads(e, k, heads, dim, [0, 2, 3, 1])
+    scores = e.op("MatMul", q_heads, k_t)
+    scores = e.op("Mul", scores, e.const(1 / math.sqrt(dim // heads), "scale"))
+    if mask is not None:
+        scores = e.op("Add", scores, mask, tag="masked")
+    probs = e.op("Softmax", scores, axis=-1)
+    y = e.op("MatMul", probs, _heads(e, v, heads, dim, [0, 2, 1, 3]))
+    y = e.op("Transpose", y, perm=[0, 2, 1, 3])
+    merged = e.op("Reshape", y, e.ints([0, 0, dim]), tag="merge_heads")
+    w_o = e.weight(names.out_proj_weight)
+    b_o = e.weight(names.out_proj_bias) if bias else None
+    return linear(e, merged, 3, w_o, b_o, out)
+
+
+def _self_attention(e: Emit) -> str:
+    mask = causal_mask(e, e.x) if e.attr("causal") else None
+    return attention(e, e.x, e.x, "", mask, e.attr("bias"), out=True)
+
+
+def _cross_attention(e: Emit) -> str:
+    return attention(e, e.x, e.inputs[1], "", None, e.attr("bias"), out=True)
+
+
+# -- transformer layers ---------------------------------------------------------------
+
+
+def _activation(e: Emit, h: str) -> str:
+    if e.attr("activation") == "relu":
+        return e.op("Relu", h)
+    return gelu(e, h, "none", out=False)  # exact, as torch's F.gelu
+
+
+def _feed_forward(e: Emit, prefix: str) -> Sublayer:
+    """linear2(act(linear1(h)))."""
+
+    def f(h: str) -> str:
+        w1, b1 = e.weight(f"{prefix}linear1.weight"), e.weight(f"{prefix}linear1.bias")
+        w2, b2 = e.weight(f"{prefix}linear2.weight"), e.weight(f"{prefix}linear2.bias")
+        hidden = _activation(e, linear(e, h, 3, w1, b1, False))
+        return linear(e, hidden, 3, w2, b2, False)
+
+    return f
+
+
+def _residual(e: Emit, x: str, f: Sublayer, norm: str, out: bool) -> str:
+    """x + f(LN(x)) pre-LN, LN(x + f(x)) post-LN, with the layer norm `norm`."""
+    w, b = e.weight(f"{norm}.weight"), e.weight(f"{norm}.bias")
+
+    if e.attr("norm_first"):
+        return e.op("Add", x, f(layernorm(e, x, w, b, LAYER_NORM_EPS, False)), out=out)
+    return layernorm(e, e.op("Add", x, f(x), tag="residual"), w, b, LAYER_NORM_EPS, out)
+
+
+def _layers(e: Emit, sublayers: Callable[[str, str | None], list[tuple[Sublayer, str]]]) -> str:
+    """The stack: for each layer i, its sublayers (function, norm name) in order."""
+    mask = causal_mask(e, e.x) if e.attr("causal") else None
+    x, n = e.x, e.attr("layers")
+    for i in range(n):
+        steps = sublayers(f"layers.{i}.", mask)
+        for j, (f, norm) in enumerate(steps):
+            x = _residual(e, x, f, norm, out=i == n - 1 and j == len(steps) - 1)
+    return x
+
+
+def _encoder(e: Emit) -> str:
+    def sublayers(p: str, mask: str | None) -> list[tuple[Sublayer, str]]:
+        def attend(h: str) -> str:
+            return attention(e, h, h, f"{p}self_attn.", mask, True)
+
+        return [(attend, f"{p}norm1"), (_feed_forward(e, p), f"{p}norm2")]
+
+    return _layers(e, sublayers)
+
+
+def _decoder(e: Emit) -> str:
+    memory = e.inputs[1]
+
+    def sublayers(p: str, mask: str | None) -> list[tuple[Sublayer, str]]:
+        def attend(h: str) -> str:
+            return attention(e, h, h, f"{p}self_attn.", mask, True)
+
+        def cross(h: str) -> str:
+            return attention(e, h, memory, f"{p}multihead_attn.", None, True)
+
+        steps = [(attend, f"{p}norm1"), (cross, f"{p}norm2")]
+        return steps + [(_feed_forward(e, p), f"{p}norm3")]
+
+    return _layers(e, sublayers)
+
+
+ONNX_RULES: dict[str, Rule] = {
+    "self_attention": _self_attention,
+    "multihead_cross_attention": _cross_attention,
+    "transformer_encoder": _encoder,
+    "transformer_decoder_layers": _decoder,
+}

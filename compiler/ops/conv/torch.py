@@ -1,0 +1,72 @@
+"""The torch rules of convolution and pooling (see lower/lowered.py).
+
+Convolutions and windowed pooling are the torch.nn modules of the same name, built with
+the node's window (ops/conv/__init__.py), so their state_dict is nn.Conv2d's; global pooling is
+a helper of modules.py, upsampling nn.Upsample.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ...ir import Node, TensorType
+from ...lower.lowered import Lowered, Rule, channels
+from . import modules, per_axis, upsample_scales, window
+
+_CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
+_POOL: dict[tuple[str, int], type[nn.Module]] = {
+    ("max", 1): nn.MaxPool1d,
+    ("max", 2): nn.MaxPool2d,
+    ("avg", 1): nn.AvgPool1d,
+    ("avg", 2): nn.AvgPool2d,
+}
+
+
+def _conv(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
+    n = ins[0].rank - 2
+    w = window(node, n)
+    padding: Any = "same" if node.attr("padding") == "same" else w.before
+    kwargs = {"stride": w.stride, "padding": padding, "dilation": w.dilation,
+              "groups": node.attr("groups"), "bias": node.attr("bias")}  # fmt: skip
+    return Lowered(_CONV[n], (channels(ins), node.attr("filters"), w.kernel), kwargs)
+
+
+def _conv_transpose(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
+    w = window(node, 2)
+    kwargs = {"stride": w.stride, "padding": w.before,
+              "output_padding": per_axis(node, "output_padding", 2),
+              "groups": node.attr("groups"), "bias": node.attr("bias"),
+              "dilation": w.dilation}  # fmt: skip
+    return Lowered(nn.ConvTranspose2d, (channels(ins), node.attr("filters"), w.kernel), kwargs)
+
+
+def _pool(kind: str) -> Rule:
+    def rule(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
+        n = ins[0].rank - 2
+        w = window(node, n)
+        return Lowered(_POOL[kind, n], (w.kernel,), {"stride": w.stride, "padding": w.before})
+
+    return rule
+
+
+def _upsample(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
+    scales = tuple(float(s) for s in upsample_scales(node, ins[0].rank))
+    mode = node.attr("mode")
+    corners = {"align_corners": False} if mode == "bilinear" else {}
+    return Lowered(nn.Upsample, (), {"scale_factor": scales, "mode": mode, **corners})
+
+
+TORCH_RULES: dict[str, Rule] = {
+    "conv1d": _conv,
+    "conv2d": _conv,
+    "conv_transpose2d": _conv_transpose,
+    "maxpool1d": _pool("max"),
+    "maxpool2d": _pool("max"),
+    "avgpool1d": _pool("avg"),
+    "avgpool2d": _pool("avg"),
+    "global_avgpool": lambda node, ins: Lowered(fn=modules.global_avgpool),
+    "global_maxpool": lambda node, ins: Lowered(fn=modules.global_maxpool),
+    "upsample": _upsample,
+}

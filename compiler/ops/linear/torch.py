@@ -1,0 +1,21 @@
+"""The torch rule of dense: nn.Linear, or a TiedLinear that reads the tied embedding's
+table where it lives (the node's `weights_of` edge)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ...ir import Node, TensorType
+from ...lower.lowered import Attr, Lowered, Rule, features
+from .modules import TiedLinear
+
+
+def _dense(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
+    bias = {"bias": node.attr("bias")}
+    if node.weights_of:  # the weight is the embedding module's own, read where it lives
+        (tied,) = node.weights_of
+        return Lowered(TiedLinear, (node.attr("units"),), bias, args=(Attr(f"{tied}.weight"),))
+    return Lowered(nn.Linear, (features(ins), node.attr("units")), bias)
+
+
+TORCH_RULES: dict[str, Rule] = {"dense": _dense}

@@ -1,0 +1,132 @@
+"""The ONNX rules of recurrent nets (see lower/onnx.py's `Emit`).
+
+Each layer is one native `RNN` / `GRU` / `LSTM` node (`direction=bidirectional` for two
+directions), so onnxruntime runs its fused kernels. These take time-major input
+(`layout=0`: onnxruntime refuses `layout=1`), so the [B, T, F] input is transposed to
+[T, B, F] once, and the result back at the end.
+
+The weights stay in the initializers of torch's names and layout (weight_ih_l0, ...:
+trained weights move by name); the W, R and B inputs ONNX wants are computed from them
+with ops onnxruntime folds into constants at load time:
+
+    W [D, G·H, in]   the directions' weight_ih, rows Gathered into ONNX's gate order
+    R [D, G·H, H]    weight_hh likewise
+    B [D, 2·G·H]     bias_ih and bias_hh, each reordered, concatenated
+
+ONNX's gate orders differ from torch's: LSTM i, o, f, c (torch i, f, g, o) and GRU z, r, h
+(torch r, z, n); torch's GRU applies the reset gate after the hidden product, which is
+ONNX's `linear_before_reset=1`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from onnx import helper
+
+from . import GATES, param_name
+
+if TYPE_CHECKING:
+    from ...lower.onnx import Emit, Rule
+
+Attrs = dict[str, Any]
+# ONNX's gate order of each op, in the names of GATES (torch's order).
+ONNX_GATES = {"rnn": ("h",), "gru": ("z", "r", "n"), "lstm": ("i", "o", "f", "g")}
+
+
+def _order(op: str) -> tuple[int, ...]:
+    """ONNX's gates as indices of torch's."""
+    return tuple(GATES[op].index(gate) for gate in ONNX_GATES[op])
+
+
+def _gather_rows(e: Emit, order: Sequence[int], hidden: int) -> str | None:
+    """The row index that puts torch's gates (blocks of `hidden` rows) into ONNX's
+    `order`, or None where the order is torch's."""
+    if list(order) == sorted(order):
+        return None
+    rows = [gate * hidden + k for gate in order for k in range(hidden)]
+    return e.ints(rows, "gate_rows")
+
+
+def _reordered(e: Emit, param: str, rows: str | None) -> str:
+    w = e.weight(param)
+    return w if rows is None else e.op("Gather", w, rows, axis=0, tag="gates")
+
+
+def _stack(e: Emit, parts: list[str], axes: str) -> str:
+    """[D, ...] from the directions' parts: unsqueezed, then concatenated."""
+    stacked = [e.op("Unsqueeze", p, axes, tag="direction") for p in parts]
+    return stacked[0] if len(stacked) == 1 else e.op("Concat", *stacked, axis=0)
+
+
+def _layer_inputs(e: Emit, layer: int, rows: str | None, axes: str) -> list[str]:
+    """W, R and (with bias) B of one layer, all directions stacked."""
+    d = 2 if e.attr("bidirectional") else 1
+    w = _stack(e, [_reordered(e, param_name("weight_ih", layer, k), rows) for k in range(d)], axes)
+    r = _stack(e, [_reordered(e, param_name("weight_hh", layer, k), rows) for k in range(d)], axes)
+    if not e.attr("bias"):
+        return [w, r]
+    return [w, r, _stack(e, [_bias(e, layer, k, rows) for k in range(d)], axes)]
+
+
+def _bias(e: Emit, layer: int, direction: int, rows: str | None) -> str:
+    """ONNX's [Wb; Rb] of one direction: bias_ih and bias_hh, reordered, one after the other."""
+    ih, hh = (
+        _reordered(e, param_name(kind, layer, direction), rows) for kind in ("bias_ih", "bias_hh")
+    )
+    return e.op("Concat", ih, hh, axis=0, tag="bias")
+
+
+def _cell(e: Emit, op_type: str, inputs: list[str], output: int, **attrs: Any) -> str:
+    """One RNN/GRU/LSTM node and the name of its output number `output` (0: Y, all steps
+    [T, D, B, H]; 1: Y_h, the final states [D, B, H]); the others are left unnamed.
+    `Emit.op` makes one-output nodes, so this one is added to the builder directly."""
+    name = e.b.fresh(f"{e.node.name}.__{op_type.lower()}")
+    outputs = [""] * output + [name]
+    e.b.nodes.append(helper.make_node(op_type, inputs, outputs, name=name, **attrs))
+    return name
+
+
+def _features(e: Emit, x: str, perm: list[int], width: int, out: bool = False) -> str:
+    """Transpose, then merge the last two axes (directions, hidden) into one of `width`;
+    0 in a Reshape keeps that dim (B and T may be symbolic)."""
+    moved = e.op("Transpose", x, perm=perm)
+    keep = [0] * (len(perm) - 2)
+    return e.op("Reshape", moved, e.ints([*keep, width]), out=out)
+
+
+def _recurrent(op_type: str, order: Sequence[int], extra: Callable[[Emit, int], Attrs]) -> Rule:
+    """The rule of one op: ONNX `op_type`, its gates as indices of torch's (`order`),
+    and the op's own attributes (`extra`, given the Emit and the number of directions)."""
+
+    def rule(e: Emit) -> str:
+        h, layers = e.attr("hidden"), e.attr("layers")
+        d = 2 if e.attr("bidirectional") else 1
+        direction = "bidirectional" if d == 2 else "forward"
+        attrs = {"hidden_size": h, "direction": direction, **extra(e, d)}
+        rows, axes = _gather_rows(e, order, h), e.ints([0], "axes")
+        x = e.op("Transpose", e.x, perm=[1, 0, 2], tag="time_major")  # [T, B, F]
+        for layer in range(layers - 1):  # [T, D, B, H] -> the next layer's [T, B, D·H]
+            y = _cell(e, op_type, [x, *_layer_inputs(e, layer, rows, axes)], 0, **attrs)
+            x = _features(e, y, [0, 2, 1, 3], d * h)
+        top = [x, *_layer_inputs(e, layers - 1, rows, axes)]
+        if e.attr("return") == "last":  # Y_h [D, B, H] -> [B, D·H]
+            y_h = _cell(e, op_type, top, 1, **attrs)
+            return _features(e, y_h, [1, 0, 2], d * h, out=True)
+        y = _cell(e, op_type, top, 0, **attrs)  # [T, D, B, H] -> [B, T, D·H]
+        return _features(e, y, [2, 0, 1, 3], d * h, out=True)
+
+    return rule
+
+
+def _activations(e: Emit, d: int) -> Attrs:
+    """The RNN's φ for each direction: Tanh or Relu."""
+    return {"activations": [e.attr("nonlinearity").capitalize()] * d}
+
+
+ONNX_RULES: dict[str, Rule] = {
+    "rnn": _recurrent("RNN", _order("rnn"), _activations),
+    "gru": _recurrent("GRU", _order("gru"), lambda e, d: {"linear_before_reset": 1}),
+    "lstm": _recurrent("LSTM", _order("lstm"), lambda e, d: {}),
+}
