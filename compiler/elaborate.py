@@ -31,7 +31,9 @@ from .arith import compute, describe_value
 from .errors import Collector, DlcError, ElaborationError, ExprSyntaxError, Loc, did_you_mean
 from .inits import INIT_ALIASES, INITS
 from .ir import Graph, GraphInput, InitSpec, Node, TensorType
+from .lower.torch_names import TORCH_ATTRIBUTES
 from .ops.registry import BODY, REGISTRY, REQUIRED, Arg, ArgTypeError, OpDef, lookup, public_names
+from .order import in_dependency_order
 from .scope import CONSTANTS, Env, Reported, Scope, Thunk, Word
 from .spec import Body, GraphBody, SeqBody, Spec, Text
 from .syntax import (
@@ -46,9 +48,11 @@ from .syntax import (
     Signature,
     Str,
     as_call,
+    identifiers,
     parse_many,
+    references,
 )
-from .training import TABLES, CallPlan, LossPlan, TrainingPlan
+from .training import TrainingPlan, check_training_calls, training_plan
 
 MAX_BLOCK_DEPTH = 32
 MAX_NESTING = 100  # layers inside layers (residual(...) in blocks in params ...)
@@ -169,7 +173,7 @@ class Elaborator:
         if found:
             if isinstance(const, Thunk):
                 return self.apply(const.expr, x, const.env, scope)
-            if isinstance(const, str) and not isinstance(const, Word):
+            if isinstance(const, str):
                 with self.in_param(e.id):
                     return self.apply(self.parse_param(e.id), x, self.global_env, scope)
             raise self.fail(
@@ -253,8 +257,10 @@ class Elaborator:
         env: Env,
         x: str | None,
         scope: Scope,
+        word_locs: dict[str, Loc] | None = None,
     ) -> dict[str, Any]:
-        """Match a call's arguments to a signature; check and convert each value."""
+        """Match a call's arguments to a signature; check and convert each value. The
+        places of the arguments written as bare words go into `word_locs` if given."""
         out: dict[str, Any] = {}
         positional = list(e.args)
         if varargs is not None:
@@ -269,7 +275,7 @@ class Elaborator:
                 f"its signature is {_signature(what, args)}",
             )
         for a, expr in zip(args, positional, strict=False):
-            out[a.name] = self.arg_value(a, expr, env, x, scope)
+            out[a.name] = self.arg_value(a, expr, env, x, scope, word_locs)
         names = {a.name for a in args}
         for kw in e.kwargs:
             if kw.name not in names:
@@ -280,7 +286,8 @@ class Elaborator:
                 )
             if kw.name in out:
                 raise self.fail(f"argument '{kw.name}' of {what} is given twice", kw.loc)
-            out[kw.name] = self.arg_value(args_by_name(args, kw.name), kw.value, env, x, scope)
+            a = args_by_name(args, kw.name)
+            out[kw.name] = self.arg_value(a, kw.value, env, x, scope, word_locs)
         for a in args:
             if a.name not in out:
                 if a.required:
@@ -292,7 +299,17 @@ class Elaborator:
                 out[a.name] = a.default
         return out
 
-    def arg_value(self, a: Arg, expr: Expr, env: Env, x: str | None, scope: Scope) -> Any:
+    def arg_value(
+        self,
+        a: Arg,
+        expr: Expr,
+        env: Env,
+        x: str | None,
+        scope: Scope,
+        word_locs: dict[str, Loc] | None = None,
+    ) -> Any:
+        """An argument's value, checked and converted by its type: plain data (a `Word`
+        becomes its text), a tensor's IR value, an init, or a `Thunk` for a body."""
         kind = a.type.kind
         if kind == "body":
             return Thunk(expr, env)
@@ -302,16 +319,19 @@ class Elaborator:
             return self.init_spec(expr, env)
         v = self.value(expr, env)
         try:
-            return a.type.coerce(v)
+            out = a.type.coerce(plain(v))
         except ArgTypeError as err:
             if isinstance(v, Word) and not a.type.words:
-                raise self.unknown_name(v, expr.loc, env, layer=False) from None
+                raise self.unknown_name(v.text, expr.loc, env, layer=False) from None
             raise self.fail(f"argument '{a.name}': {err}", expr.loc) from None
+        if isinstance(v, Word) and word_locs is not None:
+            word_locs[a.name] = v.loc
+        return out
 
     def init_spec(self, e: Expr, env: Env) -> InitSpec | None:
         if isinstance(e, Name):
             found, const = env.const(e.id)
-            if found and isinstance(const, str) and not isinstance(const, Word):
+            if found and isinstance(const, str):
                 return self.init_spec(self.parse_param(e.id), self.global_env)
             if found and isinstance(const, Thunk):
                 return self.init_spec(const.expr, const.env)
@@ -356,21 +376,19 @@ class Elaborator:
         if found:
             if isinstance(const, Thunk):
                 return self.value(const.expr, const.env)
-            if isinstance(const, str) and not isinstance(const, Word):
+            if isinstance(const, str):
                 return self.param_value(e.id)  # only params hold raw strings
             return const
         if e.id in self.dim_names:
             return D.sym(e.id)
         if e.id in CONSTANTS:
             return CONSTANTS[e.id]
-        word = Word(e.id)
-        word.loc = e.loc
-        return word
+        return Word(e.id, e.loc)
 
     def arith(self, op: str, a: Any, b: Any, e: Expr) -> Any:
         for v in (a, b):
             if isinstance(v, Word):
-                raise self.unknown_name(v, v.loc or e.loc, self.global_env, layer=False)
+                raise self.unknown_name(v.text, v.loc, self.global_env, layer=False)
         return compute(op, a, b, e.loc)
 
     # ---- params -------------------------------------------------------------------
@@ -429,8 +447,8 @@ class Elaborator:
             return self.param_defs[name].value  # free text, not an expression
         with self.in_param(name):
             v = self.value(expr, self.global_env)
-        if isinstance(v, Word) and v == name:
-            return str(v)
+        if isinstance(v, Word) and v.text == name:
+            return v.text
         return v
 
     # ---- blocks -------------------------------------------------------------------
@@ -505,10 +523,10 @@ class Elaborator:
             else:
                 with self.collecting():
                     nodes.append((name, self.parse(text)))
-        ordered, failed = self.in_dependency_order(nodes)
+        ordered, failed = in_dependency_order(nodes, self.errors)
         failed |= rejected
         for name, expr in ordered:
-            if any(r.id in failed for r in _references(expr)):
+            if any(r.id in failed for r in references(expr)):
                 failed.add(name)  # it uses a node whose mistake is reported already
                 continue
             with self.collecting():
@@ -525,43 +543,6 @@ class Elaborator:
         if env is self.global_env:
             env.tensors.update(tensors)  # the model's nodes, for `outputs:`
         return tensors[result]
-
-    def in_dependency_order(
-        self, nodes: list[tuple[str, Expr]]
-    ) -> tuple[list[tuple[str, Expr]], set[str]]:
-        """Graph nodes sorted so each comes after the nodes it uses, and the nodes on a
-        cycle (reported here)."""
-        exprs = dict(nodes)
-        deps = {name: [r for r in _references(e) if r.id in exprs] for name, e in nodes}
-        order: list[tuple[str, Expr]] = []
-        failed: set[str] = set()
-        done: set[str] = set()
-        for root, _ in nodes:
-            if root in done:
-                continue
-            # Depth-first with an explicit stack: a graph may be thousands of nodes deep.
-            path, stack = [root], [iter(deps[root])]
-            while stack:
-                ref = next(stack[-1], None)
-                if ref is None:
-                    name = path.pop()
-                    stack.pop()
-                    done.add(name)
-                    order.append((name, exprs[name]))
-                elif ref.id in path:
-                    cycle = path[path.index(ref.id) :] + [ref.id]
-                    self.errors.add(
-                        f"the graph has a cycle: {' -> '.join(cycle)}",
-                        ref.loc,
-                        "a node may use inputs and other nodes, but not itself through them",
-                    )
-                    failed.update(path)
-                    done.update(path)
-                    path, stack = [], []
-                elif ref.id not in done:
-                    path.append(ref.id)
-                    stack.append(iter(deps[ref.id]))
-        return order, failed
 
     def name_single(self, before: int, value: str, name: str) -> str:
         """A graph node that is one op takes the node's own name (`y.weight`, not y.dense)."""
@@ -581,7 +562,7 @@ class Elaborator:
         if spec.training is not None and spec.training.init is not None:
             with self.collecting():
                 self.default_init = self.init_spec(spec.training.init.parse(), self.global_env)
-        self.check_training()
+        calls = check_training_calls(self)
         self.preparse()
         inputs = self.inputs()
         if not inputs:
@@ -605,62 +586,9 @@ class Elaborator:
                     self.global_env.tensors["y"] = last  # a stack's result is called y
         outputs = self.outputs(last, root)
         self.extra_outputs = self.export_outputs(outputs, root)
-        self.plan = self.training_plan(outputs)
+        self.plan = training_plan(self, calls, outputs)
         self.errors.raise_if_any()
         return Graph(spec.name, tuple(inputs), tuple(self.nodes), outputs)
-
-    def check_training(self) -> None:
-        """`loss`, `optimizer` and `schedule` name known entries with fitting arguments."""
-        self.training_calls: dict[int, CallPlan] = {}
-        t = self.spec.training
-        if t is None:
-            return
-        texts = [("loss", term.loss) for term in t.loss]
-        texts += [(k, v) for k, v in (("optimizer", t.optimizer), ("schedule", t.schedule)) if v]
-        for what, text in texts:
-            with self.collecting():
-                name, args = self.training_call(what, text)
-                self.training_calls[id(text)] = CallPlan(name, tuple(args.items()), text.loc)
-
-    def training_plan(self, outputs: tuple[tuple[str, str], ...]) -> TrainingPlan | None:
-        """The checked `training:` section; each loss term names one of the outputs. (A
-        section without a loss checks: `dlc train` asks for one.)"""
-        t = self.spec.training
-        if t is None or self.errors:
-            return None
-        names = [name for name, _ in outputs]
-        losses = []
-        for term in t.loss:
-            output = term.output or names[0]
-            if output not in names:
-                self.errors.add(
-                    f"the loss term names output '{output}', which the model does not have"
-                    f"{did_you_mean(output, names)}",
-                    term.loss.doc.loc(term.loss.path[:-1] + ("output",)),
-                    f"outputs: {', '.join(names)}",
-                )
-                continue
-            call = self.training_calls[id(term.loss)]
-            losses.append(LossPlan(call, output, term.target, term.weight))
-        adam = tuple((a.name, a.default) for a in TABLES["optimizer"]["adam"])
-        optimizer = self.training_calls[id(t.optimizer)] if t.optimizer else CallPlan("adam", adam)
-        schedule = self.training_calls[id(t.schedule)] if t.schedule else None
-        return TrainingPlan(tuple(losses), optimizer, schedule, t.options, t.loc)
-
-    def training_call(self, what: str, text: Text) -> tuple[str, dict[str, Any]]:
-        e = text.parse()
-        if isinstance(e, Name):
-            e = as_call(e)
-        table = TABLES[what]
-        if not isinstance(e, Call):
-            raise self.fail(f"expected a {what} such as {next(iter(table))}", e.loc)
-        if e.name not in table:
-            raise self.fail(
-                f"unknown {what} '{e.name}'{did_you_mean(e.name, table)}",
-                e.name_loc,
-                f"{what}s: {', '.join(table)}",
-            )
-        return e.name, self.bind(e.name, table[e.name], None, e, self.global_env, None, Scope(""))
 
     def inputs(self) -> list[GraphInput]:
         out = []
@@ -678,7 +606,7 @@ class Elaborator:
         e = d.parse()
         if isinstance(e, Name) and e.id not in self.global_env.consts:
             return D.sym(e.id)
-        v = self.value(e, self.global_env)
+        v = plain(self.value(e, self.global_env))
         if isinstance(v, float) and v.is_integer():
             v = int(v)
         if isinstance(v, bool) or not (isinstance(v, int) and v >= 1 or D.is_sym(v)):
@@ -728,24 +656,13 @@ class Elaborator:
         return self.named_values(self.spec.export.outputs, root)
 
 
-# Attributes of a torch.fx.GraphModule (and so of every torch.nn.Module): a graph node of
-# that name would be a submodule of the same name, which torch refuses or mistakes for its
-# own (tests/test_elaborate.py checks the list against the installed torch).
-TORCH_ATTRIBUTES = frozenset({
-    "T_destination", "add_module", "add_submodule", "apply", "bfloat16", "buffers",
-    "call_super_init", "children", "code", "compile", "cpu", "cuda",
-    "delete_all_unused_submodules", "delete_submodule", "double", "dump_patches", "eval",
-    "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter",
-    "get_submodule", "graph", "half", "ipu", "load_state_dict", "meta", "modules", "mtia",
-    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
-    "print_readable", "recompile", "register_backward_hook", "register_buffer",
-    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
-    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
-    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
-    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
-    "set_extra_state", "set_submodule", "shape_env", "share_memory", "state_dict", "to",
-    "to_empty", "to_folder", "train", "training", "type", "xpu", "zero_grad",
-})  # fmt: skip
+def plain(v: Any) -> Any:
+    """A value as node attributes hold it: a `Word` (in a list, too) becomes its text."""
+    if isinstance(v, Word):
+        return v.text
+    if isinstance(v, tuple):
+        return tuple(plain(x) for x in v)
+    return v
 
 
 def args_by_name(args: tuple[Arg, ...], name: str) -> Arg:
@@ -774,25 +691,6 @@ def _texts(body: Body) -> Iterator[Text]:
         yield from (text for _, _, text in body.nodes)
 
 
-def _references(e: Expr) -> Iterator[Name]:
-    """Every bare name in an expression (the candidates for graph-node references)."""
-    if isinstance(e, Name):
-        yield e
-    elif isinstance(e, Pipe | ListExpr):
-        for sub in e.stages if isinstance(e, Pipe) else e.items:
-            yield from _references(sub)
-    elif isinstance(e, BinOp):
-        yield from _references(e.left)
-        yield from _references(e.right)
-    elif isinstance(e, Neg):
-        yield from _references(e.operand)
-    elif isinstance(e, Call):
-        for a in e.args:
-            yield from _references(a)
-        for kw in e.kwargs:
-            yield from _references(kw.value)
-
-
 def input_dim_names(spec: Spec) -> set[str]:
     """Identifiers in input shapes that are not params: the symbolic dims (B, T, ...)."""
     params = {p.name for p in spec.params}
@@ -800,16 +698,10 @@ def input_dim_names(spec: Spec) -> set[str]:
     for inp in spec.inputs:
         for d in inp.dims:
             if isinstance(d, Text):
-                for tok in _identifiers(d.value):
+                for tok in identifiers(d.value):
                     if tok not in params:
                         out.add(tok)
     return out
-
-
-def _identifiers(text: str) -> Iterator[str]:
-    import re
-
-    yield from re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
 
 
 @dataclass(frozen=True)

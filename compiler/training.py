@@ -1,16 +1,17 @@
-"""The names `training:` may use, with their signatures: losses, optimizers, schedules.
+"""The `training:` section checked: the names it may use, its calls, its plan.
 
-The front end checks a spec's `loss`, `optimizer` and `schedule` against these tables
-(unknown names with a suggestion, argument names and types), so `dlc check` catches
-`optimizer: adma(lr=1e-3)` before a training run starts. The training runtime
-implements each entry under the same name; defaults follow PyTorch and the course
-(Adam β₁=0.9, β₂=0.999, ε=1e-8; RMSProp ρ=0.9; AdaGrad δ=1e-10).
+The tables name the losses, optimizers and schedules with their signatures. The front
+end checks a spec's `loss`, `optimizer` and `schedule` against them (unknown names with a
+suggestion, argument names and types), so `dlc check` catches `optimizer: adma(lr=1e-3)`
+before a training run starts; the training runtime implements each entry under the same
+name. Defaults follow PyTorch (Adam β₁=0.9, β₂=0.999, ε=1e-8; RMSProp ρ=0.9; AdaGrad
+δ=1e-10). The checked section is a `TrainingPlan`: the bound calls and the loss terms.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .arith import describe_value
 from .errors import Collector, ElaborationError, Loc, did_you_mean
@@ -27,10 +28,16 @@ from .ops.registry import (
     ArgType,
     ArgTypeError,
 )
+from .scope import Scope
+from .syntax import Call, Name, as_call
+
+if TYPE_CHECKING:  # elaboration calls in here with itself; training.py is imported by it
+    from .elaborate import Elaborator
+    from .spec import Text
 
 
 def _output_name(v: Any) -> str:
-    """A bare name, kept as written (an elaborated name keeps its place in the spec)."""
+    """A bare name, kept as written."""
     if isinstance(v, str) and v.isidentifier():
         return v
     raise ArgTypeError(f"expected the name of a model output, got {describe_value(v)}")
@@ -108,9 +115,15 @@ class CallPlan:
     name: str
     args: tuple[tuple[str, Any], ...]
     loc: Loc | None = None
+    # Where an argument written as a bare name stands (`mu` in kl_normal(mu, logvar)):
+    # messages about the output it names point there.
+    word_locs: tuple[tuple[str, Loc], ...] = ()
 
     def kwargs(self) -> dict[str, Any]:
         return dict(self.args)
+
+    def arg_loc(self, name: str) -> Loc | None:
+        return dict(self.word_locs).get(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +174,13 @@ def check_loss_outputs(plan: TrainingPlan, graph: Graph) -> None:
         name, reads = term.call.name, term.reads
         if not reads:
             continue
-        missing = [v for v in reads if v not in outputs]
-        for v in missing:
+        missing = [(arg, v) for arg, v in zip(output_args(name), reads, strict=True)
+                   if v not in outputs]  # fmt: skip
+        for arg, v in missing:
             errors.add(
                 f"loss {name} reads the output '{v}', which the model does not have"
                 f"{did_you_mean(v, outputs)}",
-                getattr(v, "loc", None) or term.call.loc,
+                term.call.arg_loc(arg) or term.call.loc,
                 f"the model's outputs are {', '.join(outputs)}; a loss reads outputs "
                 f"only: add `{v}: {v}` under outputs:",
             )
@@ -185,3 +199,68 @@ def check_loss_outputs(plan: TrainingPlan, graph: Graph) -> None:
                 "remove `target:` from this loss term",
             )
     errors.raise_if_any()
+
+
+# ---- checking the section during elaboration --------------------------------------
+
+
+def check_training_calls(el: Elaborator) -> dict[int, CallPlan]:
+    """`loss`, `optimizer` and `schedule` name known entries with fitting arguments: the
+    checked calls, keyed by the id of the `Text` each was written in (a mistake is
+    collected in `el.errors` and its call left out)."""
+    calls: dict[int, CallPlan] = {}
+    t = el.spec.training
+    if t is None:
+        return calls
+    texts = [("loss", term.loss) for term in t.loss]
+    texts += [(k, v) for k, v in (("optimizer", t.optimizer), ("schedule", t.schedule)) if v]
+    for what, text in texts:
+        with el.collecting():
+            calls[id(text)] = _training_call(el, what, text)
+    return calls
+
+
+def _training_call(el: Elaborator, what: str, text: Text) -> CallPlan:
+    e = text.parse()
+    if isinstance(e, Name):
+        e = as_call(e)
+    table = TABLES[what]
+    if not isinstance(e, Call):
+        raise el.fail(f"expected a {what} such as {next(iter(table))}", e.loc)
+    if e.name not in table:
+        raise el.fail(
+            f"unknown {what} '{e.name}'{did_you_mean(e.name, table)}",
+            e.name_loc,
+            f"{what}s: {', '.join(table)}",
+        )
+    word_locs: dict[str, Loc] = {}
+    args = el.bind(e.name, table[e.name], None, e, el.global_env, None, Scope(""), word_locs)
+    return CallPlan(e.name, tuple(args.items()), text.loc, tuple(word_locs.items()))
+
+
+def training_plan(
+    el: Elaborator, calls: dict[int, CallPlan], outputs: tuple[tuple[str, str], ...]
+) -> TrainingPlan | None:
+    """The checked `training:` section; each loss term names one of the outputs. (A
+    section without a loss checks: `dlc train` asks for one.) None when there is no
+    section or elaboration found mistakes."""
+    t = el.spec.training
+    if t is None or el.errors:
+        return None
+    names = [name for name, _ in outputs]
+    losses = []
+    for term in t.loss:
+        output = term.output or names[0]
+        if output not in names:
+            el.errors.add(
+                f"the loss term names output '{output}', which the model does not have"
+                f"{did_you_mean(output, names)}",
+                term.loss.doc.loc(term.loss.path[:-1] + ("output",)),
+                f"outputs: {', '.join(names)}",
+            )
+            continue
+        losses.append(LossPlan(calls[id(term.loss)], output, term.target, term.weight))
+    adam = tuple((a.name, a.default) for a in TABLES["optimizer"]["adam"])
+    optimizer = calls[id(t.optimizer)] if t.optimizer else CallPlan("adam", adam)
+    schedule = calls[id(t.schedule)] if t.schedule else None
+    return TrainingPlan(tuple(losses), optimizer, schedule, t.options, t.loc)
