@@ -17,24 +17,26 @@ for the ops inside them the op name with a counter (`stem.conv2d_1`, `repeat.0.d
 
 Independent mistakes are collected: a failing layer is reported and elaboration goes
 on with the layer skipped, so one run lists every unknown name and bad argument.
+
+This module holds the layer context and the walk over the spec; the value context and
+argument binding are in values.py, the order of a graph body's nodes in order.py, and the
+checks of the `training:` section in training.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import dims as D
-from .arith import compute, describe_value
-from .errors import Collector, DlcError, ElaborationError, ExprSyntaxError, Loc, did_you_mean
-from .inits import INIT_ALIASES, INITS
+from .arith import describe_value
+from .dims import Dim, is_sym, sym
+from .errors import Loc, did_you_mean
 from .ir import Graph, GraphInput, InitSpec, Node, TensorType
 from .lower.torch_names import TORCH_ATTRIBUTES
-from .ops.registry import BODY, REGISTRY, REQUIRED, Arg, ArgTypeError, OpDef, lookup, public_names
+from .ops.registry import BODY, REGISTRY, REQUIRED, Arg, lookup
 from .order import in_dependency_order
-from .scope import CONSTANTS, Env, Reported, Scope, Thunk, Word
+from .scope import Block, Env, Reported, Scope, Thunk
 from .spec import Body, GraphBody, SeqBody, Spec, Text
 from .syntax import (
     BinOp,
@@ -45,7 +47,6 @@ from .syntax import (
     Neg,
     Num,
     Pipe,
-    Signature,
     Str,
     as_call,
     identifiers,
@@ -53,45 +54,21 @@ from .syntax import (
     references,
 )
 from .training import TrainingPlan, check_training_calls, training_plan
+from .values import MAX_BLOCK_DEPTH, Values, plain
 
-MAX_BLOCK_DEPTH = 32
 MAX_NESTING = 100  # layers inside layers (residual(...) in blocks in params ...)
 MAX_NODES = 250_000  # IR nodes one spec may expand to (a 10,000-node spec makes ~20,000)
 
 
-@dataclass
-class Block:
-    signature: Signature
-    body: Body
-    loc: Loc
+class Elaborator(Values):
+    """Elaborates one spec (`run`); the layer context here, the value context in `Values`."""
 
-
-class Elaborator:
     def __init__(self, spec: Spec, dims: set[str]) -> None:
+        super().__init__(dims)
         self.spec = spec
-        self.dim_names = dims
         self.nodes: list[Node] = []
-        self.errors = Collector(ElaborationError)
-        self.blocks: dict[str, Block] = {}
         self.depth = 0
         self.apply_depth = 0
-        self.param_stack: list[str] = []
-        self.parsed: dict[Text, Expr | DlcError] = {}
-
-    # ---- errors -------------------------------------------------------------------
-
-    def fail(self, message: str, loc: Loc | None, hint: str | None = None) -> ElaborationError:
-        return ElaborationError(message, loc, hint)
-
-    @contextmanager
-    def collecting(self) -> Iterator[None]:
-        """Report a mistake and carry on with the next independent piece."""
-        try:
-            yield
-        except DlcError as e:
-            self.errors.extend(e)
-        except Reported:
-            pass
 
     # ---- nodes --------------------------------------------------------------------
 
@@ -227,231 +204,7 @@ class Elaborator:
             )
         return self.emit(opdef.name, tuple(tensors), bound, e.loc, scope)
 
-    def unknown_name(self, name: str, loc: Loc, env: Env, *, layer: bool) -> ElaborationError:
-        if layer:
-            pools: tuple = (set(self.blocks) | set(env.tensors), public_names())
-            kind = "op or block"
-        else:
-            pools = (env.names() | self.dim_names,)
-            kind = "name"
-        if not layer and env.tensor(name) is not None:
-            return self.fail(
-                f"'{name}' is a tensor, not a value",
-                loc,
-                "arguments are numbers, strings, lists, params and dims",
-            )
-        hint = None
-        if not layer:
-            params = sorted(n for n in env.names() if not env.tensor(n))
-            hint = f"known params: {', '.join(params)}" if params else "define it under params:"
-        return self.fail(f"unknown {kind} '{name}'{did_you_mean(name, *pools)}", loc, hint)
-
-    # ---- arguments ----------------------------------------------------------------
-
-    def bind(
-        self,
-        what: str,
-        args: tuple[Arg, ...],
-        varargs: Arg | None,
-        e: Call,
-        env: Env,
-        x: str | None,
-        scope: Scope,
-        word_locs: dict[str, Loc] | None = None,
-    ) -> dict[str, Any]:
-        """Match a call's arguments to a signature; check and convert each value. The
-        places of the arguments written as bare words go into `word_locs` if given."""
-        out: dict[str, Any] = {}
-        positional = list(e.args)
-        if varargs is not None:
-            out["*"] = tuple(self.arg_value(varargs, a, env, x, scope) for a in positional)
-            positional = []
-        if len(positional) > len(args):
-            extra = positional[len(args)]
-            raise self.fail(
-                f"{what} takes {len(args)} positional argument{'s' * (len(args) != 1)}, "
-                f"got {len(positional)}",
-                extra.loc,
-                f"its signature is {_signature(what, args)}",
-            )
-        for a, expr in zip(args, positional, strict=False):
-            out[a.name] = self.arg_value(a, expr, env, x, scope, word_locs)
-        names = {a.name for a in args}
-        for kw in e.kwargs:
-            if kw.name not in names:
-                raise self.fail(
-                    f"{what} has no argument '{kw.name}'{did_you_mean(kw.name, names)}",
-                    kw.loc,
-                    f"its signature is {_signature(what, args)}",
-                )
-            if kw.name in out:
-                raise self.fail(f"argument '{kw.name}' of {what} is given twice", kw.loc)
-            a = args_by_name(args, kw.name)
-            out[kw.name] = self.arg_value(a, kw.value, env, x, scope, word_locs)
-        for a in args:
-            if a.name not in out:
-                if a.required:
-                    raise self.fail(
-                        f"{what} needs its argument '{a.name}'",
-                        e.loc,
-                        f"its signature is {_signature(what, args)}",
-                    )
-                out[a.name] = a.default
-        return out
-
-    def arg_value(
-        self,
-        a: Arg,
-        expr: Expr,
-        env: Env,
-        x: str | None,
-        scope: Scope,
-        word_locs: dict[str, Loc] | None = None,
-    ) -> Any:
-        """An argument's value, checked and converted by its type: plain data (a `Word`
-        becomes its text), a tensor's IR value, an init, or a `Thunk` for a body."""
-        kind = a.type.kind
-        if kind == "body":
-            return Thunk(expr, env)
-        if kind == "tensor":
-            return self.apply(expr, x, env, scope)
-        if kind == "init":
-            return self.init_spec(expr, env)
-        v = self.value(expr, env)
-        try:
-            out = a.type.coerce(plain(v))
-        except ArgTypeError as err:
-            if isinstance(v, Word) and not a.type.words:
-                raise self.unknown_name(v.text, expr.loc, env, layer=False) from None
-            raise self.fail(f"argument '{a.name}': {err}", expr.loc) from None
-        if isinstance(v, Word) and word_locs is not None:
-            word_locs[a.name] = v.loc
-        return out
-
-    def init_spec(self, e: Expr, env: Env) -> InitSpec | None:
-        if isinstance(e, Name):
-            found, const = env.const(e.id)
-            if found and isinstance(const, str):
-                return self.init_spec(self.parse_param(e.id), self.global_env)
-            if found and isinstance(const, Thunk):
-                return self.init_spec(const.expr, const.env)
-            if e.id in ("none", "null", "default"):
-                return None
-            e = as_call(e)
-        if not isinstance(e, Call):
-            raise self.fail("expected an init scheme such as he_normal or normal(0, 0.01)", e.loc)
-        name = INIT_ALIASES.get(e.name, e.name)
-        if name not in INITS:
-            raise self.fail(
-                f"unknown init '{e.name}'{did_you_mean(e.name, list(INITS) + list(INIT_ALIASES))}",
-                e.name_loc,
-                f"inits: {', '.join(INITS)}",
-            )
-        bound = self.bind(name, INITS[name], None, e, env, None, Scope(""))
-        return InitSpec(name, tuple(bound.items()))
-
-    # ---- value context ------------------------------------------------------------
-
-    def value(self, e: Expr, env: Env) -> Any:
-        if isinstance(e, Num):
-            return e.value
-        if isinstance(e, Str):
-            return e.value
-        if isinstance(e, ListExpr):
-            return tuple(self.value(i, env) for i in e.items)
-        if isinstance(e, Neg):
-            return self.arith("-", 0, self.value(e.operand, env), e)
-        if isinstance(e, BinOp):
-            return self.arith(e.op, self.value(e.left, env), self.value(e.right, env), e)
-        if isinstance(e, Name):
-            return self.name_value(e, env)
-        raise self.fail(
-            "expected a value (a number, a name or a list), got a layer",
-            e.loc,
-            "layers go in the model's pipelines, not in arguments",
-        )
-
-    def name_value(self, e: Name, env: Env) -> Any:
-        found, const = env.const(e.id)
-        if found:
-            if isinstance(const, Thunk):
-                return self.value(const.expr, const.env)
-            if isinstance(const, str):
-                return self.param_value(e.id)  # only params hold raw strings
-            return const
-        if e.id in self.dim_names:
-            return D.sym(e.id)
-        if e.id in CONSTANTS:
-            return CONSTANTS[e.id]
-        return Word(e.id, e.loc)
-
-    def arith(self, op: str, a: Any, b: Any, e: Expr) -> Any:
-        for v in (a, b):
-            if isinstance(v, Word):
-                raise self.unknown_name(v.text, v.loc, self.global_env, layer=False)
-        return compute(op, a, b, e.loc)
-
-    # ---- params -------------------------------------------------------------------
-
-    def parse_param(self, name: str) -> Expr:
-        p = self.param_defs[name]
-        assert p.text is not None
-        return self.parse(p.text)
-
-    def parse(self, text: Text) -> Expr:
-        """An expression string's AST, parsed once however often a block is called (a
-        syntax error is reported once, too)."""
-        known = self.parsed.get(text)
-        if isinstance(known, DlcError):
-            raise Reported()
-        if known is None:
-            try:
-                known = self.parsed[text] = text.parse()
-            except DlcError as e:
-                self.parsed[text] = e
-                raise
-        return known
-
-    @contextmanager
-    def in_param(self, name: str) -> Iterator[None]:
-        """Expanding a string param; a param that comes back to itself is an error."""
-        if name in self.param_stack:
-            chain = " -> ".join(self.param_stack[self.param_stack.index(name) :] + [name])
-            raise self.fail(
-                f"params refer to each other in a cycle: {chain}", self.param_defs[name].loc
-            )
-        if len(self.param_stack) >= MAX_BLOCK_DEPTH:
-            raise self.fail(
-                f"params refer to params more than {MAX_BLOCK_DEPTH} deep",
-                self.param_defs[name].loc,
-            )
-        self.param_stack.append(name)
-        try:
-            yield
-        finally:
-            self.param_stack.pop()
-
-    def preparse(self) -> None:
-        """Parse the layer strings of the model and its blocks in one pass (a failure
-        leaves them to `parse`, which reports each error where it is)."""
-        bodies = [self.spec.model] + [b.body for b in self.spec.blocks]
-        texts = [t for body in bodies for t in _texts(body) if t not in self.parsed]
-        exprs = parse_many([t.value for t in texts], [t.doc.text_locator(t.path) for t in texts])
-        self.parsed.update(zip(texts, exprs or (), strict=False))
-
-    def param_value(self, name: str) -> Any:
-        """A string param in a value context: its text evaluated as an expression."""
-        try:
-            expr = self.parse_param(name)
-        except (ExprSyntaxError, Reported):
-            return self.param_defs[name].value  # free text, not an expression
-        with self.in_param(name):
-            v = self.value(expr, self.global_env)
-        if isinstance(v, Word) and v.text == name:
-            return v.text
-        return v
-
-    # ---- blocks -------------------------------------------------------------------
+    # ---- blocks and bodies -------------------------------------------------------
 
     def call_block(self, e: Call, x: str | None, env: Env, scope: Scope) -> str:
         block = self.blocks[e.name]
@@ -552,6 +305,14 @@ class Elaborator:
             return name
         return value
 
+    def preparse(self) -> None:
+        """Parse the layer strings of the model and its blocks in one pass (a failure
+        leaves them to `parse`, which reports each error where it is)."""
+        bodies = [self.spec.model] + [b.body for b in self.spec.blocks]
+        texts = [t for body in bodies for t in _texts(body) if t not in self.parsed]
+        exprs = parse_many([t.value for t in texts], [t.doc.text_locator(t.path) for t in texts])
+        self.parsed.update(zip(texts, exprs or (), strict=False))
+
     # ---- the whole spec -----------------------------------------------------------
 
     def run(self) -> Graph:
@@ -593,23 +354,23 @@ class Elaborator:
     def inputs(self) -> list[GraphInput]:
         out = []
         for inp in self.spec.inputs:
-            shape: list[D.Dim] = []
+            shape: list[Dim] = []
             for d in inp.dims:
                 with self.collecting():
                     shape.append(self.dim(d))
             out.append(GraphInput(inp.name, TensorType(tuple(shape), inp.dtype), inp.loc))
         return out
 
-    def dim(self, d: int | Text) -> D.Dim:
+    def dim(self, d: int | Text) -> Dim:
         if isinstance(d, int):
             return d
         e = d.parse()
         if isinstance(e, Name) and e.id not in self.global_env.consts:
-            return D.sym(e.id)
+            return sym(e.id)
         v = plain(self.value(e, self.global_env))
         if isinstance(v, float) and v.is_integer():
             v = int(v)
-        if isinstance(v, bool) or not (isinstance(v, int) and v >= 1 or D.is_sym(v)):
+        if isinstance(v, bool) or not (isinstance(v, int) and v >= 1 or is_sym(v)):
             raise self.fail(f"a dim must be a positive integer or a symbol, got {v!r}", d.loc)
         return v
 
@@ -654,26 +415,6 @@ class Elaborator:
         for name, value in outputs:
             self.global_env.tensors.setdefault(name, value)
         return self.named_values(self.spec.export.outputs, root)
-
-
-def plain(v: Any) -> Any:
-    """A value as node attributes hold it: a `Word` (in a list, too) becomes its text."""
-    if isinstance(v, Word):
-        return v.text
-    if isinstance(v, tuple):
-        return tuple(plain(x) for x in v)
-    return v
-
-
-def args_by_name(args: tuple[Arg, ...], name: str) -> Arg:
-    for a in args:
-        if a.name == name:
-            return a
-    raise KeyError(name)
-
-
-def _signature(what: str, args: tuple[Arg, ...]) -> str:
-    return OpDef(what, args=args, kind="combinator").signature()
 
 
 def _sum_terms(e: Expr) -> Iterator[Expr]:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Loc
-from .syntax import Expr
+from .spec import Body
+from .syntax import Expr, Signature
 
 CONSTANTS = {"true": True, "false": False, "none": None, "null": None}
 
@@ -29,6 +30,15 @@ class Word:
     takes words (`padding=same`) and reports an unknown name at `loc` anywhere else."""
 
     text: str
+    loc: Loc
+
+
+@dataclass
+class Block:
+    """A block definition: its signature, its body and where it was defined."""
+
+    signature: Signature
+    body: Body
     loc: Loc
 
 
