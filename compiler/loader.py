@@ -17,8 +17,8 @@ nesting depth, undefined and recursive aliases, and the node budget. An alias ex
 into a fresh copy of its anchor's data, but the subtree's size and height are known
 from when the anchor was built, so a 'billion laughs' document is refused at the first
 alias that would cross `MAX_NODES`, before anything is copied. Plain scalars are
-resolved by dlc's own YAML-1.2-core-like rules (`yes` stays a string, `3e-4` is a
-float); quoted and block scalars are always strings.
+resolved by dlc's own YAML-1.2-core-like rules (scalars.py: `yes` stays a string,
+`3e-4` is a float); quoted and block scalars are always strings.
 
 Locations are computed lazily, only when a later phase asks for one (`Document.loc`,
 `key_loc`, `text_loc`), from the marks and the source text (locations.py).
@@ -30,11 +30,8 @@ count from 1); nothing else escapes `load_text`.
 from __future__ import annotations
 
 import gc
-import math
 import os
-import re
 import stat
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +51,15 @@ from .locations import (
     place_fragments,
     tag_loc,
 )
+from .scalars import (
+    MAP,
+    SCALAR_TAGS,
+    SEQ,
+    STR,
+    resolve_plain,
+    resolve_tagged,
+    short_tag,
+)
 
 MAX_BYTES = 4 * 1024 * 1024  # file size limit
 MAX_DEPTH = 64  # nesting limit
@@ -65,25 +71,8 @@ Path = tuple[str | int, ...]  # JSON-pointer-like path: ("model", 0)
 # its loaders, so `__with_libyaml__` is the way to know whether libyaml is there.
 _PARSER: type = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
 
-_YAML_TAG = "tag:yaml.org,2002:"
-_STR, _INT, _FLOAT, _BOOL, _NULL, _MAP, _SEQ = (
-    _YAML_TAG + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
-)
-_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
 _PLAIN = (None, "")  # the style of a plain scalar (None from PyYAML, "" from libyaml)
 _CONTAINERS = (dict, list)
-
-_CONSTANTS: dict[str, bool | None] = {
-    **dict.fromkeys(("true", "True", "TRUE"), True),
-    **dict.fromkeys(("false", "False", "FALSE"), False),
-    **dict.fromkeys(("null", "Null", "NULL", "~", ""), None),
-}
-_TYPED_START = frozenset("0123456789+-.~tTfFnN")  # how a non-string plain scalar starts
-_NUMBER = re.compile(
-    r"(?P<int>[-+]?[0-9]+)|(?P<hex>0x[0-9a-fA-F]+)|(?P<oct>0o[0-7]+)"
-    r"|(?P<float>[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)"
-    r"|(?P<inf>[-+]?\.(?:inf|Inf|INF))|(?P<nan>\.(?:nan|NaN|NAN))"
-)
 
 
 # --------------------------------------------------------------------------- document
@@ -343,7 +332,7 @@ class _Builder:
         self._count(1, node)
         try:
             if event.tag is None and event.style in _PLAIN:  # the common case, kept quick
-                value = _resolve_plain(event.value)
+                value = resolve_plain(event.value)
             else:
                 value = self._explicit_value(event, node)
         except ValueError as err:
@@ -372,10 +361,10 @@ class _Builder:
         self._add(node, _clone(value))
 
     def _start_mapping(self, event: yaml.MappingStartEvent) -> None:
-        self._start(event, YamlNode(event.start_mark, event.end_mark, None, None, {}), {}, _MAP)
+        self._start(event, YamlNode(event.start_mark, event.end_mark, None, None, {}), {}, MAP)
 
     def _start_sequence(self, event: yaml.SequenceStartEvent) -> None:
-        self._start(event, YamlNode(event.start_mark, event.end_mark, None, None, []), [], _SEQ)
+        self._start(event, YamlNode(event.start_mark, event.end_mark, None, None, []), [], SEQ)
 
     def _start(
         self, event: yaml.CollectionStartEvent, node: YamlNode, data: Any, kind: str
@@ -450,29 +439,30 @@ class _Builder:
     def _explicit_value(self, event: yaml.ScalarEvent, node: YamlNode) -> Any:
         """The value of a quoted, block or tagged scalar."""
         tag, text = event.tag, event.value
-        if tag is None or tag in ("!", _STR):
+        if tag is None or tag in ("!", STR):
             return text
-        if tag in _SCALAR_TAGS:
-            return _resolve_tagged(tag, text)
+        if tag in SCALAR_TAGS:
+            return resolve_tagged(tag, text)
         self._fail_tag(tag, node)
 
     def _check_collection_tag(self, tag: str, kind: str, node: YamlNode) -> None:
         if tag in ("!", kind):
             return
-        if tag in _SCALAR_TAGS or tag in (_MAP, _SEQ):
-            what = "mapping" if kind == _MAP else "sequence"
-            self._fail(f"the tag '{_short(tag)}' cannot be used on a {what}", node, tag=True)
+        if tag in SCALAR_TAGS or tag in (MAP, SEQ):
+            what = "mapping" if kind == MAP else "sequence"
+            self._fail(f"the tag '{short_tag(tag)}' cannot be used on a {what}", node, tag=True)
         self._fail_tag(tag, node)
 
     def _fail_tag(self, tag: str, node: YamlNode) -> NoReturn:
         if "python/" in tag:
             self._fail(
-                f"Python tags are not allowed ('{_short(tag)}'): dlc never runs code from a spec",
+                f"Python tags are not allowed ('{short_tag(tag)}'): "
+                "dlc never runs code from a spec",
                 node,
                 tag=True,
             )
         self._fail(
-            f"unsupported YAML tag '{_short(tag)}'",
+            f"unsupported YAML tag '{short_tag(tag)}'",
             node,
             "dlc specs hold plain YAML values; remove the tag",
             tag=True,
@@ -495,50 +485,6 @@ def _clone(value: Any) -> Any:
     if isinstance(value, list):
         return [_clone(item) if type(item) in _CONTAINERS else item for item in value]
     return value
-
-
-# ---------------------------------------------------------------------------- scalars
-
-
-def _resolve_plain(text: str) -> Any:
-    """A plain, untagged scalar's value by dlc's YAML-1.2-core-like rules."""
-    if text and text[0] not in _TYPED_START:  # the common case: a string
-        return text
-    if text in _CONSTANTS:
-        return _CONSTANTS[text]
-    match = _NUMBER.fullmatch(text)
-    return _number(match) if match else text
-
-
-def _number(match: re.Match[str]) -> int | float:
-    text, kind = match.group(), match.lastgroup
-    if kind == "int":
-        if len(text.lstrip("+-")) > sys.get_int_max_str_digits():
-            raise ValueError(f"integer too long (over {sys.get_int_max_str_digits()} digits)")
-        return int(text)
-    if kind in ("hex", "oct"):
-        return int(text[2:], 16 if kind == "hex" else 8)
-    if kind == "inf":
-        return -math.inf if text.startswith("-") else math.inf
-    return math.nan if kind == "nan" else float(text)
-
-
-def _resolve_tagged(tag: str, text: str) -> Any:
-    """A scalar with an explicit standard tag (!!int 3): its text must fit the tag."""
-    value = _resolve_plain(text)
-    fits = {
-        _NULL: value is None,
-        _BOOL: isinstance(value, bool),
-        _INT: type(value) is int,
-        _FLOAT: type(value) in (int, float),
-    }[tag]
-    if not fits:
-        raise ValueError(f"'{text}' is not a valid {_short(tag)}")
-    return float(value) if tag == _FLOAT else value
-
-
-def _short(tag: str) -> str:
-    return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
 
 
 # ------------------------------------------------------------------------------ errors
