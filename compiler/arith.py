@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import dims as D
+from .dims import exact_div, format_dim, is_sym
 from .errors import ElaborationError, Loc
 
 MAX_EXPONENT = 64
@@ -25,16 +25,16 @@ def describe_value(v: Any, article: str = "the ") -> str:
         return f"{article}string '{v}'"
     if isinstance(v, tuple):
         return "a list"
-    if D.is_sym(v):
-        return f"{article}symbolic dim {D.format_dim(v)}"
+    if is_sym(v):
+        return f"{article}symbolic dim {format_dim(v)}"
     return "a value"
 
 
 def compute(op: str, a: Any, b: Any, loc: Loc) -> Any:
     for v in (a, b):
-        if isinstance(v, bool) or not (isinstance(v, int | float) or D.is_sym(v)):
+        if isinstance(v, bool) or not (isinstance(v, int | float) or is_sym(v)):
             raise ElaborationError(f"cannot compute with {describe_value(v)} ('{op}')", loc)
-    symbolic = D.is_sym(a) or D.is_sym(b)
+    symbolic = is_sym(a) or is_sym(b)
     if symbolic and (isinstance(a, float) or isinstance(b, float)):
         raise ElaborationError("symbolic dims take integer arithmetic only", loc)
     try:
@@ -48,10 +48,10 @@ def compute(op: str, a: Any, b: Any, loc: Loc) -> Any:
 def _divide(a: Any, b: Any, symbolic: bool, loc: Loc) -> Any:
     if not symbolic:
         return a / b
-    q = D.exact_div(a, b)
+    q = exact_div(a, b)
     if q is None:
         raise ElaborationError(
-            f"{D.format_dim(a)} / {D.format_dim(b)} is not exact",
+            f"{format_dim(a)} / {format_dim(b)} is not exact",
             loc,
             "use // for floor division of dims",
         )

@@ -30,7 +30,6 @@ caches its hash and its text. The module is pure Python and imports nothing heav
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeAlias
 
@@ -45,7 +44,6 @@ __all__ = [
     "format_shape",
     "free_symbols",
     "is_sym",
-    "parse_dim",
     "product",
     "substitute",
     "sym",
@@ -303,20 +301,6 @@ def evaluate(d: Dim, env: Mapping[str, int]) -> int:
     if isinstance(d, int):
         return d
     return _eval_terms(d._terms, env)
-
-
-def parse_dim(text: str) -> Dim:
-    """Parse a dim from Python-like text (`"(H - 3)//2 + 1"`); ValueError if malformed.
-
-    Accepts int literals, identifiers, `+ - * // % **`, unary `+ -` and parentheses.
-    """
-    import ast
-
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as e:
-        raise ValueError(f"cannot parse dim {text!r}: {e.msg}") from None
-    return _from_ast(tree.body, text)
 
 
 # -- construction -----------------------------------------------------------------
@@ -633,45 +617,3 @@ def _fmt_atom(atom: Atom) -> str:
         if power == 1 and first_atom[0] == _SYM:
             return f"{num}{op}{c}"
     return f"({num}){op}{c}"
-
-
-# -- parsing ----------------------------------------------------------------------
-
-_BINOPS: dict[str, Callable[[Dim, Dim], Dim]] = {
-    "Add": operator.add,
-    "Sub": operator.sub,
-    "Mult": operator.mul,
-    "FloorDiv": operator.floordiv,
-    "Mod": operator.mod,
-    "Pow": operator.pow,
-}
-
-
-def _from_ast(node: object, text: str) -> Dim:
-    kind = type(node).__name__
-    if kind == "Constant":
-        value = node.value  # type: ignore[attr-defined]
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif kind == "Name":
-        return sym(node.id)  # type: ignore[attr-defined]
-    elif kind == "UnaryOp":
-        op = type(node.op).__name__  # type: ignore[attr-defined]
-        operand = _from_ast(node.operand, text)  # type: ignore[attr-defined]
-        if op == "USub":
-            return -operand
-        if op == "UAdd":
-            return operand
-    elif kind == "BinOp":
-        fn = _BINOPS.get(type(node.op).__name__)  # type: ignore[attr-defined]
-        if fn is not None:
-            left = _from_ast(node.left, text)  # type: ignore[attr-defined]
-            right = _from_ast(node.right, text)  # type: ignore[attr-defined]
-            try:
-                result = fn(left, right)
-            except (TypeError, ValueError, ZeroDivisionError) as e:
-                raise ValueError(f"cannot evaluate dim {text!r}: {e}") from None
-            if isinstance(result, int | Sym):
-                return result
-            raise ValueError(f"cannot evaluate dim {text!r}: not an integer")
-    raise ValueError(f"cannot parse dim {text!r}: unsupported syntax ({kind})")

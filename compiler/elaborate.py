@@ -17,22 +17,26 @@ for the ops inside them the op name with a counter (`stem.conv2d_1`, `repeat.0.d
 
 Independent mistakes are collected: a failing layer is reported and elaboration goes
 on with the layer skipped, so one run lists every unknown name and bad argument.
+
+This module holds the layer context and the walk over the spec; the value context and
+argument binding are in values.py, the order of a graph body's nodes in order.py, and the
+checks of the `training:` section in training.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import dims as D
-from .arith import compute, describe_value
-from .errors import Collector, DlcError, ElaborationError, ExprSyntaxError, Loc, did_you_mean
-from .inits import INIT_ALIASES, INITS
+from .arith import describe_value
+from .dims import Dim, is_sym, sym
+from .errors import Loc, did_you_mean
 from .ir import Graph, GraphInput, InitSpec, Node, TensorType
-from .ops.registry import BODY, REGISTRY, REQUIRED, Arg, ArgTypeError, OpDef, lookup, public_names
-from .scope import CONSTANTS, Env, Reported, Scope, Thunk, Word
+from .lower.torch_names import TORCH_ATTRIBUTES
+from .ops.registry import BODY, REGISTRY, REQUIRED, Arg, lookup
+from .order import in_dependency_order
+from .scope import Block, Env, Reported, Scope, Thunk
 from .spec import Body, GraphBody, SeqBody, Spec, Text
 from .syntax import (
     BinOp,
@@ -43,51 +47,28 @@ from .syntax import (
     Neg,
     Num,
     Pipe,
-    Signature,
     Str,
     as_call,
+    identifiers,
     parse_many,
+    references,
 )
-from .training import TABLES, CallPlan, LossPlan, TrainingPlan
+from .training import TrainingPlan, check_training_calls, training_plan
+from .values import MAX_BLOCK_DEPTH, Values, plain
 
-MAX_BLOCK_DEPTH = 32
 MAX_NESTING = 100  # layers inside layers (residual(...) in blocks in params ...)
 MAX_NODES = 250_000  # IR nodes one spec may expand to (a 10,000-node spec makes ~20,000)
 
 
-@dataclass
-class Block:
-    signature: Signature
-    body: Body
-    loc: Loc
+class Elaborator(Values):
+    """Elaborates one spec (`run`); the layer context here, the value context in `Values`."""
 
-
-class Elaborator:
     def __init__(self, spec: Spec, dims: set[str]) -> None:
+        super().__init__(dims)
         self.spec = spec
-        self.dim_names = dims
         self.nodes: list[Node] = []
-        self.errors = Collector(ElaborationError)
-        self.blocks: dict[str, Block] = {}
         self.depth = 0
         self.apply_depth = 0
-        self.param_stack: list[str] = []
-        self.parsed: dict[Text, Expr | DlcError] = {}
-
-    # ---- errors -------------------------------------------------------------------
-
-    def fail(self, message: str, loc: Loc | None, hint: str | None = None) -> ElaborationError:
-        return ElaborationError(message, loc, hint)
-
-    @contextmanager
-    def collecting(self) -> Iterator[None]:
-        """Report a mistake and carry on with the next independent piece."""
-        try:
-            yield
-        except DlcError as e:
-            self.errors.extend(e)
-        except Reported:
-            pass
 
     # ---- nodes --------------------------------------------------------------------
 
@@ -169,7 +150,7 @@ class Elaborator:
         if found:
             if isinstance(const, Thunk):
                 return self.apply(const.expr, x, const.env, scope)
-            if isinstance(const, str) and not isinstance(const, Word):
+            if isinstance(const, str):
                 with self.in_param(e.id):
                     return self.apply(self.parse_param(e.id), x, self.global_env, scope)
             raise self.fail(
@@ -223,217 +204,7 @@ class Elaborator:
             )
         return self.emit(opdef.name, tuple(tensors), bound, e.loc, scope)
 
-    def unknown_name(self, name: str, loc: Loc, env: Env, *, layer: bool) -> ElaborationError:
-        if layer:
-            pools: tuple = (set(self.blocks) | set(env.tensors), public_names())
-            kind = "op or block"
-        else:
-            pools = (env.names() | self.dim_names,)
-            kind = "name"
-        if not layer and env.tensor(name) is not None:
-            return self.fail(
-                f"'{name}' is a tensor, not a value",
-                loc,
-                "arguments are numbers, strings, lists, params and dims",
-            )
-        hint = None
-        if not layer:
-            params = sorted(n for n in env.names() if not env.tensor(n))
-            hint = f"known params: {', '.join(params)}" if params else "define it under params:"
-        return self.fail(f"unknown {kind} '{name}'{did_you_mean(name, *pools)}", loc, hint)
-
-    # ---- arguments ----------------------------------------------------------------
-
-    def bind(
-        self,
-        what: str,
-        args: tuple[Arg, ...],
-        varargs: Arg | None,
-        e: Call,
-        env: Env,
-        x: str | None,
-        scope: Scope,
-    ) -> dict[str, Any]:
-        """Match a call's arguments to a signature; check and convert each value."""
-        out: dict[str, Any] = {}
-        positional = list(e.args)
-        if varargs is not None:
-            out["*"] = tuple(self.arg_value(varargs, a, env, x, scope) for a in positional)
-            positional = []
-        if len(positional) > len(args):
-            extra = positional[len(args)]
-            raise self.fail(
-                f"{what} takes {len(args)} positional argument{'s' * (len(args) != 1)}, "
-                f"got {len(positional)}",
-                extra.loc,
-                f"its signature is {_signature(what, args)}",
-            )
-        for a, expr in zip(args, positional, strict=False):
-            out[a.name] = self.arg_value(a, expr, env, x, scope)
-        names = {a.name for a in args}
-        for kw in e.kwargs:
-            if kw.name not in names:
-                raise self.fail(
-                    f"{what} has no argument '{kw.name}'{did_you_mean(kw.name, names)}",
-                    kw.loc,
-                    f"its signature is {_signature(what, args)}",
-                )
-            if kw.name in out:
-                raise self.fail(f"argument '{kw.name}' of {what} is given twice", kw.loc)
-            out[kw.name] = self.arg_value(args_by_name(args, kw.name), kw.value, env, x, scope)
-        for a in args:
-            if a.name not in out:
-                if a.required:
-                    raise self.fail(
-                        f"{what} needs its argument '{a.name}'",
-                        e.loc,
-                        f"its signature is {_signature(what, args)}",
-                    )
-                out[a.name] = a.default
-        return out
-
-    def arg_value(self, a: Arg, expr: Expr, env: Env, x: str | None, scope: Scope) -> Any:
-        kind = a.type.kind
-        if kind == "body":
-            return Thunk(expr, env)
-        if kind == "tensor":
-            return self.apply(expr, x, env, scope)
-        if kind == "init":
-            return self.init_spec(expr, env)
-        v = self.value(expr, env)
-        try:
-            return a.type.coerce(v)
-        except ArgTypeError as err:
-            if isinstance(v, Word) and not a.type.words:
-                raise self.unknown_name(v, expr.loc, env, layer=False) from None
-            raise self.fail(f"argument '{a.name}': {err}", expr.loc) from None
-
-    def init_spec(self, e: Expr, env: Env) -> InitSpec | None:
-        if isinstance(e, Name):
-            found, const = env.const(e.id)
-            if found and isinstance(const, str) and not isinstance(const, Word):
-                return self.init_spec(self.parse_param(e.id), self.global_env)
-            if found and isinstance(const, Thunk):
-                return self.init_spec(const.expr, const.env)
-            if e.id in ("none", "null", "default"):
-                return None
-            e = as_call(e)
-        if not isinstance(e, Call):
-            raise self.fail("expected an init scheme such as he_normal or normal(0, 0.01)", e.loc)
-        name = INIT_ALIASES.get(e.name, e.name)
-        if name not in INITS:
-            raise self.fail(
-                f"unknown init '{e.name}'{did_you_mean(e.name, list(INITS) + list(INIT_ALIASES))}",
-                e.name_loc,
-                f"inits: {', '.join(INITS)}",
-            )
-        bound = self.bind(name, INITS[name], None, e, env, None, Scope(""))
-        return InitSpec(name, tuple(bound.items()))
-
-    # ---- value context ------------------------------------------------------------
-
-    def value(self, e: Expr, env: Env) -> Any:
-        if isinstance(e, Num):
-            return e.value
-        if isinstance(e, Str):
-            return e.value
-        if isinstance(e, ListExpr):
-            return tuple(self.value(i, env) for i in e.items)
-        if isinstance(e, Neg):
-            return self.arith("-", 0, self.value(e.operand, env), e)
-        if isinstance(e, BinOp):
-            return self.arith(e.op, self.value(e.left, env), self.value(e.right, env), e)
-        if isinstance(e, Name):
-            return self.name_value(e, env)
-        raise self.fail(
-            "expected a value (a number, a name or a list), got a layer",
-            e.loc,
-            "layers go in the model's pipelines, not in arguments",
-        )
-
-    def name_value(self, e: Name, env: Env) -> Any:
-        found, const = env.const(e.id)
-        if found:
-            if isinstance(const, Thunk):
-                return self.value(const.expr, const.env)
-            if isinstance(const, str) and not isinstance(const, Word):
-                return self.param_value(e.id)  # only params hold raw strings
-            return const
-        if e.id in self.dim_names:
-            return D.sym(e.id)
-        if e.id in CONSTANTS:
-            return CONSTANTS[e.id]
-        word = Word(e.id)
-        word.loc = e.loc
-        return word
-
-    def arith(self, op: str, a: Any, b: Any, e: Expr) -> Any:
-        for v in (a, b):
-            if isinstance(v, Word):
-                raise self.unknown_name(v, v.loc or e.loc, self.global_env, layer=False)
-        return compute(op, a, b, e.loc)
-
-    # ---- params -------------------------------------------------------------------
-
-    def parse_param(self, name: str) -> Expr:
-        p = self.param_defs[name]
-        assert p.text is not None
-        return self.parse(p.text)
-
-    def parse(self, text: Text) -> Expr:
-        """An expression string's AST, parsed once however often a block is called (a
-        syntax error is reported once, too)."""
-        known = self.parsed.get(text)
-        if isinstance(known, DlcError):
-            raise Reported()
-        if known is None:
-            try:
-                known = self.parsed[text] = text.parse()
-            except DlcError as e:
-                self.parsed[text] = e
-                raise
-        return known
-
-    @contextmanager
-    def in_param(self, name: str) -> Iterator[None]:
-        """Expanding a string param; a param that comes back to itself is an error."""
-        if name in self.param_stack:
-            chain = " -> ".join(self.param_stack[self.param_stack.index(name) :] + [name])
-            raise self.fail(
-                f"params refer to each other in a cycle: {chain}", self.param_defs[name].loc
-            )
-        if len(self.param_stack) >= MAX_BLOCK_DEPTH:
-            raise self.fail(
-                f"params refer to params more than {MAX_BLOCK_DEPTH} deep",
-                self.param_defs[name].loc,
-            )
-        self.param_stack.append(name)
-        try:
-            yield
-        finally:
-            self.param_stack.pop()
-
-    def preparse(self) -> None:
-        """Parse the layer strings of the model and its blocks in one pass (a failure
-        leaves them to `parse`, which reports each error where it is)."""
-        bodies = [self.spec.model] + [b.body for b in self.spec.blocks]
-        texts = [t for body in bodies for t in _texts(body) if t not in self.parsed]
-        exprs = parse_many([t.value for t in texts], [t.doc.text_locator(t.path) for t in texts])
-        self.parsed.update(zip(texts, exprs or (), strict=False))
-
-    def param_value(self, name: str) -> Any:
-        """A string param in a value context: its text evaluated as an expression."""
-        try:
-            expr = self.parse_param(name)
-        except (ExprSyntaxError, Reported):
-            return self.param_defs[name].value  # free text, not an expression
-        with self.in_param(name):
-            v = self.value(expr, self.global_env)
-        if isinstance(v, Word) and v == name:
-            return str(v)
-        return v
-
-    # ---- blocks -------------------------------------------------------------------
+    # ---- blocks and bodies -------------------------------------------------------
 
     def call_block(self, e: Call, x: str | None, env: Env, scope: Scope) -> str:
         block = self.blocks[e.name]
@@ -505,10 +276,10 @@ class Elaborator:
             else:
                 with self.collecting():
                     nodes.append((name, self.parse(text)))
-        ordered, failed = self.in_dependency_order(nodes)
+        ordered, failed = in_dependency_order(nodes, self.errors)
         failed |= rejected
         for name, expr in ordered:
-            if any(r.id in failed for r in _references(expr)):
+            if any(r.id in failed for r in references(expr)):
                 failed.add(name)  # it uses a node whose mistake is reported already
                 continue
             with self.collecting():
@@ -526,43 +297,6 @@ class Elaborator:
             env.tensors.update(tensors)  # the model's nodes, for `outputs:`
         return tensors[result]
 
-    def in_dependency_order(
-        self, nodes: list[tuple[str, Expr]]
-    ) -> tuple[list[tuple[str, Expr]], set[str]]:
-        """Graph nodes sorted so each comes after the nodes it uses, and the nodes on a
-        cycle (reported here)."""
-        exprs = dict(nodes)
-        deps = {name: [r for r in _references(e) if r.id in exprs] for name, e in nodes}
-        order: list[tuple[str, Expr]] = []
-        failed: set[str] = set()
-        done: set[str] = set()
-        for root, _ in nodes:
-            if root in done:
-                continue
-            # Depth-first with an explicit stack: a graph may be thousands of nodes deep.
-            path, stack = [root], [iter(deps[root])]
-            while stack:
-                ref = next(stack[-1], None)
-                if ref is None:
-                    name = path.pop()
-                    stack.pop()
-                    done.add(name)
-                    order.append((name, exprs[name]))
-                elif ref.id in path:
-                    cycle = path[path.index(ref.id) :] + [ref.id]
-                    self.errors.add(
-                        f"the graph has a cycle: {' -> '.join(cycle)}",
-                        ref.loc,
-                        "a node may use inputs and other nodes, but not itself through them",
-                    )
-                    failed.update(path)
-                    done.update(path)
-                    path, stack = [], []
-                elif ref.id not in done:
-                    path.append(ref.id)
-                    stack.append(iter(deps[ref.id]))
-        return order, failed
-
     def name_single(self, before: int, value: str, name: str) -> str:
         """A graph node that is one op takes the node's own name (`y.weight`, not y.dense)."""
         if len(self.nodes) == before + 1 and self.nodes[-1].name == value:
@@ -570,6 +304,14 @@ class Elaborator:
             self.nodes[-1] = replace(node, name=name)
             return name
         return value
+
+    def preparse(self) -> None:
+        """Parse the layer strings of the model and its blocks in one pass (a failure
+        leaves them to `parse`, which reports each error where it is)."""
+        bodies = [self.spec.model] + [b.body for b in self.spec.blocks]
+        texts = [t for body in bodies for t in _texts(body) if t not in self.parsed]
+        exprs = parse_many([t.value for t in texts], [t.doc.text_locator(t.path) for t in texts])
+        self.parsed.update(zip(texts, exprs or (), strict=False))
 
     # ---- the whole spec -----------------------------------------------------------
 
@@ -581,7 +323,7 @@ class Elaborator:
         if spec.training is not None and spec.training.init is not None:
             with self.collecting():
                 self.default_init = self.init_spec(spec.training.init.parse(), self.global_env)
-        self.check_training()
+        calls = check_training_calls(self)
         self.preparse()
         inputs = self.inputs()
         if not inputs:
@@ -605,83 +347,30 @@ class Elaborator:
                     self.global_env.tensors["y"] = last  # a stack's result is called y
         outputs = self.outputs(last, root)
         self.extra_outputs = self.export_outputs(outputs, root)
-        self.plan = self.training_plan(outputs)
+        self.plan = training_plan(self, calls, outputs)
         self.errors.raise_if_any()
         return Graph(spec.name, tuple(inputs), tuple(self.nodes), outputs)
-
-    def check_training(self) -> None:
-        """`loss`, `optimizer` and `schedule` name known entries with fitting arguments."""
-        self.training_calls: dict[int, CallPlan] = {}
-        t = self.spec.training
-        if t is None:
-            return
-        texts = [("loss", term.loss) for term in t.loss]
-        texts += [(k, v) for k, v in (("optimizer", t.optimizer), ("schedule", t.schedule)) if v]
-        for what, text in texts:
-            with self.collecting():
-                name, args = self.training_call(what, text)
-                self.training_calls[id(text)] = CallPlan(name, tuple(args.items()), text.loc)
-
-    def training_plan(self, outputs: tuple[tuple[str, str], ...]) -> TrainingPlan | None:
-        """The checked `training:` section; each loss term names one of the outputs. (A
-        section without a loss checks: `dlc train` asks for one.)"""
-        t = self.spec.training
-        if t is None or self.errors:
-            return None
-        names = [name for name, _ in outputs]
-        losses = []
-        for term in t.loss:
-            output = term.output or names[0]
-            if output not in names:
-                self.errors.add(
-                    f"the loss term names output '{output}', which the model does not have"
-                    f"{did_you_mean(output, names)}",
-                    term.loss.doc.loc(term.loss.path[:-1] + ("output",)),
-                    f"outputs: {', '.join(names)}",
-                )
-                continue
-            call = self.training_calls[id(term.loss)]
-            losses.append(LossPlan(call, output, term.target, term.weight))
-        adam = tuple((a.name, a.default) for a in TABLES["optimizer"]["adam"])
-        optimizer = self.training_calls[id(t.optimizer)] if t.optimizer else CallPlan("adam", adam)
-        schedule = self.training_calls[id(t.schedule)] if t.schedule else None
-        return TrainingPlan(tuple(losses), optimizer, schedule, t.options, t.loc)
-
-    def training_call(self, what: str, text: Text) -> tuple[str, dict[str, Any]]:
-        e = text.parse()
-        if isinstance(e, Name):
-            e = as_call(e)
-        table = TABLES[what]
-        if not isinstance(e, Call):
-            raise self.fail(f"expected a {what} such as {next(iter(table))}", e.loc)
-        if e.name not in table:
-            raise self.fail(
-                f"unknown {what} '{e.name}'{did_you_mean(e.name, table)}",
-                e.name_loc,
-                f"{what}s: {', '.join(table)}",
-            )
-        return e.name, self.bind(e.name, table[e.name], None, e, self.global_env, None, Scope(""))
 
     def inputs(self) -> list[GraphInput]:
         out = []
         for inp in self.spec.inputs:
-            shape: list[D.Dim] = []
+            shape: list[Dim] = []
             for d in inp.dims:
                 with self.collecting():
                     shape.append(self.dim(d))
             out.append(GraphInput(inp.name, TensorType(tuple(shape), inp.dtype), inp.loc))
         return out
 
-    def dim(self, d: int | Text) -> D.Dim:
+    def dim(self, d: int | Text) -> Dim:
         if isinstance(d, int):
             return d
         e = d.parse()
         if isinstance(e, Name) and e.id not in self.global_env.consts:
-            return D.sym(e.id)
-        v = self.value(e, self.global_env)
+            return sym(e.id)
+        v = plain(self.value(e, self.global_env))
         if isinstance(v, float) and v.is_integer():
             v = int(v)
-        if isinstance(v, bool) or not (isinstance(v, int) and v >= 1 or D.is_sym(v)):
+        if isinstance(v, bool) or not (isinstance(v, int) and v >= 1 or is_sym(v)):
             raise self.fail(f"a dim must be a positive integer or a symbol, got {v!r}", d.loc)
         return v
 
@@ -728,37 +417,6 @@ class Elaborator:
         return self.named_values(self.spec.export.outputs, root)
 
 
-# Attributes of a torch.fx.GraphModule (and so of every torch.nn.Module): a graph node of
-# that name would be a submodule of the same name, which torch refuses or mistakes for its
-# own (tests/test_elaborate.py checks the list against the installed torch).
-TORCH_ATTRIBUTES = frozenset({
-    "T_destination", "add_module", "add_submodule", "apply", "bfloat16", "buffers",
-    "call_super_init", "children", "code", "compile", "cpu", "cuda",
-    "delete_all_unused_submodules", "delete_submodule", "double", "dump_patches", "eval",
-    "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter",
-    "get_submodule", "graph", "half", "ipu", "load_state_dict", "meta", "modules", "mtia",
-    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
-    "print_readable", "recompile", "register_backward_hook", "register_buffer",
-    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
-    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
-    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
-    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
-    "set_extra_state", "set_submodule", "shape_env", "share_memory", "state_dict", "to",
-    "to_empty", "to_folder", "train", "training", "type", "xpu", "zero_grad",
-})  # fmt: skip
-
-
-def args_by_name(args: tuple[Arg, ...], name: str) -> Arg:
-    for a in args:
-        if a.name == name:
-            return a
-    raise KeyError(name)
-
-
-def _signature(what: str, args: tuple[Arg, ...]) -> str:
-    return OpDef(what, args=args, kind="combinator").signature()
-
-
 def _sum_terms(e: Expr) -> Iterator[Expr]:
     if isinstance(e, BinOp) and e.op == "+":
         yield from _sum_terms(e.left)
@@ -774,25 +432,6 @@ def _texts(body: Body) -> Iterator[Text]:
         yield from (text for _, _, text in body.nodes)
 
 
-def _references(e: Expr) -> Iterator[Name]:
-    """Every bare name in an expression (the candidates for graph-node references)."""
-    if isinstance(e, Name):
-        yield e
-    elif isinstance(e, Pipe | ListExpr):
-        for sub in e.stages if isinstance(e, Pipe) else e.items:
-            yield from _references(sub)
-    elif isinstance(e, BinOp):
-        yield from _references(e.left)
-        yield from _references(e.right)
-    elif isinstance(e, Neg):
-        yield from _references(e.operand)
-    elif isinstance(e, Call):
-        for a in e.args:
-            yield from _references(a)
-        for kw in e.kwargs:
-            yield from _references(kw.value)
-
-
 def input_dim_names(spec: Spec) -> set[str]:
     """Identifiers in input shapes that are not params: the symbolic dims (B, T, ...)."""
     params = {p.name for p in spec.params}
@@ -800,16 +439,10 @@ def input_dim_names(spec: Spec) -> set[str]:
     for inp in spec.inputs:
         for d in inp.dims:
             if isinstance(d, Text):
-                for tok in _identifiers(d.value):
+                for tok in identifiers(d.value):
                     if tok not in params:
                         out.add(tok)
     return out
-
-
-def _identifiers(text: str) -> Iterator[str]:
-    import re
-
-    yield from re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ composer and constructors are never run; `_Builder` consumes the events itself, 
 an explicit stack instead of recursion, and builds two parallel trees at once:
 
 * the data: dicts (str keys, insertion order), lists, str, int, float, bool, None;
-* a tree of `_Node`s holding the parser's start/end marks of every value and key.
+* a tree of `YamlNode`s holding the parser's start/end marks of every value and key.
 
 Building from events lets every rule be checked at the event that breaks it, before
 the rest of the input is looked at: tags (only the standard `!!str !!int !!float !!bool
@@ -17,16 +17,11 @@ nesting depth, undefined and recursive aliases, and the node budget. An alias ex
 into a fresh copy of its anchor's data, but the subtree's size and height are known
 from when the anchor was built, so a 'billion laughs' document is refused at the first
 alias that would cross `MAX_NODES`, before anything is copied. Plain scalars are
-resolved by dlc's own YAML-1.2-core-like rules (`yes` stays a string, `3e-4` is a
-float); quoted and block scalars are always strings.
+resolved by dlc's own YAML-1.2-core-like rules (scalars.py: `yes` stays a string,
+`3e-4` is a float); quoted and block scalars are always strings.
 
 Locations are computed lazily, only when a later phase asks for one (`Document.loc`,
-`key_loc`, `text_loc`), from the marks and the source text. `text_loc` maps an offset
-into a string value back to the source by splitting the scalar's source into its lines,
-decoding each line's content (quote escapes) with the source column of every character,
-and finding each line's content, in order, in the value: folding and chomping only
-change the whitespace between lines, so this works for plain, quoted and block
-scalars alike.
+`key_loc`, `text_loc`), from the marks and the source text (locations.py).
 
 Every problem a user's text can cause is a `LoadError` with a `Loc` (lines and columns
 count from 1); nothing else escapes `load_text`.
@@ -35,11 +30,8 @@ count from 1); nothing else escapes `load_text`.
 from __future__ import annotations
 
 import gc
-import math
 import os
-import re
 import stat
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,6 +40,26 @@ from typing import Any, NoReturn, cast
 import yaml  # type: ignore[import-untyped]
 
 from .errors import LoadError, Loc, Source
+from .locations import (
+    Entries,
+    Fragment,
+    YamlNode,
+    fragment_loc,
+    line_col,
+    mark_loc,
+    node_loc,
+    place_fragments,
+    tag_loc,
+)
+from .scalars import (
+    MAP,
+    SCALAR_TAGS,
+    SEQ,
+    STR,
+    resolve_plain,
+    resolve_tagged,
+    short_tag,
+)
 
 MAX_BYTES = 4 * 1024 * 1024  # file size limit
 MAX_DEPTH = 64  # nesting limit
@@ -59,62 +71,11 @@ Path = tuple[str | int, ...]  # JSON-pointer-like path: ("model", 0)
 # its loaders, so `__with_libyaml__` is the way to know whether libyaml is there.
 _PARSER: type = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
 
-_YAML_TAG = "tag:yaml.org,2002:"
-_STR, _INT, _FLOAT, _BOOL, _NULL, _MAP, _SEQ = (
-    _YAML_TAG + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
-)
-_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
 _PLAIN = (None, "")  # the style of a plain scalar (None from PyYAML, "" from libyaml)
-_BLOCK = ("|", ">")
 _CONTAINERS = (dict, list)
-_QUOTES = ("'", '"')
-
-_CONSTANTS: dict[str, bool | None] = {
-    **dict.fromkeys(("true", "True", "TRUE"), True),
-    **dict.fromkeys(("false", "False", "FALSE"), False),
-    **dict.fromkeys(("null", "Null", "NULL", "~", ""), None),
-}
-_TYPED_START = frozenset("0123456789+-.~tTfFnN")  # how a non-string plain scalar starts
-_NUMBER = re.compile(
-    r"(?P<int>[-+]?[0-9]+)|(?P<hex>0x[0-9a-fA-F]+)|(?P<oct>0o[0-7]+)"
-    r"|(?P<float>[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)"
-    r"|(?P<inf>[-+]?\.(?:inf|Inf|INF))|(?P<nan>\.(?:nan|NaN|NAN))"
-)
-_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # YAML's line breaks
-_PROPERTIES = re.compile(r"(?:[!&]\S*(?:\s+|#[^\n]*)*)*")  # tags, anchors, comments
-_ESCAPES = yaml.scanner.Scanner.ESCAPE_REPLACEMENTS
-_HEX_ESCAPES = yaml.scanner.Scanner.ESCAPE_CODES  # escape letter -> number of hex digits
 
 
 # --------------------------------------------------------------------------- document
-
-
-_Entries = dict[str, tuple["_Node", "_Node"]]  # a mapping's key -> (key node, value node)
-
-
-class _Node:
-    """One YAML value's place in the source; an alias shares its target's children."""
-
-    __slots__ = ("start", "end", "style", "text", "items", "size", "height", "target")
-
-    def __init__(
-        self,
-        start: Any,
-        end: Any,
-        style: str | None,
-        text: str | None,
-        items: _Entries | list[_Node] | None,
-        size: int = 1,
-        height: int = 0,
-        target: _Node | None = None,
-    ) -> None:
-        self.start, self.end = start, end  # the parser's marks (0-based line/column/index)
-        self.style = style  # scalar: "" or None (plain), ' " | >; alias: *; collection: None
-        self.text = text  # a scalar's string value, before resolution
-        self.items = items  # mapping: key -> (key node, value node); sequence: nodes
-        self.size = size  # nodes in the subtree, aliases expanded
-        self.height = height  # nesting levels of collections in the subtree
-        self.target = target  # an alias's anchored node
 
 
 @dataclass(frozen=True)
@@ -123,17 +84,17 @@ class Document:
 
     source: Source
     data: Any
-    _tree: _Node | None = field(default=None, repr=False, compare=False)
+    _tree: YamlNode | None = field(default=None, repr=False, compare=False)
 
     def loc(self, path: Path) -> Loc:
         """Where the value at `path` is (or its nearest existing ancestor)."""
         node, _key, _found = self._walk(path)
-        return _node_loc(self.source, node) if node else Loc(self.source, 1, 1)
+        return node_loc(self.source, node) if node else Loc(self.source, 1, 1)
 
     def key_loc(self, path: Path) -> Loc:
         """Where the key of the mapping entry at `path` is; else `loc(path)`."""
         _node, key, found = self._walk(path)
-        return _node_loc(self.source, key) if found and key else self.loc(path)
+        return node_loc(self.source, key) if found and key else self.loc(path)
 
     def text_loc(self, path: Path, offset: int, length: int = 1) -> Loc:
         """Where character `offset` of the string scalar at `path` is, `length` wide."""
@@ -142,7 +103,7 @@ class Document:
     def text_locator(self, path: Path) -> Callable[[int, int], Loc]:
         """`text_loc` for one scalar, with the scalar's layout worked out once, on the
         first call (the parser hands a locator to every string; few are ever asked)."""
-        layout: list[tuple[Loc, str, list[tuple[int, _Fragment]]]] = []
+        layout: list[tuple[Loc, str, list[tuple[int, Fragment]]]] = []
 
         def locate(offset: int, length: int = 1) -> Loc:
             if not layout:
@@ -151,20 +112,20 @@ class Document:
             if placed and 0 <= offset <= len(value) and length >= 0:
                 for start, frag in reversed(placed):
                     if start <= offset:
-                        return _fragment_loc(self.source, frag, offset - start, length)
+                        return fragment_loc(self.source, frag, offset - start, length)
             return whole
 
         return locate
 
-    def _layout(self, path: Path) -> tuple[Loc, str, list[tuple[int, _Fragment]]]:
+    def _layout(self, path: Path) -> tuple[Loc, str, list[tuple[int, Fragment]]]:
         """The scalar's location, its value, and its source lines placed in the value."""
         node, _key, found = self._walk(path)
         target = node.target or node if found and node and node.text is not None else None
         value = target.text or "" if target else ""
-        placed = _placed(_fragments(self.source, target), value) if target else []
+        placed = place_fragments(self.source, target, value) if target else []
         return self.loc(path), value, placed
 
-    def _walk(self, path: Path) -> tuple[_Node | None, _Node | None, bool]:
+    def _walk(self, path: Path) -> tuple[YamlNode | None, YamlNode | None, bool]:
         """The deepest node on `path`, the key node of its entry, and whether all of
         `path` exists."""
         node, key = self._tree, None
@@ -176,7 +137,7 @@ class Document:
         return node, key, True
 
 
-def _child(node: _Node, step: str | int) -> tuple[_Node | None, _Node] | None:
+def _child(node: YamlNode, step: str | int) -> tuple[YamlNode | None, YamlNode] | None:
     items = node.items
     if isinstance(items, dict) and isinstance(step, str):
         return items.get(step)
@@ -214,7 +175,7 @@ def load_text(text: str, name: str = "<string>") -> Document:
     if not isinstance(data, dict):
         raise LoadError(
             f"a spec is a YAML mapping (dlc: 1, name: ..., model: ...), not {_kind(data)}",
-            _node_loc(source, tree),
+            node_loc(source, tree),
         )
     return Document(source, data, tree)
 
@@ -245,7 +206,7 @@ def _check_size(name: str, size: int) -> None:
 
 def _not_utf8(name: str, data: bytes, err: UnicodeDecodeError) -> LoadError:
     text = data.decode("utf-8", errors="replace")
-    line, col = _line_col(data[: err.start].decode("utf-8", errors="replace"))
+    line, col = line_col(data[: err.start].decode("utf-8", errors="replace"))
     return LoadError(
         f"'{name}' is not UTF-8 text (invalid byte 0x{data[err.start]:02x})",
         Loc(Source(name, text), line, col),
@@ -259,14 +220,14 @@ def _check_encodable(source: Source) -> None:
     try:
         size = len(source.text.encode("utf-8"))
     except UnicodeEncodeError as err:
-        line, col = _line_col(source.text[: err.start])
+        line, col = line_col(source.text[: err.start])
         raise LoadError(
             "the text contains a lone surrogate (it is not valid Unicode)", Loc(source, line, col)
         ) from None
     _check_size(source.name, size)
 
 
-def _is_empty(tree: _Node, data: Any) -> bool:
+def _is_empty(tree: YamlNode, data: Any) -> bool:
     """No document, or one whose root is an empty plain scalar (`---` alone)."""
     return data is None and tree.style in _PLAIN and tree.text == ""
 
@@ -280,7 +241,7 @@ def _kind(value: Any) -> str:
 # ------------------------------------------------------------------------------ parse
 
 
-def _parse(source: Source) -> tuple[Any, _Node | None]:
+def _parse(source: Source) -> tuple[Any, YamlNode | None]:
     """The data and node trees of the text's only document (None, None if it has none)."""
     try:
         parser = _PARSER(source.text)  # the pure-Python reader checks characters here
@@ -289,7 +250,7 @@ def _parse(source: Source) -> tuple[Any, _Node | None]:
         raise _yaml_error(source, err) from None
 
 
-def _build(source: Source, parser: Any) -> tuple[Any, _Node | None]:
+def _build(source: Source, parser: Any) -> tuple[Any, YamlNode | None]:
     """Feed the parser's events to a `_Builder`."""
     builder = _Builder(source)
     try:
@@ -298,7 +259,7 @@ def _build(source: Source, parser: Any) -> tuple[Any, _Node | None]:
     except (ValueError, OverflowError):  # the pure-Python scanner's chr() of a bad \U escape
         raise LoadError(
             "invalid escape in a double-quoted string (past U+10FFFF)",
-            _mark_loc(source, parser.get_mark()),
+            mark_loc(source, parser.get_mark()),
         ) from None
     finally:
         parser.dispose()
@@ -323,23 +284,23 @@ def gc_paused() -> Iterator[None]:
 class _Frame:
     """An open mapping or sequence while its events are being read."""
 
-    node: _Node
+    node: YamlNode
     data: dict[str, Any] | list[Any]
     anchor: str | None
     first: int  # the node count before this collection
     height: int = 0  # the tallest child so far
-    key: _Node | None = None  # a mapping's key waiting for its value
+    key: YamlNode | None = None  # a mapping's key waiting for its value
 
 
 class _Builder:
-    """Builds plain data and `_Node`s from parser events, enforcing the loader's rules."""
+    """Builds plain data and `YamlNode`s from parser events, enforcing the loader's rules."""
 
     def __init__(self, source: Source) -> None:
         self.source = source
         self.stack: list[_Frame] = []
-        self.anchors: dict[str, tuple[_Node, Any] | None] = {}  # None: still open
+        self.anchors: dict[str, tuple[YamlNode, Any] | None] = {}  # None: still open
         self.count = 0
-        self.root: tuple[Any, _Node] | None = None
+        self.root: tuple[Any, YamlNode] | None = None
         self.handlers = {
             yaml.DocumentStartEvent: self._document,
             yaml.ScalarEvent: self._scalar,
@@ -362,16 +323,16 @@ class _Builder:
         if self.root:
             raise LoadError(
                 "a spec is a single YAML document; found a second one",
-                _mark_loc(self.source, event.start_mark),
+                mark_loc(self.source, event.start_mark),
                 hint="remove the '---' line and what follows, or merge them",
             )
 
     def _scalar(self, event: yaml.ScalarEvent) -> None:
-        node = _Node(event.start_mark, event.end_mark, event.style, event.value, None)
+        node = YamlNode(event.start_mark, event.end_mark, event.style, event.value, None)
         self._count(1, node)
         try:
             if event.tag is None and event.style in _PLAIN:  # the common case, kept quick
-                value = _resolve_plain(event.value)
+                value = resolve_plain(event.value)
             else:
                 value = self._explicit_value(event, node)
         except ValueError as err:
@@ -381,7 +342,7 @@ class _Builder:
         self._add(node, value)
 
     def _alias(self, event: yaml.AliasEvent) -> None:
-        node = _Node(event.start_mark, event.end_mark, "*", None, None)
+        node = YamlNode(event.start_mark, event.end_mark, "*", None, None)
         if event.anchor not in self.anchors:
             self._fail(
                 f"undefined alias '*{event.anchor}'",
@@ -400,12 +361,14 @@ class _Builder:
         self._add(node, _clone(value))
 
     def _start_mapping(self, event: yaml.MappingStartEvent) -> None:
-        self._start(event, _Node(event.start_mark, event.end_mark, None, None, {}), {}, _MAP)
+        self._start(event, YamlNode(event.start_mark, event.end_mark, None, None, {}), {}, MAP)
 
     def _start_sequence(self, event: yaml.SequenceStartEvent) -> None:
-        self._start(event, _Node(event.start_mark, event.end_mark, None, None, []), [], _SEQ)
+        self._start(event, YamlNode(event.start_mark, event.end_mark, None, None, []), [], SEQ)
 
-    def _start(self, event: yaml.CollectionStartEvent, node: _Node, data: Any, kind: str) -> None:
+    def _start(
+        self, event: yaml.CollectionStartEvent, node: YamlNode, data: Any, kind: str
+    ) -> None:
         self._count(1, node)
         if len(self.stack) >= MAX_DEPTH:
             self._fail(f"nesting is deeper than {MAX_DEPTH} levels", node)
@@ -423,7 +386,7 @@ class _Builder:
             self.anchors[frame.anchor] = (node, frame.data)
         self._add(node, frame.data)
 
-    def _add(self, node: _Node, value: Any) -> None:
+    def _add(self, node: YamlNode, value: Any) -> None:
         """Put a finished value into the open collection (or make it the root)."""
         if not self.stack:
             self.root = (value, node)
@@ -433,7 +396,7 @@ class _Builder:
             frame.height = node.height
         if isinstance(frame.data, list):
             frame.data.append(value)
-            cast(list[_Node], frame.node.items).append(node)
+            cast(list[YamlNode], frame.node.items).append(node)
         elif frame.key is None:
             self._check_key(frame, node)
             frame.key = node
@@ -441,10 +404,10 @@ class _Builder:
             key = frame.key.text
             assert key is not None  # _check_key refused a collection as a key
             frame.data[key] = value
-            cast(_Entries, frame.node.items)[key] = (frame.key, node)
+            cast(Entries, frame.node.items)[key] = (frame.key, node)
             frame.key = None
 
-    def _check_key(self, frame: _Frame, key: _Node) -> None:
+    def _check_key(self, frame: _Frame, key: YamlNode) -> None:
         if key.text is None:
             self._fail(
                 "a mapping key must be a scalar, not a mapping or sequence",
@@ -458,56 +421,57 @@ class _Builder:
                 "write the keys out in this mapping instead of merging them",
             )
         if key.text in frame.data:
-            first = _node_loc(self.source, cast(_Entries, frame.node.items)[key.text][0])
+            first = node_loc(self.source, cast(Entries, frame.node.items)[key.text][0])
             self._fail(f"duplicate key '{key.text}' (first defined at line {first.line})", key)
 
-    def _count(self, nodes: int, node: _Node) -> None:
+    def _count(self, nodes: int, node: YamlNode) -> None:
         self.count += nodes
         if self.count > MAX_NODES:
             self._too_many(node)
 
-    def _too_many(self, node: _Node) -> NoReturn:
+    def _too_many(self, node: YamlNode) -> NoReturn:
         if node.style == "*":
             self._fail(
                 f"YAML alias expansion exceeds {MAX_NODES} nodes (a 'billion laughs' bomb?)", node
             )
         self._fail(f"the spec has more than {MAX_NODES} YAML nodes", node)
 
-    def _explicit_value(self, event: yaml.ScalarEvent, node: _Node) -> Any:
+    def _explicit_value(self, event: yaml.ScalarEvent, node: YamlNode) -> Any:
         """The value of a quoted, block or tagged scalar."""
         tag, text = event.tag, event.value
-        if tag is None or tag in ("!", _STR):
+        if tag is None or tag in ("!", STR):
             return text
-        if tag in _SCALAR_TAGS:
-            return _resolve_tagged(tag, text)
+        if tag in SCALAR_TAGS:
+            return resolve_tagged(tag, text)
         self._fail_tag(tag, node)
 
-    def _check_collection_tag(self, tag: str, kind: str, node: _Node) -> None:
+    def _check_collection_tag(self, tag: str, kind: str, node: YamlNode) -> None:
         if tag in ("!", kind):
             return
-        if tag in _SCALAR_TAGS or tag in (_MAP, _SEQ):
-            what = "mapping" if kind == _MAP else "sequence"
-            self._fail(f"the tag '{_short(tag)}' cannot be used on a {what}", node, tag=True)
+        if tag in SCALAR_TAGS or tag in (MAP, SEQ):
+            what = "mapping" if kind == MAP else "sequence"
+            self._fail(f"the tag '{short_tag(tag)}' cannot be used on a {what}", node, tag=True)
         self._fail_tag(tag, node)
 
-    def _fail_tag(self, tag: str, node: _Node) -> NoReturn:
+    def _fail_tag(self, tag: str, node: YamlNode) -> NoReturn:
         if "python/" in tag:
             self._fail(
-                f"Python tags are not allowed ('{_short(tag)}'): dlc never runs code from a spec",
+                f"Python tags are not allowed ('{short_tag(tag)}'): "
+                "dlc never runs code from a spec",
                 node,
                 tag=True,
             )
         self._fail(
-            f"unsupported YAML tag '{_short(tag)}'",
+            f"unsupported YAML tag '{short_tag(tag)}'",
             node,
             "dlc specs hold plain YAML values; remove the tag",
             tag=True,
         )
 
     def _fail(
-        self, message: str, node: _Node, hint: str | None = None, *, tag: bool = False
+        self, message: str, node: YamlNode, hint: str | None = None, *, tag: bool = False
     ) -> NoReturn:
-        loc = _tag_loc(self.source, node) if tag else _node_loc(self.source, node)
+        loc = tag_loc(self.source, node) if tag else node_loc(self.source, node)
         raise LoadError(message, loc, hint)
 
 
@@ -523,50 +487,6 @@ def _clone(value: Any) -> Any:
     return value
 
 
-# ---------------------------------------------------------------------------- scalars
-
-
-def _resolve_plain(text: str) -> Any:
-    """A plain, untagged scalar's value by dlc's YAML-1.2-core-like rules."""
-    if text and text[0] not in _TYPED_START:  # the common case: a string
-        return text
-    if text in _CONSTANTS:
-        return _CONSTANTS[text]
-    match = _NUMBER.fullmatch(text)
-    return _number(match) if match else text
-
-
-def _number(match: re.Match[str]) -> int | float:
-    text, kind = match.group(), match.lastgroup
-    if kind == "int":
-        if len(text.lstrip("+-")) > sys.get_int_max_str_digits():
-            raise ValueError(f"integer too long (over {sys.get_int_max_str_digits()} digits)")
-        return int(text)
-    if kind in ("hex", "oct"):
-        return int(text[2:], 16 if kind == "hex" else 8)
-    if kind == "inf":
-        return -math.inf if text.startswith("-") else math.inf
-    return math.nan if kind == "nan" else float(text)
-
-
-def _resolve_tagged(tag: str, text: str) -> Any:
-    """A scalar with an explicit standard tag (!!int 3): its text must fit the tag."""
-    value = _resolve_plain(text)
-    fits = {
-        _NULL: value is None,
-        _BOOL: isinstance(value, bool),
-        _INT: type(value) is int,
-        _FLOAT: type(value) in (int, float),
-    }[tag]
-    if not fits:
-        raise ValueError(f"'{text}' is not a valid {_short(tag)}")
-    return float(value) if tag == _FLOAT else value
-
-
-def _short(tag: str) -> str:
-    return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
-
-
 # ------------------------------------------------------------------------------ errors
 
 
@@ -577,7 +497,7 @@ def _yaml_error(source: Source, err: yaml.YAMLError) -> LoadError:
     if not isinstance(err, yaml.MarkedYAMLError):
         return LoadError(f"invalid YAML: {err}", Loc(source, 1, 1))
     mark = err.problem_mark or err.context_mark
-    loc = _mark_loc(source, mark) if mark else Loc(source, 1, 1)
+    loc = mark_loc(source, mark) if mark else Loc(source, 1, 1)
     message = err.problem or err.context or "invalid YAML"
     if err.problem and err.context:
         message += f" ({err.context}{_where(err.context_mark, mark)})"
@@ -595,159 +515,7 @@ def _reader_error(source: Source, err: yaml.reader.ReaderError) -> LoadError:
     """A character YAML does not allow; libyaml reports a byte offset, so find the
     character itself (the first occurrence is the one the reader stopped at)."""
     index = source.text.find(chr(err.character)) if isinstance(err.character, int) else -1
-    line, col = _line_col(source.text[:index]) if index >= 0 else (1, 1)
+    line, col = line_col(source.text[:index]) if index >= 0 else (1, 1)
     return LoadError(
         f"character U+{err.character:04X} is not allowed in YAML", Loc(source, line, col)
     )
-
-
-# --------------------------------------------------------------------------- locations
-
-
-def _line_col(before: str) -> tuple[int, int]:
-    """The 1-based line and column just after the text `before`."""
-    last = None
-    lines = 1
-    for last in _BREAK.finditer(before):  # noqa: B007 - the last match is the point
-        lines += 1
-    return lines, len(before) - (last.end() if last else 0) + 1
-
-
-def _mark_loc(source: Source, mark: Any) -> Loc:
-    return Loc(source, mark.line + 1, mark.column + 1)
-
-
-def _index_loc(source: Source, node: _Node, index: int) -> tuple[int, int]:
-    """Line and column of text index `index` at or after the node's start mark."""
-    line, col = _line_col(source.text[node.start.index : index])
-    return node.start.line + line, (node.start.column + col if line == 1 else col)
-
-
-def _tag_loc(source: Source, node: _Node) -> Loc:
-    """The span of a node's tag (after its start, maybe after an anchor)."""
-    begin = source.text.find("!", node.start.index, node.end.index)
-    if begin < 0:
-        return _node_loc(source, node)
-    line, col = _index_loc(source, node, begin)
-    width = len(source.text[begin : node.end.index].split(None, 1)[0])
-    return Loc(source, line, col, col + width)
-
-
-def _head(source: Source, node: _Node) -> int:
-    """Text index of a scalar's first character after its tag/anchor (a quote, a block
-    indicator, or the first character of a plain scalar)."""
-    match = _PROPERTIES.match(source.text, node.start.index, node.end.index)
-    return match.end() if match else node.start.index
-
-
-def _node_loc(source: Source, node: _Node) -> Loc:
-    """A collection's start; an alias token; a scalar's content (span if on one line)."""
-    if node.style == "*":
-        return Loc(source, node.start.line + 1, node.start.column + 1, node.end.column + 1)
-    if node.items is not None:
-        return _mark_loc(source, node.start)
-    head = _head(source, node)
-    line, col = _index_loc(source, node, head)
-    if node.style in _BLOCK:
-        return Loc(source, line, col)
-    quoted = 1 if node.style in _QUOTES else 0
-    if node.end.line + 1 != line or head >= node.end.index - 2 * quoted:
-        return Loc(source, line, col + quoted)
-    return Loc(source, line, col + quoted, node.end.column + 1 - quoted)
-
-
-@dataclass(frozen=True, slots=True)
-class _Fragment:
-    """One source line's content of a scalar, decoded, with each character's column."""
-
-    text: str
-    line: int
-    cols: tuple[int, ...]
-    end_col: int
-
-
-def _fragment_loc(source: Source, frag: _Fragment, index: int, length: int) -> Loc:
-    if index >= len(frag.text):  # between two lines' content, or at the end
-        return Loc(source, frag.line, frag.end_col, frag.end_col + length)
-    stop = index + length
-    end = frag.cols[stop] if stop < len(frag.text) else frag.end_col
-    return Loc(source, frag.line, frag.cols[index], end)
-
-
-def _placed(fragments: list[_Fragment], value: str) -> list[tuple[int, _Fragment]]:
-    """Each fragment with its offset in `value`, in order, up to the first not found."""
-    placed, cursor = [], 0
-    for frag in fragments:
-        start = value.find(frag.text, cursor)
-        if start < 0:
-            break
-        placed.append((start, frag))
-        cursor = start + len(frag.text)
-    return placed
-
-
-def _fragments(source: Source, node: _Node) -> list[_Fragment]:
-    """The scalar's content, line by line, without indentation and quotes."""
-    begin, stop = _content_range(source, node)
-    line, col = _index_loc(source, node, begin)
-    fragments = []
-    for piece in _BREAK.split(source.text[begin:stop]):
-        body = piece.strip(" \t")
-        if body:
-            first = col + len(piece) - len(piece.lstrip(" \t"))
-            fragments.append(_decode(body, node.style, line, first))
-        line, col = line + 1, 1
-    return fragments
-
-
-def _content_range(source: Source, node: _Node) -> tuple[int, int]:
-    head, stop = _head(source, node), node.end.index
-    if node.style in _QUOTES:
-        return head + 1, max(head + 1, stop - 1)
-    if node.style in _BLOCK:  # the content starts on the line after the header
-        found = _BREAK.search(source.text, head, stop)
-        return (found.end() if found else stop), stop
-    return head, stop
-
-
-def _decode(body: str, style: str | None, line: int, col: int) -> _Fragment:
-    if style == "'":
-        return _decode_single(body, line, col)
-    if style == '"':
-        return _decode_double(body, line, col)
-    return _Fragment(body, line, tuple(range(col, col + len(body))), col + len(body))
-
-
-def _decode_single(body: str, line: int, col: int) -> _Fragment:
-    chars, cols, i = [], [], 0
-    while i < len(body):
-        chars.append(body[i])
-        cols.append(col + i)
-        i += 2 if body.startswith("''", i) else 1
-    return _Fragment("".join(chars), line, tuple(cols), col + len(body))
-
-
-def _decode_double(body: str, line: int, col: int) -> _Fragment:
-    chars, cols, i = [], [], 0
-    while i < len(body):
-        char, width = _unescape(body, i)
-        if char:
-            chars.append(char)
-            cols.append(col + i)
-        i += width
-    return _Fragment("".join(chars), line, tuple(cols), col + len(body))
-
-
-def _unescape(body: str, i: int) -> tuple[str, int]:
-    """The character at body[i] of a double-quoted scalar, and its source width ('' for
-    an escaped line break)."""
-    if body[i] != "\\":
-        return body[i], 1
-    letter = body[i + 1 : i + 2]
-    if letter in _ESCAPES:
-        return _ESCAPES[letter], 2
-    digits = body[i + 2 : i + 2 + _HEX_ESCAPES.get(letter, 0)]
-    if letter in _HEX_ESCAPES and len(digits) == _HEX_ESCAPES[letter]:
-        code = int(digits, 16)
-        return (chr(code) if code <= sys.maxunicode else "\ufffd"), 2 + len(digits)
-    return "", 1

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Loc
-from .syntax import Expr
+from .spec import Body
+from .syntax import Expr, Signature
 
 CONSTANTS = {"true": True, "false": False, "none": None, "null": None}
 
@@ -22,10 +23,23 @@ class Reported(Exception):
     """Something this depends on failed and was reported already: skip it quietly."""
 
 
-class Word(str):
-    """A bare name that resolved to nothing: a string for choice arguments (`same`)."""
+@dataclass(frozen=True, slots=True)
+class Word:
+    """A bare name that resolved to nothing, and where it was written. Not a string on
+    purpose: it stays inside elaboration, which turns it into its text where an argument
+    takes words (`padding=same`) and reports an unknown name at `loc` anywhere else."""
 
-    loc: Loc | None = None
+    text: str
+    loc: Loc
+
+
+@dataclass
+class Block:
+    """A block definition: its signature, its body and where it was defined."""
+
+    signature: Signature
+    body: Body
+    loc: Loc
 
 
 @dataclass(frozen=True)

@@ -118,9 +118,7 @@ class TrainingSpec:
     init: Text | None = None
     options: tuple[tuple[str, Any], ...] = ()  # the plain-valued keys (epochs, seed, data, ...)
     loc: Loc | None = None
-
-    def option(self, key: str, default: Any = None) -> Any:
-        return dict(self.options).get(key, default)
+    data_locs: tuple[tuple[str, Loc], ...] = ()  # where data.train, .val and .test stand
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +220,10 @@ def _training(doc: Document, t: dict[str, Any]) -> TrainingSpec:
         return Text(t[key], p + (key,), doc) if key in t else None
 
     options = tuple((k, v) for k, v in t.items() if k not in _TRAINING_EXPRS)
+    data = t.get("data") or {}
+    data_locs = tuple((k, doc.loc(p + ("data", k))) for k in ("train", "val", "test") if k in data)
     return TrainingSpec(
-        loss, text("optimizer"), text("schedule"), text("init"), options, doc.loc(p)
+        loss, text("optimizer"), text("schedule"), text("init"), options, doc.loc(p), data_locs
     )
 
 

@@ -154,27 +154,32 @@ class Signature:
     loc: Loc
 
 
-def unparse(e: Expr) -> str:
-    """The canonical text of an expression (used in messages and the IR's text form)."""
-    match e:
-        case Num(value=v):
-            return repr(v)
-        case Str(value=v):
-            return repr(v)
-        case Name(id=i):
-            return i
-        case Call(name=n, args=a, kwargs=k):
-            inner = [unparse(x) for x in a] + [f"{kw.name}={unparse(kw.value)}" for kw in k]
-            return f"{n}({', '.join(inner)})"
-        case ListExpr(items=items):
-            return "[" + ", ".join(unparse(x) for x in items) + "]"
-        case BinOp(op=op, left=left, right=right):
-            return f"({unparse(left)} {op} {unparse(right)})"
-        case Neg(operand=o):
-            return f"-{unparse(o)}"
-        case Pipe(stages=s):
-            return " -> ".join(unparse(x) for x in s)
-    raise AssertionError(f"not an expression: {e!r}")
+def references(e: Expr) -> Iterator[Name]:
+    """Every bare name in an expression (the candidates for graph-node references)."""
+    if isinstance(e, Name):
+        yield e
+    elif isinstance(e, Pipe | ListExpr):
+        for sub in e.stages if isinstance(e, Pipe) else e.items:
+            yield from references(sub)
+    elif isinstance(e, BinOp):
+        yield from references(e.left)
+        yield from references(e.right)
+    elif isinstance(e, Neg):
+        yield from references(e.operand)
+    elif isinstance(e, Call):
+        for a in e.args:
+            yield from references(a)
+        for kw in e.kwargs:
+            yield from references(kw.value)
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def identifiers(text: str) -> list[str]:
+    """The identifiers in an expression string, without parsing it: enough to find the
+    symbolic dims an input shape such as `[B, T*2]` names before anything is elaborated."""
+    return _IDENTIFIER.findall(text)
 
 
 # What a person calls lark's terminals in a syntax error.

@@ -1,16 +1,18 @@
-"""The names `training:` may use, with their signatures: losses, optimizers, schedules.
+"""The `training:` section checked: the names it may use, its calls, its plan.
 
-The front end checks a spec's `loss`, `optimizer` and `schedule` against these tables
-(unknown names with a suggestion, argument names and types), so `dlc check` catches
-`optimizer: adma(lr=1e-3)` before a training run starts. The training runtime
-implements each entry under the same name; defaults follow PyTorch and the course
-(Adam β₁=0.9, β₂=0.999, ε=1e-8; RMSProp ρ=0.9; AdaGrad δ=1e-10).
+The tables name the losses, optimizers and schedules with their signatures. The front
+end checks a spec's `loss`, `optimizer` and `schedule` against them (unknown names with a
+suggestion, argument names and types), so `dlc check` catches `optimizer: adma(lr=1e-3)`
+before a training run starts; the training runtime implements each entry under the same
+name. Defaults follow PyTorch (Adam β₁=0.9, β₂=0.999, ε=1e-8; RMSProp ρ=0.9; AdaGrad
+δ=1e-10). The checked section is a `TrainingPlan`: the bound calls, the loss terms, and
+the plain options typed (`TrainingOptions`) with the defaults the training runtime uses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .arith import describe_value
 from .errors import Collector, ElaborationError, Loc, did_you_mean
@@ -27,10 +29,16 @@ from .ops.registry import (
     ArgType,
     ArgTypeError,
 )
+from .scope import Scope
+from .syntax import Call, Name, as_call
+
+if TYPE_CHECKING:  # elaboration calls in here with itself; training.py is imported by it
+    from .elaborate import Elaborator
+    from .spec import Text, TrainingSpec
 
 
 def _output_name(v: Any) -> str:
-    """A bare name, kept as written (an elaborated name keeps its place in the spec)."""
+    """A bare name, kept as written."""
     if isinstance(v, str) and v.isidentifier():
         return v
     raise ArgTypeError(f"expected the name of a model output, got {describe_value(v)}")
@@ -108,9 +116,15 @@ class CallPlan:
     name: str
     args: tuple[tuple[str, Any], ...]
     loc: Loc | None = None
+    # Where an argument written as a bare name stands (`mu` in kl_normal(mu, logvar)):
+    # messages about the output it names point there.
+    word_locs: tuple[tuple[str, Loc], ...] = ()
 
     def kwargs(self) -> dict[str, Any]:
         return dict(self.args)
+
+    def arg_loc(self, name: str) -> Loc | None:
+        return dict(self.word_locs).get(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,19 +149,150 @@ class LossPlan:
         return not self.reads
 
 
+# ---- the plain options, typed ---------------------------------------------------
+
+DEFAULT_EPOCHS = 10
+DEFAULT_BATCH = 32
+# Optimizers that see the whole training set per step: gd always, lbfgs and newton unless
+# the spec sets a batch_size.
+FULL_BATCH_OPTIMIZERS = ("gd", "lbfgs", "newton")
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyStopping:
+    """`training.early_stopping`: stop when `monitor` has not improved by more than
+    `min_delta` for more than `patience` epochs. `monitor` None means val_loss when there
+    is validation data, else loss; `mode` None means min, or max for a monitor of
+    accuracy or r2 (the runtime decides both, knowing the data and the metrics)."""
+
+    monitor: str | None = None
+    patience: int = 0
+    min_delta: float = 0.0
+    restore_best: bool = True
+    mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DataOptions:
+    """`training.data`: where the train / val / test data come from, with the place each
+    source was written (data errors point there), the held-out fractions, the target
+    array's name and the data source's own options (CSV delimiter, built-in sizes)."""
+
+    train: str | None = None
+    val: str | None = None
+    test: str | None = None
+    val_split: float | None = None
+    test_split: float | None = None
+    shuffle: bool = True
+    target: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+    train_loc: Loc | None = None
+    val_loc: Loc | None = None
+    test_loc: Loc | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingOptions:
+    """The plain keys of `training:` with the runtime's defaults filled in. `batch_size`
+    None is full-batch training (`batch_size: full`, and the default of the optimizers in
+    FULL_BATCH_OPTIMIZERS); `device` is the spec's, which `dlc train --device` overrides."""
+
+    epochs: int = DEFAULT_EPOCHS
+    steps: int | None = None
+    batch_size: int | None = DEFAULT_BATCH
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    warmup: int = 0
+    weight_decay: float = 0.0
+    l1: float = 0.0
+    regularize_all: bool = False
+    clip_grad_norm: float | None = None
+    early_stopping: EarlyStopping | None = None
+    task: str | None = None
+    data: DataOptions = DataOptions()
+    checkpoint_every: float = 2.0
+    metrics: tuple[str, ...] = ()
+
+
+def read_options(t: TrainingSpec, optimizer: str) -> TrainingOptions:
+    """The typed options of a `training:` section (the schema checked their types), for
+    the optimizer the plan runs."""
+    raw = dict(t.options)
+    batch = raw.get("batch_size")
+    if optimizer in FULL_BATCH_OPTIMIZERS and (optimizer == "gd" or batch is None):
+        batch = "full"
+    clip = raw.get("clip_grad_norm")
+    es = raw.get("early_stopping")
+    return TrainingOptions(
+        epochs=raw.get("epochs", DEFAULT_EPOCHS),
+        steps=raw.get("steps"),
+        batch_size=None if batch == "full" else (batch or DEFAULT_BATCH),
+        seed=raw.get("seed", 0),
+        device=raw.get("device", "auto"),
+        precision=raw.get("precision", "fp32"),
+        warmup=raw.get("warmup", 0),
+        weight_decay=float(raw.get("weight_decay", 0.0)),
+        l1=float(raw.get("l1", 0.0)),
+        regularize_all=bool(raw.get("regularize_all", False)),
+        clip_grad_norm=None if clip is None else float(clip),
+        # An empty mapping stops nothing: the runtime has always read it as absent.
+        early_stopping=_early_stopping(es) if es else None,
+        task=raw.get("task"),
+        data=_data(raw.get("data") or {}, t.data_locs),
+        checkpoint_every=float(raw.get("checkpoint_every", 2.0)),
+        metrics=tuple(raw.get("metrics") or ()),
+    )
+
+
+def _early_stopping(es: dict[str, Any]) -> EarlyStopping:
+    return EarlyStopping(
+        monitor=es.get("monitor"),
+        patience=es.get("patience", 0),
+        min_delta=float(es.get("min_delta", 0.0)),
+        restore_best=bool(es.get("restore_best", True)),
+        mode=es.get("mode"),
+    )
+
+
+def _data(data: dict[str, Any], locs: tuple[tuple[str, Loc], ...]) -> DataOptions:
+    where = dict(locs)
+
+    def fraction(key: str) -> float | None:
+        return None if data.get(key) is None else float(data[key])
+
+    return DataOptions(
+        train=data.get("train"),
+        val=data.get("val"),
+        test=data.get("test"),
+        val_split=fraction("val_split"),
+        test_split=fraction("test_split"),
+        shuffle=bool(data.get("shuffle", True)),
+        target=data.get("target"),
+        options=tuple((data.get("options") or {}).items()),
+        train_loc=where.get("train"),
+        val_loc=where.get("val"),
+        test_loc=where.get("test"),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TrainingPlan:
-    """What `dlc train` runs, checked by the front end; plain options stay as the spec
-    wrote them (the schema checked their types)."""
+    """What `dlc train` runs, checked by the front end: the loss terms, the optimizer
+    and schedule calls, and the typed plain options."""
 
     losses: tuple[LossPlan, ...]
     optimizer: CallPlan
     schedule: CallPlan | None
-    options: tuple[tuple[str, Any], ...]
+    options: TrainingOptions = TrainingOptions()
     loc: Loc | None = None
+    # The plain options as the spec wrote them, for `option` only.
+    raw_options: tuple[tuple[str, Any], ...] = ()
 
     def option(self, key: str, default: Any = None) -> Any:
-        return dict(self.options).get(key, default)
+        """A plain option as the spec wrote it. The runtime's reader of the options until
+        it reads `options`; then this method and `raw_options` go."""
+        return dict(self.raw_options).get(key, default)
 
 
 def check_loss_outputs(plan: TrainingPlan, graph: Graph) -> None:
@@ -161,12 +306,13 @@ def check_loss_outputs(plan: TrainingPlan, graph: Graph) -> None:
         name, reads = term.call.name, term.reads
         if not reads:
             continue
-        missing = [v for v in reads if v not in outputs]
-        for v in missing:
+        missing = [(arg, v) for arg, v in zip(output_args(name), reads, strict=True)
+                   if v not in outputs]  # fmt: skip
+        for arg, v in missing:
             errors.add(
                 f"loss {name} reads the output '{v}', which the model does not have"
                 f"{did_you_mean(v, outputs)}",
-                getattr(v, "loc", None) or term.call.loc,
+                term.call.arg_loc(arg) or term.call.loc,
                 f"the model's outputs are {', '.join(outputs)}; a loss reads outputs "
                 f"only: add `{v}: {v}` under outputs:",
             )
@@ -185,3 +331,69 @@ def check_loss_outputs(plan: TrainingPlan, graph: Graph) -> None:
                 "remove `target:` from this loss term",
             )
     errors.raise_if_any()
+
+
+# ---- checking the section during elaboration --------------------------------------
+
+
+def check_training_calls(el: Elaborator) -> dict[int, CallPlan]:
+    """`loss`, `optimizer` and `schedule` name known entries with fitting arguments: the
+    checked calls, keyed by the id of the `Text` each was written in (a mistake is
+    collected in `el.errors` and its call left out)."""
+    calls: dict[int, CallPlan] = {}
+    t = el.spec.training
+    if t is None:
+        return calls
+    texts = [("loss", term.loss) for term in t.loss]
+    texts += [(k, v) for k, v in (("optimizer", t.optimizer), ("schedule", t.schedule)) if v]
+    for what, text in texts:
+        with el.collecting():
+            calls[id(text)] = _training_call(el, what, text)
+    return calls
+
+
+def _training_call(el: Elaborator, what: str, text: Text) -> CallPlan:
+    e = text.parse()
+    if isinstance(e, Name):
+        e = as_call(e)
+    table = TABLES[what]
+    if not isinstance(e, Call):
+        raise el.fail(f"expected a {what} such as {next(iter(table))}", e.loc)
+    if e.name not in table:
+        raise el.fail(
+            f"unknown {what} '{e.name}'{did_you_mean(e.name, table)}",
+            e.name_loc,
+            f"{what}s: {', '.join(table)}",
+        )
+    word_locs: dict[str, Loc] = {}
+    args = el.bind(e.name, table[e.name], None, e, el.global_env, None, Scope(""), word_locs)
+    return CallPlan(e.name, tuple(args.items()), text.loc, tuple(word_locs.items()))
+
+
+def training_plan(
+    el: Elaborator, calls: dict[int, CallPlan], outputs: tuple[tuple[str, str], ...]
+) -> TrainingPlan | None:
+    """The checked `training:` section; each loss term names one of the outputs. (A
+    section without a loss checks: `dlc train` asks for one.) None when there is no
+    section or elaboration found mistakes."""
+    t = el.spec.training
+    if t is None or el.errors:
+        return None
+    names = [name for name, _ in outputs]
+    losses = []
+    for term in t.loss:
+        output = term.output or names[0]
+        if output not in names:
+            el.errors.add(
+                f"the loss term names output '{output}', which the model does not have"
+                f"{did_you_mean(output, names)}",
+                term.loss.doc.loc(term.loss.path[:-1] + ("output",)),
+                f"outputs: {', '.join(names)}",
+            )
+            continue
+        losses.append(LossPlan(calls[id(term.loss)], output, term.target, term.weight))
+    adam = tuple((a.name, a.default) for a in TABLES["optimizer"]["adam"])
+    optimizer = calls[id(t.optimizer)] if t.optimizer else CallPlan("adam", adam)
+    schedule = calls[id(t.schedule)] if t.schedule else None
+    options = read_options(t, optimizer.name)
+    return TrainingPlan(tuple(losses), optimizer, schedule, options, t.loc, t.options)

@@ -167,7 +167,7 @@ def test_reserved_node_names_cover_torch_module_attributes() -> None:
     import torch
     import torch.fx as fx
 
-    from dlc.compiler.elaborate import TORCH_ATTRIBUTES
+    from dlc.compiler.lower.torch_names import TORCH_ATTRIBUTES
 
     module = fx.GraphModule(torch.nn.Module(), fx.Graph())
     assert {n for n in dir(module) if not n.startswith("_")} <= TORCH_ATTRIBUTES
@@ -183,3 +183,28 @@ def test_a_rejected_node_name_is_reported_once_not_at_its_users(tmp_path) -> Non
     assert result.returncode == 1
     assert result.stderr.count("error:") == 1
     assert "t.yaml:5:3: error: node name 'code' is taken" in result.stderr
+
+
+def _is_plain(v: object) -> bool:
+    from dlc.compiler.dims import Sym
+    from dlc.compiler.ir import InitSpec
+
+    if isinstance(v, tuple):
+        return all(_is_plain(x) for x in v)
+    if isinstance(v, InitSpec):
+        return all(_is_plain(x) for _, x in v.args)
+    return type(v) in (str, int, float, bool, type(None), Sym)
+
+
+def test_node_attributes_hold_plain_values() -> None:
+    """Bare words (`padding=same`, a param's `valid`, words in a list) reach a node as
+    plain strings: elaboration's own word type, which knows where it stood, stays inside."""
+    g = graph_of(
+        "model: 'conv2d(8, 3, padding=same, init=normal(0, s)) -> conv2d(8, 3, padding=p)"
+        " -> flatten -> dense(n)'\n",
+        "params: {p: valid, s: 0.1, n: 'B2 * 2', B2: 3}\ninputs: {x: [B, 3, 16, 16]}\n",
+    )
+    assert [n.attr("padding") for n in g.nodes[:2]] == ["same", "valid"]
+    for node in g.nodes:
+        for key, value in node.attrs:
+            assert _is_plain(value), (node.name, key, value)

@@ -501,7 +501,7 @@ DEEP: dict[str, Callable[[int], str]] = {
 @example(kind="many_negations", n=3000)  # elaborate.value on - - - 4
 @example(kind="nested_lists", n=1000)  # elaborate.value on [[[...]]]
 @example(kind="nested_residual", n=1000)  # elaborate.apply via combinators
-@example(kind="graph_backwards", n=1500)  # elaborate.in_dependency_order's visit(), >= 992
+@example(kind="graph_backwards", n=1500)  # order.in_dependency_order's visit(), >= 992
 @example(kind="param_chain", n=1500)  # elaborate.apply via string params, >= 487 params
 @example(kind="nested_blocks", n=40)  # elaborate.apply: 15 blocks x >= 20 residuals
 def test_deep_and_long_structures(kind: str, n: int) -> None:

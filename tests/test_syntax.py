@@ -12,12 +12,16 @@ from dlc.compiler.loader import load_file
 from dlc.compiler.syntax import (
     BinOp,
     Call,
+    Expr,
+    ListExpr,
     Name,
+    Neg,
+    Num,
     Pipe,
+    Str,
     parse_expr,
     parse_many,
     parse_signature,
-    unparse,
 )
 from helpers import SPECS
 
@@ -26,6 +30,30 @@ SRC = Source("t", "")
 
 def at(offset: int, length: int) -> Loc:
     return Loc(SRC, 1, offset + 1, offset + 1 + length)
+
+
+def unparse(e: Expr) -> str:
+    """An expression's canonical text: every operation parenthesized, one spelling per AST,
+    so a test states the tree the parser built as a string."""
+    match e:
+        case Num(value=v):
+            return repr(v)
+        case Str(value=v):
+            return repr(v)
+        case Name(id=i):
+            return i
+        case Call(name=n, args=a, kwargs=k):
+            inner = [unparse(x) for x in a] + [f"{kw.name}={unparse(kw.value)}" for kw in k]
+            return f"{n}({', '.join(inner)})"
+        case ListExpr(items=items):
+            return "[" + ", ".join(unparse(x) for x in items) + "]"
+        case BinOp(op=op, left=left, right=right):
+            return f"({unparse(left)} {op} {unparse(right)})"
+        case Neg(operand=o):
+            return f"-{unparse(o)}"
+        case Pipe(stages=s):
+            return " -> ".join(unparse(x) for x in s)
+    raise AssertionError(f"not an expression: {e!r}")
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,10 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from dlc.compiler.errors import DlcError, SchemaError
+from dlc.compiler.fastschema import fast_validator
 from dlc.compiler.loader import load_text
-from dlc.compiler.validate import _validator, schema, validate
+from dlc.compiler.validate import validate
+from dlc.schema import load_schema
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -113,8 +115,8 @@ def test_full_spec_passes() -> None:
 def test_full_spec_uses_every_key() -> None:
     """The valid spec above really exercises every property of the schema."""
     data = load_text(FULL_SPEC).data
-    defs = schema()["$defs"]
-    assert set(data) == set(schema()["properties"])
+    defs = load_schema()["$defs"]
+    assert set(data) == set(load_schema()["properties"])
     assert set(data["training"]) == set(defs["training"]["properties"])
     assert set(data["training"]["data"]) == set(defs["data"]["properties"])
     assert set(data["training"]["early_stopping"]) == set(defs["earlyStopping"]["properties"])
@@ -353,15 +355,15 @@ def test_schema_error_is_a_dlc_error_and_renders_with_context() -> None:
 
 
 def test_schema_is_valid_draft_2020_12() -> None:
-    Draft202012Validator.check_schema(schema())
-    assert schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema()["$id"].startswith("https://")
+    Draft202012Validator.check_schema(load_schema())
+    assert load_schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert load_schema()["$id"].startswith("https://")
 
 
 def test_schema_is_the_packaged_one() -> None:
-    import dlc.schema
+    import json
 
-    assert schema() == dlc.schema.load_schema()
+    assert load_schema() == json.loads((REPO / "schema" / "spec.schema.json").read_text("utf-8"))
 
 
 def _subschemas(node: object, where: str = "#") -> Iterator[tuple[str, dict]]:
@@ -379,7 +381,7 @@ def _subschemas(node: object, where: str = "#") -> Iterator[tuple[str, dict]]:
 def test_every_property_has_a_description() -> None:
     missing = [
         f"{where}/properties/{name}"
-        for where, node in _subschemas(schema())
+        for where, node in _subschemas(load_schema())
         for name, prop in (node.get("properties") or {}).items()
         if not (isinstance(prop, dict) and prop.get("description"))
     ]
@@ -389,18 +391,18 @@ def test_every_property_has_a_description() -> None:
 def test_every_fixed_key_object_is_closed() -> None:
     open_objects = [
         where
-        for where, node in _subschemas(schema())
+        for where, node in _subschemas(load_schema())
         if "properties" in node and node.get("additionalProperties") is not False
     ]
     assert open_objects == []
 
 
 def test_fast_validator_reports_exactly_what_jsonschema_reports() -> None:
-    plain = Draft202012Validator(schema())
+    plain = Draft202012Validator(load_schema())
     texts = [FULL_SPEC] + [c[1] for c in CASES]
     for text in texts:
         data = load_text(text).data
-        assert _error_set(_validator(), data) == _error_set(plain, data), text
+        assert _error_set(fast_validator(), data) == _error_set(plain, data), text
 
 
 def _error_set(validator: Draft202012Validator, data: object) -> list[tuple]:
