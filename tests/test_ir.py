@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 
+from conftest import ROOT, SPECS
 from dlc.compiler.dims import sym
 from dlc.compiler.ir import Graph, GraphInput, Node, TensorType, format_graph
 from dlc.compiler.passes import prune
 from dlc.compiler.pipeline import check_file, check_text
 from dlc.compiler.verify import verify
-from helpers import ROOT, SPECS
 
 X = GraphInput("x", TensorType((sym("B"), 4)))
 
@@ -63,10 +64,21 @@ def test_verify_rejects_broken_graphs(nodes, outputs, message) -> None:  # noqa:
 def test_checked_specs_verify_typed(spec) -> None:  # noqa: ANN001
     g = check_file(spec).graph
     verify(g, typed=True)
-    text = format_graph(g)
-    assert text.startswith(f"graph {g.name}(") and text.endswith("}")
-    assert str(g) == text
-    assert len(text.splitlines()) == len(g.nodes) + 3
+    assert str(g) == format_graph(g)
+
+
+GOLDEN = ROOT / "tests" / "golden"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
+def test_ir_text_is_golden(spec) -> None:  # noqa: ANN001
+    """The canonical text of every spec's checked IR, whole, against tests/golden/ (after a
+    deliberate change to the IR or an op: DLC_UPDATE_GOLDEN=1 pytest tests/test_ir.py)."""
+    text = format_graph(check_file(spec).graph) + "\n"
+    golden = GOLDEN / f"{spec.stem}.ir"
+    if os.environ.get("DLC_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert golden.read_text() == text
 
 
 def test_a_node_with_its_arguments_verifies() -> None:
