@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import check_layer
 from dlc.compiler.errors import DlcError
 from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.onnx import supported_opsets, to_onnx
@@ -21,7 +22,6 @@ from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.ops import REGISTRY
 from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import Checked, check_text
-from helpers import check_layer
 
 SEQ = "[B, T, 8]"
 TWICE = "concat(identity, identity, axis=1)"  # a memory of S = 2T steps

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from conftest import ROOT, SPECS, run_dlc
 from dlc.schema import load_schema
-from helpers import ROOT, SPECS, run_dlc
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])

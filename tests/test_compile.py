@@ -15,13 +15,13 @@ import pytest
 import torch
 
 import dlc
+from conftest import ROOT, SPECS, run_dlc
 from dlc.compiler.errors import DlcError, UsageError
 from dlc.compiler.ir import InitSpec
 from dlc.compiler.lower.initial_weights import init_array
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.pipeline import check_file
 from dlc.runtime.compile import sample_inputs
-from helpers import ROOT, SPECS, run_dlc
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])

@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from conftest import ROOT, check_layer
 from dlc.compiler.dims import evaluate, sym
 from dlc.compiler.errors import DlcError
 from dlc.compiler.ir import Node
@@ -28,7 +29,6 @@ from dlc.compiler.ops import REGISTRY
 from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import check_file
 from dlc.runtime.train.feeds import load_feeds
-from helpers import ROOT, check_layer
 
 
 def _shape(e: Example) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import error_of
 from dlc.compiler.errors import DlcError
 from dlc.compiler.pipeline import check_text
-from helpers import error_of
 
 
 def graph_of(body: str, head: str = "inputs: {x: [B, 16]}\n", overrides=()):  # noqa: ANN001, ANN201

@@ -14,6 +14,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from conftest import check_layer
 from dlc.compiler.dims import evaluate, format_dim
 from dlc.compiler.errors import DlcError
 from dlc.compiler.ir import Graph, Node
@@ -27,7 +28,6 @@ from dlc.compiler.ops.embed import onnx as embed_onnx
 from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import check_text
 from dlc.compiler.summary import summary_json
-from helpers import check_layer
 
 IDS = "{shape: [B, T], dtype: int64}"  # token ids; the parity tests draw them in [0, 8)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import error_of, run_dlc
 from dlc.compiler.errors import (
     DlcError,
     ElaborationError,
@@ -13,7 +14,6 @@ from dlc.compiler.errors import (
     SchemaError,
     ShapeError,
 )
-from helpers import error_of, run_dlc
 
 HEAD = "dlc: 1\nname: t\ninputs: {x: [B, 16]}\n"  # lines 1-3
 

@@ -6,7 +6,6 @@ against its definition, and the VAE spec trained with its kl_normal term."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import ROOT, check_layer, random_weights, run_dlc
 from dlc.compiler.dims import evaluate
 from dlc.compiler.errors import DlcError, ElaborationError
 from dlc.compiler.ir import Graph, Node
@@ -27,7 +27,6 @@ from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import Checked, check_text
 from dlc.runtime.train.loop import Trainer
 from dlc.runtime.train.losses import kl_normal
-from helpers import ROOT, check_layer, run_dlc
 
 
 def _shape(e: Example) -> str:
@@ -105,20 +104,6 @@ def run_reference(graph: Graph, weights: dict, feeds: dict) -> dict[str, np.ndar
                               "tanh": np.tanh}[node.op](xs[0])  # fmt: skip
     return {name: env[value] for name, value in graph.outputs}
 
-
-def random_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
-    """Normal weights; running variances > 0; num_batches_tracked an int64 count."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for node in graph.nodes:
-        for p in node.params:
-            key = f"{node.name}.{p.name}"
-            if p.name == "num_batches_tracked":
-                out[key] = np.array(7, np.int64)
-                continue
-            a = rng.standard_normal(p.shape) / math.sqrt(p.shape[-1] if len(p.shape) > 1 else 1)
-            out[key] = (0.5 + np.abs(a) if p.name == "running_var" else a).astype(np.float32)
-    return out
 
 
 def inputs(checked: Checked, env: dict[str, int], seed: int = 1) -> dict[str, np.ndarray]:

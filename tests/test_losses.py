@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import case_id
 from dlc.compiler.errors import DataError, TrainError
 from dlc.compiler.training import LOSSES
 from dlc.runtime.train.losses import (
@@ -26,18 +27,6 @@ from dlc.runtime.train.losses import (
 
 RNG = np.random.default_rng(0)
 
-
-def case_id(v: Any) -> str:
-    """A readable, stable test id: `adam-lr=0.1`, `int64[4, 1]`, no memory addresses."""
-    if isinstance(v, dict):
-        return ",".join(f"{k}={x}" for k, x in v.items()) or "defaults"
-    if isinstance(v, np.ndarray):
-        return f"{v.dtype}{list(v.shape)}"
-    if callable(v):
-        return "formula"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
 
 
 def t(a: Any, dtype: torch.dtype | None = None) -> torch.Tensor:

@@ -18,6 +18,7 @@ import onnxruntime as ort
 import pytest
 from onnx.reference import ReferenceEvaluator
 
+from conftest import ATOL, ROOT, RTOL, SPECS, check_layer, random_weights
 from dlc import __version__
 from dlc.compiler.dims import evaluate, format_dim, is_sym
 from dlc.compiler.errors import ShapeError
@@ -25,10 +26,8 @@ from dlc.compiler.ir import Graph, Node
 from dlc.compiler.lower import onnx as lower
 from dlc.compiler.ops import REGISTRY
 from dlc.compiler.pipeline import check_file, check_text
-from helpers import ROOT, SPECS, check_layer
 
 ENV = {"B": 3, "T": 5, "H": 6, "W": 6, "C": 4, "F": 7}  # values for the symbolic dims
-RTOL, ATOL = 1e-5, 1e-6
 GRAPH_MLP = next(p for p in SPECS if p.stem == "graph_mlp")
 
 # -- the numpy reference --------------------------------------------------------------
@@ -201,23 +200,6 @@ def run_reference(
 
 # -- inputs, weights, running -------------------------------------------------------
 
-
-def random_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
-    """Normal weights (matrices scaled by 1/√fan_in); variances, scales, widths > 0."""
-    rng = np.random.default_rng(seed)
-    out: dict[str, np.ndarray] = {}
-    for node in graph.nodes:
-        positive = REGISTRY[node.op].positive_params
-        for p in node.params:
-            key = f"{node.name}.{p.name}"
-            if p.name == "num_batches_tracked":
-                out[key] = np.array(7, np.int64)
-                continue
-            a = rng.standard_normal(p.shape)
-            if len(p.shape) >= 2:
-                a /= math.sqrt(p.shape[-1])
-            out[key] = (0.5 + np.abs(a) if p.name in positive else a).astype(np.float32)
-    return out
 
 
 def random_inputs(graph: Graph, seed: int = 1) -> dict[str, np.ndarray]:

@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import case_id
 from dlc.compiler.errors import TrainError
 from dlc.compiler.training import OPTIMIZERS, SCHEDULES
 from dlc.runtime.train.arguments import bind_args
@@ -31,20 +32,6 @@ from dlc.runtime.train.optimizers import (
     penalty,
 )
 from dlc.runtime.train.schedules import SCHEDULER_BUILDERS, make_schedule
-
-
-def case_id(v: Any) -> str:
-    """A readable, stable test id: `adam-lr=0.1`, `int64[4, 1]`, no memory addresses."""
-    if isinstance(v, dict):
-        return ",".join(f"{k}={x}" for k, x in v.items()) or "defaults"
-    if isinstance(v, np.ndarray):
-        return f"{v.dtype}{list(v.shape)}"
-    if callable(v):
-        return "formula"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
 
 # torch registers its forward-mode decompositions with torch.jit.script on first use
 pytestmark = pytest.mark.filterwarnings(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 
-from helpers import ROOT
+from conftest import ROOT
 
 
 def test_every_package_is_listed() -> None:

@@ -13,6 +13,7 @@ import pytest
 import torch
 from onnx.reference import ReferenceEvaluator
 
+from conftest import ATOL, ROOT, RTOL, SPECS, checked_example
 from dlc.compiler.dims import evaluate, free_symbols, is_sym
 from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.onnx import ONNX_RULES, to_onnx
@@ -21,9 +22,6 @@ from dlc.compiler.ops import FAMILIES, REGISTRY
 from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import Checked, check_file
 from dlc.runtime.compile import sample_inputs
-from helpers import ROOT, SPECS, check_layer
-
-RTOL, ATOL = 1e-5, 1e-6
 
 
 def _weights(checked: Checked, seed: int) -> dict[str, np.ndarray]:
@@ -71,8 +69,7 @@ CASES = [(name, e) for name, opdef in REGISTRY.items() for e in opdef.examples i
 @pytest.mark.parametrize(("op", "example"), CASES,
                          ids=[f"{c[0]}:{c[1].layer}:{c[1].shape}" for c in CASES])  # fmt: skip
 def test_op_parity_torch_onnxruntime_reference(op: str, example: Example) -> None:
-    dtype = {"dtype": example.dtype} if example.dtype else {}
-    checked = check_layer(example.layer, example.shape, **dtype)
+    checked = checked_example(example)
     rng = np.random.default_rng(1)
     for batch in (1, 3):
         feeds = sample_inputs(checked, batch, rng)
@@ -130,3 +127,21 @@ def test_each_family_has_its_folder_and_lowers_its_ops_once(backend: str) -> Non
         for op in rules:
             assert op not in seen, f"{op} is lowered by {seen[op]} and {family}"
             seen[op] = family
+
+
+# -- parameters: the same names and shapes as the equivalent torch.nn module ----------
+
+TORCH_CASES = [(name, e) for name, d in REGISTRY.items() for e in d.examples if e.torch is not None]
+
+
+@pytest.mark.parametrize(("op", "example"), TORCH_CASES, ids=[c[1].layer for c in TORCH_CASES])
+def test_param_count_matches_torch(op: str, example: Example) -> None:
+    assert example.torch is not None
+    m = eval(example.torch, {"nn": torch.nn, "torch": torch})  # noqa: S307 - our own text
+    checked = checked_example(example)
+    assert checked.graph.num_params == sum(p.numel() for p in m.parameters())
+    node = checked.graph.nodes[0]
+    assert node.op == op
+    ours = {p.name: p.shape for p in node.params}
+    theirs = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert ours == theirs  # same names and shapes: weights move by name

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import run_dlc
+from conftest import run_dlc
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from helpers import ROOT
+from conftest import ROOT
 
 
 def quickstart_commands() -> list[str]:

@@ -24,6 +24,7 @@ from onnx.reference import ReferenceEvaluator
 from onnx.reference.ops.op_rnn import RNN_14
 from torch import nn
 
+from conftest import check_layer
 from dlc.compiler.dims import sym
 from dlc.compiler.errors import DlcError
 from dlc.compiler.lower.initial_weights import initial_weights
@@ -33,7 +34,6 @@ from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.ops import REGISTRY
 from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import Checked
-from helpers import check_layer
 
 
 def _shape(e: Example) -> str:

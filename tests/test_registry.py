@@ -1,21 +1,16 @@
 """Table-driven tests over the op registry: each op's own examples and error cases (its
-OpDef's `examples` and `errors`) give its shape rule's cases (concrete and symbolic), its
-parameters against the equivalent torch.nn module, and its argument checking, with the
-message and the place."""
+OpDef's `examples` and `errors`) give its shape rule's cases (concrete and symbolic) and
+its argument checking, with the message and the place. Front end only: no torch here
+(the parameters against torch.nn are test_parity's)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
+from conftest import check_layer, checked_example
 from dlc.compiler.errors import DlcError
 from dlc.compiler.ops import REGISTRY
 from dlc.compiler.ops.registry import Example, Failure
-from helpers import check_layer
-
-
-def checked_example(e: Example):  # noqa: ANN201 - a Checked
-    return check_layer(e.layer, e.shape, **({"dtype": e.dtype} if e.dtype else {}))
 
 
 def test_every_op_has_examples() -> None:
@@ -34,22 +29,6 @@ def test_shape_rule(op: str, example: Example) -> None:
     assert str(checked.graph.types()[out]) == example.out
     if REGISTRY[op].kind == "op":
         assert op in {n.op for n in checked.graph.nodes}
-
-
-TORCH_CASES = [(name, e) for name, e in CASES if e.torch is not None]
-
-
-@pytest.mark.parametrize(("op", "example"), TORCH_CASES, ids=[c[1].layer for c in TORCH_CASES])
-def test_param_count_matches_torch(op: str, example: Example) -> None:
-    assert example.torch is not None
-    m = eval(example.torch, {"nn": torch.nn, "torch": torch})  # noqa: S307 - our own text
-    checked = checked_example(example)
-    assert checked.graph.num_params == sum(p.numel() for p in m.parameters())
-    node = checked.graph.nodes[0]
-    assert node.op == op
-    ours = {p.name: p.shape for p in node.params}
-    theirs = {k: tuple(v.shape) for k, v in m.state_dict().items()}
-    assert ours == theirs  # same names and shapes: weights move by name
 
 
 ERROR_CASES = [(name, f) for name, opdef in REGISTRY.items() for f in opdef.errors]

@@ -35,7 +35,7 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 
-from helpers import ROOT, run_dlc
+from conftest import ROOT, run_dlc
 
 SLOW_ITERATIONS = 250_000  # about a second of Loop steps
 

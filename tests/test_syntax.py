@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from conftest import SPECS
 from dlc.compiler.errors import ExprSyntaxError, Loc, Source
 from dlc.compiler.loader import load_file
 from dlc.compiler.syntax import (
@@ -23,7 +24,6 @@ from dlc.compiler.syntax import (
     parse_many,
     parse_signature,
 )
-from helpers import SPECS
 
 SRC = Source("t", "")
 

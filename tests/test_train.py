@@ -18,8 +18,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from conftest import ROOT, SPECS, run_dlc
 from dlc.runtime.cli import main
-from helpers import ROOT, SPECS, run_dlc
 
 TRAINABLE = [s for s in SPECS if "\ntraining:" in s.read_text()]
 QUICK = ["--set", "training.epochs=2", "--set", "training.checkpoint_every=0"]
