@@ -51,6 +51,29 @@ for _name, (_args, _cost, _formula) in ELEMENTWISE.items():
     )
 
 
+def _hardtanh_shape(ctx: OpCtx) -> TensorType:
+    if ctx["min"] >= ctx["max"]:
+        raise ctx.fail(
+            f"hardtanh clips to [min, max], but min={ctx['min']:g} is not below max={ctx['max']:g}",
+            "write hardtanh(min, max) with min < max, e.g. hardtanh(-1, 1)",
+        )
+    return ctx.x
+
+
+register(
+    OpDef(
+        "hardtanh",
+        examples=EXAMPLES.get("hardtanh", ()),
+        errors=ERRORS.get("hardtanh", ()),
+        args=(Arg("min", NUMBER, -1.0), Arg("max", NUMBER, 1.0)),
+        shape=_hardtanh_shape,
+        flops=per_element(2),
+        category="activation",
+        doc="Elementwise min(max(x, min), max): x clipped to [min, max] (torch.nn.Hardtanh).",
+    )
+)
+
+
 def _prelu_shape(ctx: OpCtx) -> TensorType:
     n = ctx["num_parameters"]
     if n != 1 and (ctx.x.rank < 2 or ctx.x.shape[1] != n):

@@ -25,6 +25,12 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         Example("gelu(approximate=tanh)", "[B, 3]", "[B, 3]"),
     ),
     "elu": (Example("elu(alpha=0.5)", "[B, 3]", "[B, 3]"),),
+    "hardtanh": (
+        Example("hardtanh", "[B, 3]", "[B, 3]"),
+        Example("hardtanh(0, 6)", "[B, 3, H, W]", "[B, 3, H, W]"),
+        Example("hardtanh(min=-0.5, max=0.25)", "[B, T, 5]", "[B, T, 5]"),
+        Example("hardtanh(-2, 2)", "[B, 4]", "[B, 4]", torch="nn.Hardtanh(-2, 2)", parity=False),
+    ),
     "selu": (Example("selu", "[B, 3]", "[B, 3]"),),
     "silu": (Example("silu", "[B, 3]", "[B, 3]"),),
     "gaussian": (Example("gaussian", "[B, 3]", "[B, 3]"),),
@@ -54,6 +60,10 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
 }
 
 ERRORS: dict[str, tuple[Failure, ...]] = {
+    "hardtanh": (
+        Failure("hardtanh(1, -1)", "hardtanh clips to [min, max], but min=1 is not below max", 1),
+        Failure("hardtanh(max=true)", "argument 'max': expected a number, got boolean true", 14),
+    ),
     "gelu": (
         Failure("gelu(approximate=fast)", "expected one of none, tanh, got string 'fast'", 18),
     ),

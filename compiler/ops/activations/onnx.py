@@ -90,6 +90,11 @@ def _prelu(e: Emit) -> str:
     return e.op("PRelu", e.x, w, out=True)
 
 
+def _hardtanh(e: Emit) -> str:
+    """Clip with its bounds as inputs (opset >= 11), constants in the input's dtype."""
+    return e.op("Clip", e.x, e.const(e.attr("min"), "min"), e.const(e.attr("max"), "max"), out=True)
+
+
 def _maxout(e: Emit) -> str:
     pieces = e.attr("pieces")
     target = e.types[0].shape[:-1] + (e.type.shape[-1], pieces)
@@ -112,6 +117,7 @@ ONNX_RULES: dict[str, Rule] = {
     "silu": _silu,
     "gaussian": _gaussian,
     "softplus": _softplus,
+    "hardtanh": _hardtanh,
     "softmax": lambda e: e.op("Softmax", e.x, axis=e.attr("axis"), out=True),
     "log_softmax": lambda e: e.op("LogSoftmax", e.x, axis=e.attr("axis"), out=True),
     "maxout": _maxout,

@@ -41,6 +41,7 @@ TORCH_RULES: dict[str, Rule] = {
     "silu": fn(F.silu),
     "gaussian": fn(modules.gaussian),
     "softplus": _softplus,
+    "hardtanh": attrs_fn(F.hardtanh, min_val="min", max_val="max"),
     "softmax": attrs_fn(torch.softmax, dim="axis"),
     "log_softmax": attrs_fn(torch.log_softmax, dim="axis"),
     "maxout": attrs_fn(modules.maxout, pieces="pieces"),
