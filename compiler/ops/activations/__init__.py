@@ -1,4 +1,4 @@
-"""Activation functions, as the course defines them (see shared/COURSE.md).
+"""Activation functions, as the course defines them (the formulas are in each OpDef's doc).
 
 Most are elementwise and parameter-free, so they are registered from one table; prelu
 (a learned slope), softmax/log_softmax (an axis) and maxout (changes the width) have
