@@ -26,8 +26,8 @@ class Lowered:
     ctor_kwargs: Mapping[str, Any] = field(default_factory=dict)
     fn: Callable[..., Any] | None = None  # or a function called on the inputs
     method: str | None = None  # or a method of the first input
-    args: tuple[Any, ...] = ()  # extra positional arguments after the inputs
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    call_args: tuple[Any, ...] = ()  # extra positional arguments after the inputs
+    call_kwargs: Mapping[str, Any] = field(default_factory=dict)  # keyword arguments of the call
     passthrough: bool = False  # the op is the identity: its value is its input
 
 
@@ -51,12 +51,12 @@ class Attr:
 
 def fn(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Rule:
     """A function called on the inputs and these extra arguments."""
-    return lambda node, ins: Lowered(fn=f, args=args, kwargs=kwargs)
+    return lambda node, ins: Lowered(fn=f, call_args=args, call_kwargs=kwargs)
 
 
 def attrs_fn(f: Callable[..., Any], **names: str) -> Rule:
     """A function whose keyword arguments are node attributes (`dim="axis"`)."""
-    return lambda node, ins: Lowered(fn=f, kwargs={k: node.attr(a) for k, a in names.items()})
+    return lambda node, ins: Lowered(fn=f, call_kwargs={k: node.attr(a) for k, a in names.items()})
 
 
 def features(ins: tuple[TensorType, ...]) -> int:

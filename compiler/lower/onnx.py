@@ -178,12 +178,14 @@ class OnnxBuilder:
 class Emit:
     """What an op's rule sees and calls: one IR node, lowered into the builder."""
 
-    def __init__(self, b: OnnxBuilder, node: Node, inputs: tuple[str, ...], out: str) -> None:
+    def __init__(
+        self, builder: OnnxBuilder, node: Node, inputs: tuple[str, ...], out: str
+    ) -> None:
         assert node.type is not None, f"{node.name} is untyped: run shape inference first"
-        self.b = b
+        self.builder = builder
         self.node = node
         self.inputs: tuple[str, ...] = inputs  # the ONNX names of the node's inputs
-        self.types = tuple(b.types[i] for i in node.inputs)
+        self.types = tuple(builder.types[i] for i in node.inputs)
         self.out = out  # the ONNX name the node's result must get
         self.type: TensorType = node.type
         self.dtype = helper.tensor_dtype_to_np_dtype(elem_type(self.types[0].dtype))
@@ -199,7 +201,7 @@ class Emit:
 
     @property
     def opset(self) -> int:
-        return self.b.opset
+        return self.builder.opset
 
     def attr(self, key: str) -> Any:
         return self.node.attr(key)
@@ -210,22 +212,22 @@ class Emit:
         if out:
             output, name = self.out, self.node.name
         else:
-            output = name = self.b.fresh(f"{self.node.name}.__{tag or op_type.lower()}")
-        self.b.node(op_type, inputs, output, name, **attrs)
+            output = name = self.builder.fresh(f"{self.node.name}.__{tag or op_type.lower()}")
+        self.builder.node(op_type, inputs, output, name, **attrs)
         return output
 
-    def const(self, value: Any, tag: str = "const") -> str:
-        """A constant initializer in the dtype of the node's first input."""
-        name = self.b.fresh(f"{self.node.name}.__{tag}")
-        return self.b.initializer(name, np.asarray(value, dtype=self.dtype))
+    def const(self, value: Any, tag: str = "const", dtype: Any = None) -> str:
+        """A constant initializer, in the dtype of the node's first input unless told."""
+        name = self.builder.fresh(f"{self.node.name}.__{tag}")
+        return self.builder.initializer(name, np.asarray(value, dtype=dtype or self.dtype))
 
     def ints(self, values: Sequence[int], tag: str = "shape") -> str:
         """A 1-D int64 constant (shapes, axes)."""
-        name = self.b.fresh(f"{self.node.name}.__{tag}")
-        return self.b.initializer(name, np.asarray(list(values), dtype=np.int64))
+        name = self.builder.fresh(f"{self.node.name}.__{tag}")
+        return self.builder.initializer(name, np.asarray(list(values), dtype=np.int64))
 
     def weight(self, param: str) -> str:
-        return self.b.weight(self.node, param, self.dtype)
+        return self.builder.weight(self.node, param, self.dtype)
 
     def reduce(
         self, op_type: str, x: str, axes: Sequence[int], keepdims: bool, out: bool = False
@@ -237,7 +239,7 @@ class Emit:
 
     def declare(self, name: str, t: TensorType) -> None:
         """Record a value's type where ONNX shape inference cannot work it out."""
-        self.b.value_infos.append(value_info(name, t))
+        self.builder.value_infos.append(value_info(name, t))
 
 
 Rule = Callable[[Emit], str]

@@ -65,16 +65,16 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
         if low.passthrough:
             env[node.name] = args[0]
             continue
-        extra = tuple(_arg(g, a, args[0]) for a in low.args)
+        extra = tuple(_arg(g, a, args[0]) for a in low.call_args)
         if low.module is not None:
             modules[node.name] = low
             _add_submodule(root, node.name, _construct(low))
-            env[node.name] = g.call_module(node.name, args + extra, dict(low.kwargs))
+            env[node.name] = g.call_module(node.name, args + extra, dict(low.call_kwargs))
         elif low.method is not None:
-            env[node.name] = g.call_method(low.method, args + extra, dict(low.kwargs))
+            env[node.name] = g.call_method(low.method, args + extra, dict(low.call_kwargs))
         else:
             assert low.fn is not None
-            env[node.name] = g.call_function(low.fn, args + extra, dict(low.kwargs))
+            env[node.name] = g.call_function(low.fn, args + extra, dict(low.call_kwargs))
     outs = {name: env[value] for name, value in graph.outputs}
     g.output(next(iter(outs.values())) if len(outs) == 1 else outs)
     g.lint()

@@ -18,11 +18,11 @@ def _prelu(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
 
 
 def _soboleva(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
-    return Lowered(fn=modules.soboleva_tanh, args=tuple(node.attr(k) for k in "abcd"))
+    return Lowered(fn=modules.soboleva_tanh, call_args=tuple(node.attr(k) for k in "abcd"))
 
 
 def _softplus(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
-    return Lowered(fn=F.softplus, kwargs={"beta": node.attr("beta")})
+    return Lowered(fn=F.softplus, call_kwargs={"beta": node.attr("beta")})
 
 
 TORCH_RULES: dict[str, Rule] = {

@@ -50,7 +50,7 @@ def causal_mask(e: Emit, x: str) -> str:
     t = e.op("Shape", x, start=1, end=2, tag="t")
     fill = helper.make_tensor("value", e.elem_type, [1], [-np.inf])
     full = e.op("ConstantOfShape", e.op("Concat", t, t, axis=0, tag="tt"), value=fill)
-    k = e.b.initializer(e.b.fresh(f"{e.node.name}.__k"), np.asarray(1, np.int64))
+    k = e.const(1, "k", np.int64)
     mask = e.op("Trilu", full, k, upper=1, tag="causal_mask")
     steps = e.types[0].shape[1]
     e.declare(mask, TensorType((steps, steps), e.types[0].dtype))

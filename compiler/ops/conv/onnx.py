@@ -74,7 +74,7 @@ def _upsample(e: Emit) -> str:
     rank = e.types[0].rank
     factors = [1.0, 1.0] + [float(s) for s in upsample_scales(e.node, rank)]
     # Resize takes float32 scales whatever the data's type
-    scales = e.b.initializer(e.b.fresh(f"{e.node.name}.__scales"), np.asarray(factors, np.float32))
+    scales = e.const(factors, "scales", np.float32)
     if e.attr("mode") == "bilinear":
         modes = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
     else:

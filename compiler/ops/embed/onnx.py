@@ -25,7 +25,7 @@ def sinusoids(length: int, dim: int) -> np.ndarray:
 def _embedding(e: Emit) -> str:
     """Row x of the table: Gather along its axis 0, as nn.Embedding does. The table is
     float32 (the op's output type), not the dtype of the ids."""
-    table = e.b.weight(e.node, "weight", np.dtype(np.float32))
+    table = e.builder.weight(e.node, "weight", np.dtype(np.float32))
     return e.op("Gather", table, e.x, axis=0, out=True)
 
 
@@ -81,7 +81,7 @@ def _cls_token(e: Emit) -> str:
 def _take(e: Emit) -> str:
     """Gather with a scalar index removes the axis; a negative index counts from the end."""
     index = np.asarray(e.attr("index"), np.int64)  # a scalar: a 1-D index would keep the axis
-    name = e.b.initializer(e.b.fresh(f"{e.node.name}.__index"), index)
+    name = e.builder.initializer(e.builder.fresh(f"{e.node.name}.__index"), index)
     return e.op("Gather", e.x, name, axis=e.attr("axis"), out=True)
 
 

@@ -43,7 +43,7 @@ TORCH_RULES: dict[str, Rule] = {
     "patch_embed": _patch_embed,
     "cls_token": lambda node, ins: Lowered(modules.ClsToken, (_last(ins[0]),)),
     "take": lambda node, ins: Lowered(
-        fn=torch.select, kwargs={"dim": node.attr("axis"), "index": node.attr("index")}
+        fn=torch.select, call_kwargs={"dim": node.attr("axis"), "index": node.attr("index")}
     ),
-    "mean": lambda node, ins: Lowered(fn=torch.mean, kwargs={"dim": node.attr("axis")}),
+    "mean": lambda node, ins: Lowered(fn=torch.mean, call_kwargs={"dim": node.attr("axis")}),
 }

@@ -24,7 +24,7 @@ def _dense(e: Emit) -> str:
     b = e.weight("bias") if e.attr("bias") else None
     if e.node.weights_of:
         (tied,) = e.node.weights_of
-        w = e.b.weight(e.b.graph.node(tied), "weight", e.dtype)
+        w = e.builder.weight(e.builder.graph.node(tied), "weight", e.dtype)
     else:
         w = e.weight("weight")
     return linear(e, e.x, e.types[0].rank, w, b, out=True)

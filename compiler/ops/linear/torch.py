@@ -14,7 +14,7 @@ def _dense(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
     bias = {"bias": node.attr("bias")}
     if node.weights_of:  # the weight is the embedding module's own, read where it lives
         (tied,) = node.weights_of
-        return Lowered(TiedLinear, (node.attr("units"),), bias, args=(Attr(f"{tied}.weight"),))
+        return Lowered(TiedLinear, (node.attr("units"),), bias, call_args=(Attr(f"{tied}.weight"),))
     return Lowered(nn.Linear, (features(ins), node.attr("units")), bias)
 
 

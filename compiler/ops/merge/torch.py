@@ -17,7 +17,7 @@ def chain(pair: Callable[[Any, Any], Any], many: Callable[..., Any]) -> Rule:
 
 
 def _concat(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
-    return Lowered(fn=modules.cat, kwargs={"dim": node.attr("axis")})
+    return Lowered(fn=modules.cat, call_kwargs={"dim": node.attr("axis")})
 
 
 TORCH_RULES: dict[str, Rule] = {

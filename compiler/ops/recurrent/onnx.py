@@ -82,9 +82,9 @@ def _cell(e: Emit, op_type: str, inputs: list[str], output: int, **attrs: Any) -
     """One RNN/GRU/LSTM node and the name of its output number `output` (0: Y, all steps
     [T, D, B, H]; 1: Y_h, the final states [D, B, H]); the others are left unnamed.
     `Emit.op` makes one-output nodes, so this one is added to the builder directly."""
-    name = e.b.fresh(f"{e.node.name}.__{op_type.lower()}")
+    name = e.builder.fresh(f"{e.node.name}.__{op_type.lower()}")
     outputs = [""] * output + [name]
-    e.b.nodes.append(helper.make_node(op_type, inputs, outputs, name=name, **attrs))
+    e.builder.nodes.append(helper.make_node(op_type, inputs, outputs, name=name, **attrs))
     return name
 
 

@@ -30,11 +30,11 @@ def _reshape(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
                 node.loc,
                 "write -1 for the dim to infer",
             )
-    return Lowered(fn=torch.reshape, args=(tuple(target),))
+    return Lowered(fn=torch.reshape, call_args=(tuple(target),))
 
 
 def _permute(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
-    return Lowered(method="permute", args=tuple(node.attr("dims")))
+    return Lowered(method="permute", call_args=tuple(node.attr("dims")))
 
 
 TORCH_RULES: dict[str, Rule] = {
