@@ -286,13 +286,6 @@ class TrainingPlan:
     schedule: CallPlan | None
     options: TrainingOptions = TrainingOptions()
     loc: Loc | None = None
-    # The plain options as the spec wrote them, for `option` only.
-    raw_options: tuple[tuple[str, Any], ...] = ()
-
-    def option(self, key: str, default: Any = None) -> Any:
-        """A plain option as the spec wrote it. The runtime's reader of the options until
-        it reads `options`; then this method and `raw_options` go."""
-        return dict(self.raw_options).get(key, default)
 
 
 def check_loss_outputs(plan: TrainingPlan, graph: Graph) -> None:
@@ -396,4 +389,4 @@ def training_plan(
     optimizer = calls[id(t.optimizer)] if t.optimizer else CallPlan("adam", adam)
     schedule = calls[id(t.schedule)] if t.schedule else None
     options = read_options(t, optimizer.name)
-    return TrainingPlan(tuple(losses), optimizer, schedule, options, t.loc, t.options)
+    return TrainingPlan(tuple(losses), optimizer, schedule, options, t.loc)

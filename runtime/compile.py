@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..compiler.dims import Dim, evaluate, free_symbols, is_sym
+from ..compiler.dtypes import NUMPY_DTYPES
 from ..compiler.errors import UsageError
 from ..compiler.ir import format_graph
 from ..compiler.lower.initial_weights import initial_weights
@@ -26,8 +27,7 @@ from .files import atomic_write
 from .weights import match_weights, read_weights
 
 RTOL, ATOL = 1e-5, 1e-6
-NP_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
-             "int64": np.int64, "int32": np.int32, "bool": np.bool_}  # fmt: skip
+NP_DTYPES = {d: np.dtype(d) for d in NUMPY_DTYPES}
 
 
 @dataclass

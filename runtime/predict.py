@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from ..compiler.dtypes import NUMPY_DTYPES, ort_type
 from ..compiler.errors import DlcError, UsageError
 from .files import atomic_write
 
-ORT_TYPES = {
-    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
-    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(bool)": np.bool_,
-}  # fmt: skip
+# onnxruntime's name of an input's tensor type -> the numpy dtype its feed converts to
+ORT_TYPES = {ort_type(d): np.dtype(d) for d in NUMPY_DTYPES}
 
 
 class PredictError(DlcError):

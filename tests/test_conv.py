@@ -28,6 +28,7 @@ from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.ops import REGISTRY
 from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import check_file
+from dlc.compiler.training import DataOptions
 from dlc.runtime.train.feeds import load_feeds
 
 
@@ -444,7 +445,7 @@ def test_digits_feed_image_inputs_and_an_autoencoder_target_is_its_input() -> No
     takes flat; the mse loss fits it to the [B, 1, 8, 8] reconstruction)."""
     from sklearn.datasets import load_digits
 
-    data = {"train": "builtin:digits", "test_split": 0.2}
+    data = DataOptions(train="builtin:digits", test_split=0.2)
     lenet = check_file(ROOT / "specs" / "lenet_digits.yaml")
     feeds = load_feeds(lenet, data, ROOT / "specs" / "lenet_digits.yaml", torch.device("cpu"))
     x, y = feeds.train.inputs["x"], feeds.train.targets["y"]

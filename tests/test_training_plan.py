@@ -5,7 +5,7 @@ every plain key of the schema's `training` section has a typed field; the values
 typed (numbers as floats where the runtime computes with floats, lists as tuples, the
 early-stopping and data mappings as dataclasses); full-batch training follows the
 optimizer; data sources keep the place they were written; `--set training.key=value`
-reaches the typed options; `TrainingPlan.option` still reads the spec's raw values.
+reaches the typed options; no raw mapping of the section reaches the runtime.
 """
 
 from __future__ import annotations
@@ -167,10 +167,26 @@ def test_set_reaches_the_typed_options() -> None:
     assert plan.optimizer.name == "gd" and plan.options.batch_size is None
 
 
-def test_option_reads_the_raw_values() -> None:
+def _plain_values(value: object) -> list[object]:
+    """Every value inside a dataclass, tuple or mapping, nested ones included."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        inner = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    elif isinstance(value, tuple):
+        inner = list(value)
+    else:
+        return [value]
+    return [value] + [v for item in inner for v in _plain_values(item)]
+
+
+def test_no_raw_mapping_reaches_the_runtime() -> None:
+    """The runtime reads the typed options only: the plan holds no dict of the spec's
+    `training:` section, and what the spec wrote arrives typed."""
     plan = plan_of(EVERYTHING)
-    assert plan.option("epochs") == 3 and plan.option("weight_decay") == 0
-    assert plan.option("early_stopping")["monitor"] == "val_accuracy"
-    assert plan.option("data")["options"] == {"n": 64}
-    assert plan.option("nothing", "default") == "default"
-    assert plan_of("  loss: mse\n").option("epochs", 10) == 10
+    assert not hasattr(plan, "option") and not hasattr(plan, "raw_options")
+    assert not any(isinstance(v, dict) for v in _plain_values(plan))
+    options = plan.options
+    assert options.epochs == 3 and options.weight_decay == 0
+    assert options.early_stopping is not None
+    assert options.early_stopping.monitor == "val_accuracy"
+    assert dict(options.data.options) == {"n": 64}
+    assert plan_of("  loss: mse\n").options.epochs == 10

@@ -27,24 +27,27 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ...compiler.dtypes import ort_type
+
 PLATFORM = "onnx_onnxv1"
 VERSION = "1"  # every model has one version; clients may name it or leave it out
 
-# onnxruntime's name of a tensor type -> the KServe v2 datatype
-ORT_DATATYPES = {
-    "tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(float16)": "FP16",
-    "tensor(int8)": "INT8", "tensor(int16)": "INT16", "tensor(int32)": "INT32",
-    "tensor(int64)": "INT64", "tensor(uint8)": "UINT8", "tensor(uint16)": "UINT16",
-    "tensor(uint32)": "UINT32", "tensor(uint64)": "UINT64", "tensor(bool)": "BOOL",
+# The KServe v2 datatype of each numpy dtype the protocol carries (ours, and the other
+# integer widths a model from elsewhere may take); both tables below derive from it.
+KSERVE_DATATYPES = {
+    "float32": "FP32", "float64": "FP64", "float16": "FP16",
+    "int8": "INT8", "int16": "INT16", "int32": "INT32", "int64": "INT64",
+    "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32", "uint64": "UINT64",
+    "bool": "BOOL",
 }  # fmt: skip
+
+# onnxruntime's name of a tensor type -> the KServe v2 datatype
+ORT_DATATYPES = {ort_type(name): datatype for name, datatype in KSERVE_DATATYPES.items()}
 
 # the KServe datatype -> its numpy dtype; binary tensor data is little-endian
 DTYPES: dict[str, np.dtype[Any]] = {
-    "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"), "FP16": np.dtype("<f2"),
-    "INT8": np.dtype("i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"), "UINT8": np.dtype("u1"), "UINT16": np.dtype("<u2"),
-    "UINT32": np.dtype("<u4"), "UINT64": np.dtype("<u8"), "BOOL": np.dtype("?"),
-}  # fmt: skip
+    datatype: np.dtype(name).newbyteorder("<") for name, datatype in KSERVE_DATATYPES.items()
+}
 
 NATIVE = {datatype: dtype.newbyteorder("=") for datatype, dtype in DTYPES.items()}
 _DATATYPE_OF = {dtype: datatype for datatype, dtype in NATIVE.items()}

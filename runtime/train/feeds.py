@@ -12,24 +12,26 @@ agree; a loss target may name a data array or a model input (an autoencoder's `x
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from ...compiler.dtypes import DTYPES
 from ...compiler.errors import DataError, Loc
 from ...compiler.ir import Graph, GraphInput
 from ...compiler.ops.preprocess.modules import Standardize
 from ...compiler.pipeline import Checked
+from ...compiler.training import DataOptions
 from .data import Dataset, load_source, split
 
 EVAL_CHUNK = 4096
-TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-                "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}  # fmt: skip
+# A bfloat16 input is fed as float32, like any dtype without an entry: the module's
+# weights are float32, and bf16 arithmetic is `precision: bf16` (autocast).
+TORCH_DTYPES = {d: getattr(torch, d) for d in DTYPES if d != "bfloat16"}
 DATA_HINT = "a file (.npz, .npy, .csv, MNIST IDX) or a built-in such as builtin:digits"
 
 
@@ -67,51 +69,40 @@ class Feeds:
     train_set: Dataset  # what the training data says of itself (task, classes)
 
 
-def target_name(term_target: str | None, data: Mapping[str, Any]) -> str:
+def target_name(term_target: str | None, data: DataOptions) -> str:
     """A loss term's target: its own `target`, else `data.target`, else `y`."""
-    return term_target or data.get("target") or "y"
+    return term_target or data.target or "y"
 
 
-def load_feeds(checked: Checked, data: Mapping[str, Any], spec_path: Path,
+def load_feeds(checked: Checked, data: DataOptions, spec_path: Path,
                device: torch.device) -> Feeds:  # fmt: skip
     plan = checked.training
     assert plan is not None, "the trainer checks there is a training section"
-    locs = _locs(checked, data)
-    if "train" not in data:
+    if data.train is None:
         raise DataError("training needs data: `data: {train: ...}`", plan.loc, DATA_HINT)
 
-    def load(key: str) -> Dataset:
-        return load_source(data[key], base_dir=spec_path.parent, target=data.get("target"),
-                           options=data.get("options"), loc=locs[key])  # fmt: skip
+    def load(source: str, loc: Loc | None) -> Dataset:
+        return load_source(source, base_dir=spec_path.parent, target=data.target,
+                           options=dict(data.options), loc=loc)  # fmt: skip
 
-    train = load("train")
-    test = load("test") if "test" in data else None
-    if test is None and "test_split" in data:
-        train, test = split(train, data["test_split"], seed=0)
-    val = load("val") if "val" in data else None
-    if val is None and "val_split" in data:
-        train, val = split(train, data["val_split"], seed=1)
+    train = load(data.train, data.train_loc)
+    test = load(data.test, data.test_loc) if data.test is not None else None
+    if test is None and data.test_split is not None:
+        train, test = split(train, data.test_split, seed=0)
+    val = load(data.val, data.val_loc) if data.val is not None else None
+    if val is None and data.val_split is not None:
+        train, val = split(train, data.val_split, seed=1)
     targets = [target_name(t.target, data) for t in plan.losses if t.takes_target]
 
-    def tensors(ds: Dataset | None, key: str) -> Split | None:
+    def tensors(ds: Dataset | None, loc: Loc | None) -> Split | None:
         if ds is None:
             return None
-        return _split(checked.graph, ds, targets, locs.get(key) or locs["train"], device)
+        # a split held out of the training data reports where the training data stands
+        return _split(checked.graph, ds, targets, loc or data.train_loc, device)
 
-    train_split = tensors(train, "train")
+    train_split = tensors(train, data.train_loc)
     assert train_split is not None
-    return Feeds(train_split, tensors(val, "val"), tensors(test, "test"), train)
-
-
-def _locs(checked: Checked, data: Mapping[str, Any]) -> dict[str, Loc | None]:
-    doc = checked.spec.document
-    locs: dict[str, Loc | None] = {}
-    for key in ("train", "val", "test"):
-        try:
-            locs[key] = doc.loc(("training", "data", key)) if key in data else None
-        except Exception:  # noqa: BLE001 - a value from --set has no place in the file
-            locs[key] = None
-    return locs
+    return Feeds(train_split, tensors(val, data.val_loc), tensors(test, data.test_loc), train)
 
 
 def _split(graph: Graph, ds: Dataset, targets: list[str], loc: Loc | None,

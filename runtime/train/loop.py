@@ -40,16 +40,15 @@ from ...compiler.pipeline import Checked
 from ...compiler.training import check_loss_outputs
 from . import distributed as dist
 from .checkpoints import Checkpoints, RunState
-from .devices import Precision
+from .devices import Precision, pick_device
 from .feeds import Split, fit_standardize, load_feeds, target_name
 from .losses import LossTerm, Metrics, OutputsLoss, infer_task, make_loss, total_loss
 from .optimizers import ClosureKind, closure_kind, make_optimizer, param_groups, penalty
-from .options import read_options
 from .progress import Progress
 from .report import BOOKKEEPING, summarize, write_run_files
 from .runs import MetricsLog, held_interrupts
 from .schedules import Schedule, make_schedule
-from .stopping import EarlyStopping
+from .stopping import Monitor
 
 
 class Interrupted(Exception):
@@ -83,7 +82,7 @@ class Setup:
     batch: int  # this process's share of the global batch
     epochs: int
     steps_per_epoch: int
-    stopping: EarlyStopping  # and the best epoch, which best.pt holds
+    stopping: Monitor  # and the best epoch, which best.pt holds
     state: RunState
     log: MetricsLog | None  # metrics.jsonl, in a run with a folder
     rows: list[dict[str, Any]]  # one metrics row per epoch completed, resumed ones included
@@ -114,7 +113,9 @@ class Trainer:
         self.checked, self.plan, self.spec_path = checked, plan, spec_path
         self.graph = checked.graph
         check_loss_outputs(plan, self.graph)  # the kl_normal(mu, logvar) terms' outputs
-        self.opts = read_options(plan, device)
+        self.opts = plan.options
+        # `dlc train --device` overrides the spec's `device:`
+        self.device = pick_device(device or self.opts.device)
         self.rank, self.world = dist.rank(), dist.world_size()
         self.main = self.rank == 0
         self.run_dir = run_dir
@@ -134,7 +135,7 @@ class Trainer:
     def build_model(self, train: Split) -> nn.Module:
         torch.manual_seed(self.opts.seed)
         weights = initial_weights(self.graph, self.opts.seed)
-        module = to_torch(self.graph, weights).to(self.opts.device)
+        module = to_torch(self.graph, weights).to(self.device)
         fit_standardize(module, self.graph, train)
         return module
 
@@ -172,7 +173,7 @@ class Trainer:
         """The data, the model, its optimizer, schedule and losses, and where the run
         stands: at epoch 0, or where the checkpoint being resumed left it."""
         opts = self.opts
-        feeds = load_feeds(self.checked, opts.data, self.spec_path, opts.device)
+        feeds = load_feeds(self.checked, opts.data, self.spec_path, self.device)
         train = feeds.train
         # metrics follow the first term of (output, target); a kl_normal term has none
         first = next((t for t in self.plan.losses if t.takes_target), self.plan.losses[0])
@@ -218,10 +219,10 @@ class Trainer:
             steps_per_epoch=steps_per_epoch,
             warmup=opts.warmup,
         )
-        stepped = dist.wrap(model, opts.device) if self.world > 1 else model
-        precision = Precision(opts.precision, opts.device)
+        stepped = dist.wrap(model, self.device) if self.world > 1 else model
+        precision = Precision(opts.precision, self.device)
         kind = closure_kind(optimizer)
-        stopping = EarlyStopping(opts.early_stopping, feeds.val is not None)
+        stopping = Monitor(opts.early_stopping, feeds.val is not None)
         state = RunState(best=None, best_epoch=None, bad_epochs=0, epoch=0, step=0)
         log = MetricsLog(self.run_dir / "metrics.jsonl") if self.run_dir else None
         rows: list[dict[str, Any]] = []
@@ -295,6 +296,7 @@ class Trainer:
         result = summarize(
             self.checked,
             self.opts,
+            self.device,
             status=status,
             message=message,
             seconds=time.perf_counter() - started,
@@ -343,14 +345,14 @@ class Trainer:
     def train_epoch(self, run: Setup, epoch: int, progress: Progress) -> dict[str, float]:
         model, state, train, batch = run.stepped, run.state, run.train, run.batch
         model.train()
-        order = epoch_order(train.n, self.opts.seed, epoch, self.opts.shuffle)
+        order = epoch_order(train.n, self.opts.seed, epoch, self.opts.data.shuffle)
         if self.world > 1:
             order = dist.shard(order, self.rank, self.world)
         metrics = Metrics(self.task)
         total, count = torch.zeros((), dtype=torch.float64), 0
         steps = math.ceil(len(order) / batch)
         for b in range(steps):
-            idx = order[b * batch : (b + 1) * batch].to(self.opts.device)
+            idx = order[b * batch : (b + 1) * batch].to(self.device)
             inputs, targets = train.take(idx)
             loss, outputs = self.step(
                 model, run.optimizer, run.precision, run.closure_kind, inputs, targets
@@ -372,7 +374,7 @@ class Trainer:
             progress.batch(value)
         loss_mean = float(total) / max(count, 1)
         if self.world > 1:
-            loss_mean = dist.mean(loss_mean, self.opts.device)
+            loss_mean = dist.mean(loss_mean, self.device)
         return {"loss": loss_mean, **metrics.compute()}
 
     def step(

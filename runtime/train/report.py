@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from ...compiler.pipeline import Checked
+from ...compiler.training import TrainingOptions
 from ..compile import build_onnx
 from ..files import atomic_write
 from .checkpoints import RunState
-from .options import Options
 from .runs import MetricsLog, plot_curves, write_report
 
 # the keys of a metrics row that are not a metric
@@ -26,7 +27,8 @@ BOOKKEEPING = ("epoch", "step", "time")
 
 def summarize(
     checked: Checked,
-    opts: Options,
+    opts: TrainingOptions,
+    device: torch.device,
     *,
     status: str,
     message: str,
@@ -43,14 +45,15 @@ def summarize(
         "epochs": state.epoch,
         "steps": state.step,
         "seconds": round(seconds, 2),
-        "device": str(opts.device),
+        "device": str(device),
         "processes": processes,
         "monitor": None,
         "best_epoch": state.best_epoch,
         "message": message,
     }
     if opts.early_stopping or state.best_epoch is not None:
-        result["monitor"] = (opts.early_stopping or {}).get("monitor") or (
+        es = opts.early_stopping
+        result["monitor"] = (es.monitor if es is not None else None) or (
             "val_loss" if has_val else "loss"
         )
     if rows:

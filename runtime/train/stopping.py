@@ -12,16 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from ...compiler.errors import UsageError
+from ...compiler.training import EarlyStopping
 from .checkpoints import RunState
 
 
-class EarlyStopping:
-    def __init__(self, options: dict[str, Any] | None, has_val: bool) -> None:
-        """`options`: the plan's `early_stopping` mapping (None: not stopping early).
-        A UsageError for a val_ metric without validation data."""
+class Monitor:
+    """The monitored metric of a run, its best epoch, and whether early stopping stops."""
+
+    def __init__(self, options: EarlyStopping | None, has_val: bool) -> None:
+        """`options`: the plan's `early_stopping` (None: not stopping early). A UsageError
+        for a val_ metric without validation data."""
         self.options = options
-        es = options or {}
-        monitor = es.get("monitor", "val_loss" if has_val else "loss")
+        es = options or EarlyStopping()  # not stopping early still tracks the best epoch
+        monitor = es.monitor if es.monitor is not None else ("val_loss" if has_val else "loss")
         if monitor.startswith("val_") and not has_val:
             raise UsageError(
                 f"early_stopping monitors {monitor}, but there is no validation data",
@@ -29,7 +32,7 @@ class EarlyStopping:
             )
         lower_better = not any(k in monitor for k in ("accuracy", "r2"))
         self.monitor: str = monitor
-        self.mode: str = es.get("mode", "min" if lower_better else "max")
+        self.mode: str = es.mode if es.mode is not None else ("min" if lower_better else "max")
 
     def track(self, row: dict[str, Any], state: RunState) -> bool:
         """Record an epoch's metrics row in `state`; whether it is the best so far."""
@@ -40,7 +43,7 @@ class EarlyStopping:
                 hint=f"logged: {', '.join(k for k in row if k not in ('epoch', 'step', 'time'))}",
             )
         value = row[monitor]
-        delta = float((self.options or {}).get("min_delta", 0.0))
+        delta = self.options.min_delta if self.options is not None else 0.0
         better = state.best is None or (
             value < state.best - delta if mode == "min" else value > state.best + delta
         )
@@ -51,15 +54,9 @@ class EarlyStopping:
         return better
 
     def should_stop(self, state: RunState) -> bool:
-        es = self.options
-        if not es:
-            return False
-        return bool(state.bad_epochs > es.get("patience", 0))
+        return self.options is not None and state.bad_epochs > self.options.patience
 
     def restores_best(self) -> bool:
         """Whether the run ends with the best epoch's weights (`restore_best`, default
         true, with early stopping only)."""
-        es = self.options
-        if not es:
-            return False
-        return bool(es.get("restore_best", True))
+        return self.options is not None and self.options.restore_best
