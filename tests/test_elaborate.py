@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import error_of
+from conftest import error_of, run_dlc
 from dlc.compiler.errors import DlcError
 from dlc.compiler.pipeline import check_text
 
@@ -174,8 +174,6 @@ def test_reserved_node_names_cover_torch_module_attributes() -> None:
 
 
 def test_a_rejected_node_name_is_reported_once_not_at_its_users(tmp_path) -> None:  # noqa: ANN001
-    from helpers import run_dlc
-
     spec = tmp_path / "t.yaml"
     spec.write_text("dlc: 1\nname: t\ninputs: {x: [B, 4]}\nmodel:\n"
                     "  code: x -> dense(3)\n  y: code -> relu\n")  # fmt: skip
