@@ -53,7 +53,7 @@ def infer_shapes(
             continue
         warnings.extend(ctx.warnings)
         types[node.name] = out
-        done[node.name] = replace(node, type=out, params=params, flops=flops)
+        done[node.name] = node.typed(out, params, flops)
         typed.append(done[node.name])
     errors.raise_if_any()
     return replace(graph, nodes=tuple(typed)), tuple(warnings)
