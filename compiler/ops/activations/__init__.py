@@ -1,16 +1,31 @@
 """Activation functions, as the course defines them (the formulas are in each OpDef's doc).
 
-Most are elementwise and parameter-free, so they are registered from one table; prelu
-(a learned slope), softmax/log_softmax (an axis) and maxout (changes the width) have
-their own rules.
+Most are elementwise and parameter-free, so they are registered from one table; hardtanh
+and clamp (bounds to check), prelu (a learned slope), softmax/log_softmax (an axis) and
+maxout (changes the width) have their own rules.
 """
 
 from __future__ import annotations
 
-from ...dims import exact_div, format_dim
+from typing import Any
+
+from ...dims import Dim, exact_div, format_dim
 from ...ir import InitSpec, ParamSpec, TensorType
 from ..common import norm_axis, numel, per_element, same_shape
-from ..registry import AXIS, NUMBER, POS_INT, POS_NUMBER, Arg, OpCtx, OpDef, choice, register
+from ..registry import (
+    AXIS,
+    NUMBER,
+    POS_INT,
+    POS_NUMBER,
+    Arg,
+    ArgType,
+    ArgTypeError,
+    OpCtx,
+    OpDef,
+    choice,
+    one_of,
+    register,
+)
 from .examples import ERRORS, EXAMPLES
 
 # name -> (arguments, FLOPs per element, formula for the docs)
@@ -33,6 +48,10 @@ ELEMENTWISE: dict[str, tuple[tuple[Arg, ...], int, str]] = {
     "silu": ((), 5, "x / (1 + e^-x)"),
     "gaussian": ((), 3, "e^(-x^2)"),
     "softplus": ((Arg("beta", POS_NUMBER, 1.0),), 3, "ln(1 + e^(beta x)) / beta"),
+    "relu6": ((), 2, "min(max(0, x), 6) (torch.nn.ReLU6)"),
+    "hardsigmoid": ((), 3, "min(max(0, x/6 + 1/2), 1) (torch.nn.Hardsigmoid)"),
+    "hardswish": ((), 4, "x hardsigmoid(x) (torch.nn.Hardswish)"),
+    "mish": ((), 8, "x tanh(softplus(x)) (torch.nn.Mish)"),
 }
 
 for _name, (_args, _cost, _formula) in ELEMENTWISE.items():
@@ -70,6 +89,49 @@ register(
         flops=per_element(2),
         category="activation",
         doc="Elementwise min(max(x, min), max): x clipped to [min, max] (torch.nn.Hardtanh).",
+    )
+)
+
+
+def _none(v: Any) -> None:
+    if v is not None:
+        raise ArgTypeError("expected none")
+
+
+OPTIONAL_NUMBER = one_of(NUMBER, ArgType("none", _none))
+
+
+def _clamp_shape(ctx: OpCtx) -> TensorType:
+    lo, hi = ctx["min"], ctx["max"]
+    if lo is None and hi is None:
+        raise ctx.fail(
+            "clamp needs a bound, but neither min nor max is given",
+            "write clamp(min=...), clamp(max=...) or clamp(min, max)",
+        )
+    if lo is not None and hi is not None and lo >= hi:
+        raise ctx.fail(
+            f"clamp clips to [min, max], but min={lo:g} is not below max={hi:g}",
+            "write clamp(min, max) with min < max, e.g. clamp(0, 1)",
+        )
+    return ctx.x
+
+
+def _clamp_flops(ctx: OpCtx, out: TensorType) -> Dim:
+    # one comparison per element for each bound given
+    bounds = sum(ctx[k] is not None for k in ("min", "max"))
+    return per_element(bounds)(ctx, out)
+
+
+register(
+    OpDef(
+        "clamp",
+        examples=EXAMPLES.get("clamp", ()),
+        errors=ERRORS.get("clamp", ()),
+        args=(Arg("min", OPTIONAL_NUMBER, None), Arg("max", OPTIONAL_NUMBER, None)),
+        shape=_clamp_shape,
+        flops=_clamp_flops,
+        category="activation",
+        doc="Elementwise x clipped to [min, max], either bound optional (torch.clamp).",
     )
 )
 

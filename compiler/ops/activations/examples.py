@@ -31,6 +31,28 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         Example("hardtanh(min=-0.5, max=0.25)", "[B, T, 5]", "[B, T, 5]"),
         Example("hardtanh(-2, 2)", "[B, 4]", "[B, 4]", torch="nn.Hardtanh(-2, 2)", parity=False),
     ),
+    "relu6": (
+        Example("relu6", "[B, 3, H, W]", "[B, 3, H, W]"),
+        Example("relu6", "[B, 8]", "[B, 8]", torch="nn.ReLU6()", parity=False),
+    ),
+    "hardsigmoid": (
+        Example("hardsigmoid", "[B, T, 4]", "[B, T, 4]"),
+        Example("hardsigmoid", "[B, 8]", "[B, 8]", torch="nn.Hardsigmoid()", parity=False),
+    ),
+    "hardswish": (
+        Example("hardswish", "[B, 3, H, W]", "[B, 3, H, W]"),
+        Example("hardswish", "[B, 8]", "[B, 8]", torch="nn.Hardswish()", parity=False),
+    ),
+    "mish": (
+        Example("mish", "[B, T, 5]", "[B, T, 5]"),
+        Example("mish", "[B, 8]", "[B, 8]", torch="nn.Mish()", parity=False),
+    ),
+    "clamp": (
+        Example("clamp(0, 1)", "[B, 3]", "[B, 3]"),
+        Example("clamp(min=-0.5)", "[B, T, 4]", "[B, T, 4]"),
+        Example("clamp(max=0.25)", "[B, 3, H, W]", "[B, 3, H, W]"),
+        Example("clamp(min=none, max=0.5)", "[4, 3]", "[4, 3]"),
+    ),
     "selu": (Example("selu", "[B, 3]", "[B, 3]"),),
     "silu": (Example("silu", "[B, 3]", "[B, 3]"),),
     "gaussian": (Example("gaussian", "[B, 3]", "[B, 3]"),),
@@ -64,6 +86,16 @@ ERRORS: dict[str, tuple[Failure, ...]] = {
         Failure("hardtanh(1, -1)", "hardtanh clips to [min, max], but min=1 is not below max", 1),
         Failure("hardtanh(max=true)", "argument 'max': expected a number, got boolean true", 14),
     ),
+    "clamp": (
+        Failure("clamp", "clamp needs a bound, but neither min nor max is given", 1),
+        Failure("clamp(min=none)", "clamp needs a bound, but neither min nor max is given", 1),
+        Failure("clamp(1, -1)", "clamp clips to [min, max], but min=1 is not below max=-1", 1),
+        Failure("clamp(0.5, 0.5)", "but min=0.5 is not below max=0.5", 1),
+        Failure("clamp(max=true)", "argument 'max': expected a number or none, got boolean", 11),
+        Failure("clamp(min='low')", "expected a number or none, got string 'low'", 11),
+    ),
+    "mish": (Failure("mish(beta=2)", "mish has no argument 'beta'", 6),),
+    "relu6": (Failure("relu6(6)", "relu6 takes 0 positional arguments, got 1", 7),),
     "gelu": (
         Failure("gelu(approximate=fast)", "expected one of none, tanh, got string 'fast'", 18),
     ),

@@ -69,15 +69,26 @@ def _gaussian(e: Emit) -> str:
     return e.op("Exp", e.op("Neg", e.op("Mul", e.x, e.x)), out=True)
 
 
-def _softplus(e: Emit) -> str:
+def _softplus_of(e: Emit, x: str, beta: float, out: bool) -> str:
     """torch's softplus: log(1 + e^(βx))/β, and x itself where βx > 20 (its threshold)."""
-    beta = e.attr("beta")
-    bx = scaled(e, e.x, beta)
+    bx = scaled(e, x, beta)
     soft = e.op("Softplus", bx)
     if beta != 1:
         soft = e.op("Div", soft, e.const(beta, "beta"))
     linear_part = e.op("Greater", bx, e.const(20.0, "threshold"))
-    return e.op("Where", linear_part, e.x, soft, out=True)
+    return e.op("Where", linear_part, x, soft, out=out)
+
+
+def _softplus(e: Emit) -> str:
+    return _softplus_of(e, e.x, e.attr("beta"), out=True)
+
+
+def _mish(e: Emit) -> str:
+    """x tanh(softplus(x)), at every opset: ONNX's Mish needs 18, dlc lowers from 17. The
+    softplus is torch's, x itself above 20 (the softplus rule's graph), so no runtime's
+    e^x overflows; tanh of either is 1 in float32 there, as F.mish gives."""
+    soft = _softplus_of(e, e.x, 1.0, out=False)
+    return e.op("Mul", e.x, e.op("Tanh", soft), out=True)
 
 
 def _prelu(e: Emit) -> str:
@@ -93,6 +104,12 @@ def _prelu(e: Emit) -> str:
 def _hardtanh(e: Emit) -> str:
     """Clip with its bounds as inputs (opset >= 11), constants in the input's dtype."""
     return e.op("Clip", e.x, e.const(e.attr("min"), "min"), e.const(e.attr("max"), "max"), out=True)
+
+
+def _clamp(e: Emit) -> str:
+    """Clip, an absent bound as the empty name (an omitted optional input)."""
+    bounds = [e.const(e.attr(k), k) if e.attr(k) is not None else "" for k in ("min", "max")]
+    return e.op("Clip", e.x, *bounds, out=True)
 
 
 def _maxout(e: Emit) -> str:
@@ -118,6 +135,12 @@ ONNX_RULES: dict[str, Rule] = {
     "gaussian": _gaussian,
     "softplus": _softplus,
     "hardtanh": _hardtanh,
+    "relu6": lambda e: e.op("Clip", e.x, e.const(0.0, "min"), e.const(6.0, "max"), out=True),
+    # torch's hardsigmoid is relu6(x + 3) / 6: ONNX's αx + β clipped to [0, 1]
+    "hardsigmoid": _unary("HardSigmoid", alpha=1 / 6, beta=0.5),
+    "hardswish": _unary("HardSwish"),  # x hardsigmoid(x), with torch's α = 1/6, β = 1/2
+    "mish": _mish,
+    "clamp": _clamp,
     "softmax": lambda e: e.op("Softmax", e.x, axis=e.attr("axis"), out=True),
     "log_softmax": lambda e: e.op("LogSoftmax", e.x, axis=e.attr("axis"), out=True),
     "maxout": _maxout,

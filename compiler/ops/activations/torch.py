@@ -25,6 +25,12 @@ def _softplus(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
     return Lowered(fn=F.softplus, call_kwargs={"beta": node.attr("beta")})
 
 
+def _clamp(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
+    # only the bounds given, so that model.py reads torch.clamp(x, max=6.0)
+    bounds = {k: node.attr(k) for k in ("min", "max") if node.attr(k) is not None}
+    return Lowered(fn=torch.clamp, call_kwargs=bounds)
+
+
 TORCH_RULES: dict[str, Rule] = {
     "identity": lambda node, ins: Lowered(passthrough=True),
     "step": fn(modules.step),
@@ -42,6 +48,11 @@ TORCH_RULES: dict[str, Rule] = {
     "gaussian": fn(modules.gaussian),
     "softplus": _softplus,
     "hardtanh": attrs_fn(F.hardtanh, min_val="min", max_val="max"),
+    "relu6": fn(F.relu6),
+    "hardsigmoid": fn(F.hardsigmoid),
+    "hardswish": fn(F.hardswish),
+    "mish": fn(F.mish),
+    "clamp": _clamp,
     "softmax": attrs_fn(torch.softmax, dim="axis"),
     "log_softmax": attrs_fn(torch.log_softmax, dim="axis"),
     "maxout": attrs_fn(modules.maxout, pieces="pieces"),
