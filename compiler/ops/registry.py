@@ -136,6 +136,16 @@ BODY = ArgType("a layer or pipeline", lambda v: v, kind="body")
 TENSOR = ArgType("a tensor", lambda v: v, kind="tensor")
 
 
+def _none(v: Any) -> None:
+    if v is not None:
+        raise ArgTypeError("expected none")
+
+
+NONE = ArgType("none", _none)
+OPTIONAL_INT = one_of(INT, NONE)  # an int, or none for "not given"
+OPTIONAL_NUMBER = one_of(NUMBER, NONE)
+
+
 @dataclass(frozen=True, slots=True)
 class Arg:
     name: str

@@ -7,23 +7,19 @@ maxout (changes the width) have their own rules.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...dims import Dim, exact_div, format_dim
 from ...ir import InitSpec, ParamSpec, TensorType
 from ..common import norm_axis, numel, per_element, same_shape
 from ..registry import (
     AXIS,
     NUMBER,
+    OPTIONAL_NUMBER,
     POS_INT,
     POS_NUMBER,
     Arg,
-    ArgType,
-    ArgTypeError,
     OpCtx,
     OpDef,
     choice,
-    one_of,
     register,
 )
 from .examples import ERRORS, EXAMPLES
@@ -92,13 +88,6 @@ register(
     )
 )
 
-
-def _none(v: Any) -> None:
-    if v is not None:
-        raise ArgTypeError("expected none")
-
-
-OPTIONAL_NUMBER = one_of(NUMBER, ArgType("none", _none))
 
 
 def _clamp_shape(ctx: OpCtx) -> TensorType:

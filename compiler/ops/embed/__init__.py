@@ -12,8 +12,6 @@ A language model's output layer can reuse the embedding's table: `dense(vocab, t
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...dims import Dim, floordiv
 from ...ir import InitSpec, ParamSpec, TensorType
 from ..common import GLOROT_UNIFORM, ZEROS, known_channels, norm_axis, numel
@@ -22,15 +20,13 @@ from ..registry import (
     AXIS,
     INIT,
     INT,
+    OPTIONAL_INT,
     POS_INT,
     PROB,
     Arg,
-    ArgType,
-    ArgTypeError,
     OpCtx,
     OpDef,
     choice,
-    one_of,
     register,
 )
 from .examples import EXAMPLES
@@ -39,13 +35,6 @@ INT_TYPES = ("int64", "int32")
 NORMAL = InitSpec("normal", (("mean", 0.0), ("std", 1.0)))  # torch.nn.Embedding's
 SMALL_NORMAL = InitSpec("normal", (("mean", 0.0), ("std", 0.02)))  # GPT's and ViT's
 
-
-def _none(v: Any) -> None:
-    if v is not None:
-        raise ArgTypeError("expected none")
-
-
-OPTIONAL_INT = one_of(INT, ArgType("none", _none))
 
 
 def _sequence(ctx: OpCtx) -> tuple[Dim, int]:
