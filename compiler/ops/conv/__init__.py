@@ -340,8 +340,9 @@ def _pool(kind: str, n: int) -> OpDef:
         """One comparison or addition per window element of every output."""
         return math.prod(_pool_window(ctx, n).kernel) * numel(out)
 
+    extra: tuple[Arg, ...] = ()
     if kind == "max":
-        what, extra = "maximum", ()
+        what = "maximum"
     else:
         what = "mean (padding zeros counted unless count_include_pad=false, as torch)"
         extra = (Arg("count_include_pad", BOOL, True, "divide by the window with its padding"),)

@@ -85,13 +85,13 @@ def _adaptive(kind: str) -> Rule:
             return e.op(pool, e.x, kernel_shape=kernel, strides=kernel, out=True)
         for i, (d, o) in enumerate(zip(spatial, sizes, strict=True)):
             if not isinstance(d, int) and o != 1:
-                axis = AXES[len(spatial)][i]
+                name = AXES[len(spatial)][i]
                 raise ShapeError(
-                    f"cannot lower {e.node.op} to ONNX: the input's {axis} {d} is symbolic "
+                    f"cannot lower {e.node.op} to ONNX: the input's {name} {d} is symbolic "
                     f"and pooled to {o}, but ONNX has no adaptive pooling and its windows need "
                     "a known size (the spec checks, and lowers to torch)",
                     e.node.loc,
-                    f"give the input's {axis} a number, or pool it to 1",
+                    f"give the input's {name} a number, or pool it to 1",
                 )
         # A window is a product of one window per axis, and the mean (maximum) over it is
         # that along one axis of the means (maxima) along the others: one axis at a time
