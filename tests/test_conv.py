@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from onnx import checker
 from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import ROOT, check_layer
@@ -24,7 +25,7 @@ from dlc.compiler.dims import evaluate, sym
 from dlc.compiler.errors import DlcError
 from dlc.compiler.ir import Node
 from dlc.compiler.lower.initial_weights import initial_weights
-from dlc.compiler.lower.onnx import to_onnx
+from dlc.compiler.lower.onnx import supported_opsets, to_onnx
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.ops import REGISTRY
 from dlc.compiler.ops.registry import Example
@@ -398,6 +399,55 @@ def test_pools_without_the_options_lower_as_before() -> None:
     ]
     pools = [m for m in to_torch(graph).modules() if isinstance(m, nn.MaxPool2d | nn.AvgPool2d)]
     assert [m.ceil_mode for m in pools] == [False, False] and pools[1].count_include_pad
+
+
+CEIL = [
+    ("maxpool1d(2, stride=3, padding=1, ceil_mode=true)", "[B, 2, 10]", [None]),  # drops one
+    ("avgpool1d(3, stride=2, ceil_mode=true)", "[B, 2, 8]", [1]),  # a partial window
+    ("maxpool2d(3, stride=2, ceil_mode=true)", "[B, 2, 7, 8]", [1]),
+    # the height drops a window, the width ends in a partial one: a pool for each
+    (
+        "maxpool2d([2, 3], stride=[3, 2], padding=[1, 0], ceil_mode=true)",
+        "[B, 2, 10, 8]",
+        [1, None],
+    ),
+    ("avgpool2d([2, 3], stride=[3, 2], padding=1, ceil_mode=true)", "[B, 2, 10, 8]", [1, None]),
+    (
+        "avgpool2d([3, 2], stride=[2, 3], padding=1, ceil_mode=true, count_include_pad=false)",
+        "[B, 2, 8, 10]",
+        [1, None],
+    ),
+]
+
+
+@pytest.mark.parametrize(("layer", "shape", "modes"), CEIL, ids=[c[0] for c in CEIL])
+def test_ceil_mode_models_check_and_compute_torchs_values_at_every_opset(
+    layer: str, shape: str, modes: list
+) -> None:
+    """ceil_mode=1 only for the axes with a partial last window, so that the checker's
+    shape inference agrees at every opset (before 22 it does not drop a window that would
+    start in the right padding), and onnxruntime computes torch's values."""
+    graph = check_layer(layer, shape).graph
+    x = (
+        np.random.default_rng(0)
+        .standard_normal([evaluate(d, {"B": 2}) for d in graph.inputs[0].type.shape])
+        .astype(np.float32)
+    )
+    with torch.no_grad():
+        want = to_torch(graph).eval()(x=torch.from_numpy(x)).numpy()
+    for opset in supported_opsets():
+        model = to_onnx(graph, {}, opset=opset)
+        checker.check_model(model, full_check=True)
+        got = [
+            next((a.i for a in n.attribute if a.name == "ceil_mode"), None)
+            for n in model.graph.node
+        ]
+        assert got == modes
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        (theirs,) = session.run(None, {"x": x})
+        np.testing.assert_allclose(theirs, want, rtol=1e-5, atol=1e-6, err_msg=str(opset))
 
 
 @pytest.mark.parametrize(

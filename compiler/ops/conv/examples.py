@@ -102,6 +102,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         Example(
             "maxpool1d(2, stride=3, padding=1, ceil_mode=true)", "[B, 2, T]", "[B, 2, T//3 + 1]"
         ),
+        Example("maxpool1d(2, stride=3, padding=1, ceil_mode=true)", "[B, 2, 10]", "[B, 2, 4]"),
     ),
     "maxpool2d": (
         Example("maxpool2d(2)", "[B, 16, 8, 8]", "[B, 16, 4, 4]"),
@@ -123,6 +124,12 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "maxpool2d([3, 2], stride=[1, 2], padding=[1, 0], ceil_mode=true)",
             "[B, 2, 5, 7]",
             "[B, 2, 5, 4]",
+        ),
+        # the height drops a window, the width keeps a partial one
+        Example(
+            "maxpool2d([2, 3], stride=[3, 2], padding=[1, 0], ceil_mode=true)",
+            "[B, 2, 10, 8]",
+            "[B, 2, 4, 4]",
         ),
         Example(
             "maxpool2d(3, stride=2, ceil_mode=true)",
@@ -160,6 +167,11 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "avgpool2d([3, 2], stride=2, padding=1, ceil_mode=true, count_include_pad=false)",
             "[B, 2, 7, 6]",
             "[B, 2, 4, 4]",
+        ),
+        Example(
+            "avgpool2d([2, 3], stride=[3, 2], padding=[1, 1], ceil_mode=true)",
+            "[B, 2, 10, 8]",
+            "[B, 2, 4, 5]",
         ),
         Example(
             "avgpool2d(3, stride=2, padding=1, ceil_mode=true, count_include_pad=false)",

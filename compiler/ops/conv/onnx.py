@@ -1,12 +1,13 @@
 """The ONNX rules of convolution and pooling (see lower/onnx.py's `Emit`).
 
 Each op is the ONNX op of the same meaning with torch's conventions made explicit:
-`pads` from the node's window (ops/conv/__init__.py; `same` is padded as torch pads it, the odd
-one after), AveragePool with `count_include_pad` given (torch's default is 1, ONNX's 0),
-`ceil_mode=1` where asked (onnxruntime drops the window that would start in the right
-padding, as torch does), Resize with half_pixel coordinates for bilinear and asymmetric +
-floor for nearest (what F.interpolate does with align_corners=False). Weights keep
-torch's layout, which is ONNX's: Conv [M, C/group, *k], ConvTranspose [C, M/group, *k].
+`pads` from the node's window (ops/conv/__init__.py; `same` is padded as torch pads it,
+the odd one after), AveragePool with `count_include_pad` given (torch's default is 1,
+ONNX's 0), `ceil_mode=1` where a last window is partial (onnxruntime drops the window
+that would start in the right padding, as torch does), Resize with half_pixel
+coordinates for bilinear and asymmetric + floor for nearest (what F.interpolate does
+with align_corners=False). Weights keep torch's layout, which is ONNX's:
+Conv [M, C/group, *k], ConvTranspose [C, M/group, *k].
 
 ONNX has no adaptive pooling. Output size 1 is Global*Pool; input sizes the output divides
 are a plain pool (kernel = stride = L/o); other known sizes get torch's own windows,
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...dims import Dim
 from ...errors import ShapeError
 from . import AXES, Window, adaptive_sizes, per_axis, upsample_scales, window
 
@@ -58,18 +60,52 @@ def _conv_transpose(e: Emit) -> str:
                 output_padding=extra, group=e.attr("groups"), out=True)  # fmt: skip
 
 
-def _ceil(e: Emit) -> dict[str, Any]:
-    """ceil_mode only where set: the models of pools without it stay as they were."""
-    return {"ceil_mode": 1} if e.attr("ceil_mode") else {}
+def _sizes(e: Emit, w: Window, i: int) -> tuple[Dim, int | None, int | None]:
+    """Axis i's output size, and for a concrete input the sizes of the floor formula and
+    of the ceil formula without torch's drop of a window that would start in the right
+    padding (which MaxPool and AveragePool before opset 22 infer for ceil_mode=1)."""
+    size, out = e.types[0].shape[2 + i], e.type.shape[2 + i]
+    if not isinstance(size, int):
+        return out, None, None
+    reach = size + sum(w.pads[i]) - w.span(i)
+    return out, reach // w.stride[i] + 1, -(-reach // w.stride[i]) + 1
 
 
-def _maxpool(e: Emit) -> str:
-    return e.op("MaxPool", e.x, **_geometry(_window(e)), **_ceil(e), out=True)
+def _axes(w: Window, keep: list[bool]) -> Window:
+    """The window on the kept axes only (kernel and stride 1, no padding on the others)."""
+    return Window(
+        tuple(k if c else 1 for k, c in zip(w.kernel, keep, strict=True)),
+        tuple(s if c else 1 for s, c in zip(w.stride, keep, strict=True)),
+        w.dilation,
+        tuple(p if c else (0, 0) for p, c in zip(w.pads, keep, strict=True)),
+    )
 
 
-def _avgpool(e: Emit) -> str:
-    return e.op("AveragePool", e.x, **_geometry(_window(e)), **_ceil(e),
-                count_include_pad=int(e.attr("count_include_pad")), out=True)  # fmt: skip
+def _pool(op_type: str) -> Rule:
+    def rule(e: Emit) -> str:
+        w = _window(e)
+        # count_include_pad given, as torch's default (1) is not ONNX's (0)
+        attrs: dict[str, Any] = {}
+        if op_type == "AveragePool":
+            attrs["count_include_pad"] = int(e.attr("count_include_pad"))
+        if not e.attr("ceil_mode"):
+            return e.op(op_type, e.x, **_geometry(w), **attrs, out=True)
+        sizes = [_sizes(e, w, i) for i in range(len(w.kernel))]
+        # Where torch drops a window, the size is the floor formula's (the windows left lie
+        # inside the padded input): those axes need no ceil_mode, and old opsets' shape
+        # inference could not take it there.
+        drops = [ceil is not None and out != ceil for out, _, ceil in sizes]
+        partial = [floor is None or out != floor for out, floor, _ in sizes]
+        if not any(drops) or not any(partial):
+            mode: dict[str, Any] = {} if any(drops) else {"ceil_mode": 1}
+            return e.op(op_type, e.x, **_geometry(w), **mode, **attrs, out=True)
+        # Some axes drop a window, others end in a partial one: a pool for each group. A
+        # window is a product of one per axis, and so is its maximum or its mean (torch's
+        # divisor is the product of the per-axis counts, with or without the padding).
+        y = e.op(op_type, e.x, **_geometry(_axes(w, [not d for d in drops])), ceil_mode=1, **attrs)
+        return e.op(op_type, y, **_geometry(_axes(w, drops)), **attrs, out=True)
+
+    return rule
 
 
 def _adaptive(kind: str) -> Rule:
@@ -145,10 +181,10 @@ ONNX_RULES: dict[str, Rule] = {
     "conv1d": _conv,
     "conv2d": _conv,
     "conv_transpose2d": _conv_transpose,
-    "maxpool1d": _maxpool,
-    "maxpool2d": _maxpool,
-    "avgpool1d": _avgpool,
-    "avgpool2d": _avgpool,
+    "maxpool1d": _pool("MaxPool"),
+    "maxpool2d": _pool("MaxPool"),
+    "avgpool1d": _pool("AveragePool"),
+    "avgpool2d": _pool("AveragePool"),
     "adaptive_avgpool1d": _adaptive("avg"),
     "adaptive_avgpool2d": _adaptive("avg"),
     "adaptive_maxpool2d": _adaptive("max"),
