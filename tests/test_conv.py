@@ -465,9 +465,12 @@ def test_ceil_mode_models_check_and_compute_torchs_values_at_every_opset(
 )
 def test_adaptive_pooling_lowers_to_the_simplest_onnx(layer: str, shape: str, ops: list) -> None:
     """Global pooling for size 1, a plain pool where the size divides, else torch's
-    windows one by one (an axis pooled to 1 first reduced whole)."""
-    model = to_onnx(check_layer(layer, shape).graph, {})
-    assert [n.op_type for n in model.graph.node] == ops
+    windows one by one (an axis pooled to 1 first reduced whole); the checker and its
+    shape inference accept each at every opset."""
+    graph = check_layer(layer, shape).graph
+    assert [n.op_type for n in to_onnx(graph, {}).graph.node] == ops
+    for opset in supported_opsets():
+        checker.check_model(to_onnx(graph, {}, opset=opset), full_check=True)
 
 
 def test_adaptive_pooling_of_a_symbolic_size_checks_but_does_not_lower_to_onnx() -> None:
