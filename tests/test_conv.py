@@ -8,6 +8,7 @@ counter, located errors, and the digits data fitting an image input."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from onnx import checker
 from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import ROOT, check_layer
@@ -23,7 +25,7 @@ from dlc.compiler.dims import evaluate, sym
 from dlc.compiler.errors import DlcError
 from dlc.compiler.ir import Node
 from dlc.compiler.lower.initial_weights import initial_weights
-from dlc.compiler.lower.onnx import to_onnx
+from dlc.compiler.lower.onnx import supported_opsets, to_onnx
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.ops import REGISTRY
 from dlc.compiler.ops.registry import Example
@@ -49,6 +51,9 @@ SHAPES: dict[str, list[tuple[str, str, str]]] = {
         "maxpool2d",
         "avgpool1d",
         "avgpool2d",
+        "adaptive_avgpool1d",
+        "adaptive_avgpool2d",
+        "adaptive_maxpool2d",
         "global_avgpool",
         "global_maxpool",
         "upsample",
@@ -147,13 +152,60 @@ def ref_conv_transpose(c: Any) -> np.ndarray:
     return _bias(full[(slice(None), slice(None)) + crop], c)
 
 
+def _pool_size(size: int, k: int, s: int, p: int, ceil: bool) -> int:
+    """torch's pooling output size: floor (or ceil) of (L + 2p - k)/s, plus 1; with ceil,
+    less the last window if it would start in the right padding."""
+    span = size + 2 * p - k
+    out = (-(-span // s) if ceil else span // s) + 1
+    return out - 1 if ceil and (out - 1) * s >= size + p else out
+
+
 def ref_pool(kind: str) -> Callable[[Any], np.ndarray]:
-    """Max over the window (padding is −∞), or the mean with the padding zeros counted."""
+    """Max over each window's input elements, or their sum divided by the window's size
+    (clipped to the padded input) or, with count_include_pad=false, by their count."""
 
     def ref(c: Any) -> np.ndarray:
-        k, s, d, before, after = _geometry(c.node, c.x.ndim - 2)
-        win, _ = _windows(c.x, k, s, d, before, after, -np.inf if kind == "max" else 0.0)
-        return win.max(-1) if kind == "max" else win.mean(-1)
+        n = c.x.ndim - 2
+        k, s, _, p, _ = _geometry(c.node, n)
+        ceil = c.node.attr("ceil_mode")
+        sizes = c.x.shape[2:]
+        out = [_pool_size(sizes[i], k[i], s[i], p[i], ceil) for i in range(n)]
+        y = np.empty(c.x.shape[:2] + tuple(out))
+        for idx in itertools.product(*(range(o) for o in out)):
+            starts = [idx[i] * s[i] - p[i] for i in range(n)]
+            ends = [min(starts[i] + k[i], sizes[i] + p[i]) for i in range(n)]
+            cut = tuple(
+                slice(max(a, 0), min(b, sizes[i]))
+                for i, (a, b) in enumerate(zip(starts, ends, strict=True))
+            )
+            win = c.x[(slice(None), slice(None)) + cut].reshape(c.x.shape[:2] + (-1,))
+            if kind == "max":
+                y[(slice(None), slice(None)) + idx] = win.max(-1)
+                continue
+            count = math.prod(b - a for a, b in zip(starts, ends, strict=True))
+            if not c.node.attr("count_include_pad"):
+                count = win.shape[-1]
+            y[(slice(None), slice(None)) + idx] = win.sum(-1) / count
+        return y
+
+    return ref
+
+
+def ref_adaptive(kind: str) -> Callable[[Any], np.ndarray]:
+    """torch's windows: output i of o over L reads [⌊i·L/o⌋, ⌈(i + 1)·L/o⌉)."""
+
+    def ref(c: Any) -> np.ndarray:
+        sizes = c.x.shape[2:]
+        out = _ints(c.node, "output_size", len(sizes))
+        y = np.empty(c.x.shape[:2] + out)
+        for idx in itertools.product(*(range(o) for o in out)):
+            cut = tuple(
+                slice(i * size // o, -(-(i + 1) * size // o))
+                for i, size, o in zip(idx, sizes, out, strict=True)
+            )
+            win = c.x[(slice(None), slice(None)) + cut].reshape(c.x.shape[:2] + (-1,))
+            y[(slice(None), slice(None)) + idx] = win.max(-1) if kind == "max" else win.mean(-1)
+        return y
 
     return ref
 
@@ -193,6 +245,9 @@ REFERENCE: dict[str, Callable[[Any], np.ndarray]] = {
     "maxpool2d": ref_pool("max"),
     "avgpool1d": ref_pool("avg"),
     "avgpool2d": ref_pool("avg"),
+    "adaptive_avgpool1d": ref_adaptive("avg"),
+    "adaptive_avgpool2d": ref_adaptive("avg"),
+    "adaptive_maxpool2d": ref_adaptive("max"),
     "global_avgpool": lambda c: c.x.mean(_spatial(c.x)),
     "global_maxpool": lambda c: c.x.max(_spatial(c.x)),
     "upsample": ref_upsample,
@@ -209,7 +264,10 @@ ENVS = [
 # More configurations, checked here only. The first three are ones onnx's
 # ReferenceEvaluator (which test_parity runs on SHAPES) computes wrongly: its ConvTranspose
 # slices a grouped convolution's weight by output channels, and its 1-D MaxPool with
-# stride 1 and padding indexes past its output. The others mix values per axis.
+# stride 1 and padding indexes past its output. The others mix values per axis. Then
+# ceil_mode: that MaxPool again, two AveragePools whose last window overhangs the padded
+# input (the evaluator gets some sizes wrong), one whose last window torch drops (at
+# T = 10); and adaptive pooling to more windows than the input has (they overlap).
 MORE = [
     (
         "conv_transpose2d",
@@ -226,6 +284,16 @@ MORE = [
     ("conv2d", "conv2d(8, [2, 4], padding=same, groups=2, dilation=[3, 1])", "[B, 4, H, W]"),
     ("maxpool2d", "maxpool2d([3, 2], stride=[1, 2], padding=[1, 0])", "[B, 2, H, W]"),
     ("avgpool2d", "avgpool2d([2, 3], stride=1, padding=[1, 1])", "[B, 2, H, W]"),
+    ("maxpool1d", "maxpool1d(3, stride=1, padding=1, ceil_mode=true)", "[B, 4, T]"),
+    ("avgpool1d", "avgpool1d(3, stride=3, ceil_mode=true)", "[B, 2, T]"),
+    ("avgpool1d", "avgpool1d(2, stride=3, padding=1, ceil_mode=true)", "[B, 2, T]"),
+    (
+        "avgpool2d",
+        "avgpool2d(4, stride=3, padding=[1, 2], ceil_mode=true, count_include_pad=false)",
+        "[B, 2, H, W]",
+    ),
+    ("adaptive_maxpool2d", "adaptive_maxpool2d([5, 3])", "[B, 2, 3, 2]"),
+    ("adaptive_avgpool2d", "adaptive_avgpool2d([4, 7])", "[B, 2, 9, 3]"),
 ]
 
 
@@ -297,6 +365,129 @@ def test_conv_flops_count_the_bias_and_pool_flops_the_windows() -> None:
     assert conv.flops == sym("B") * 16 * 6 * 6 * (2 * 3 * 9 + 1)
     pool = check_layer("maxpool2d(2)", "[B, 16, 8, 8]").graph.nodes[0]
     assert pool.flops == sym("B") * 16 * 4 * 4 * 4
+    ceil = check_layer("avgpool2d(3, stride=2, ceil_mode=true)", "[B, 16, 8, 8]").graph.nodes[0]
+    assert ceil.flops == sym("B") * 16 * 4 * 4 * 9
+    adaptive = check_layer("adaptive_avgpool2d([6, 6])", "[B, 16, H, W]").graph.nodes[0]
+    assert adaptive.flops == sym("B") * 16 * sym("H") * sym("W")  # one per input element
+
+
+# -- pooling options and adaptive pooling ---------------------------------------------
+
+
+@pytest.mark.parametrize("op", ["maxpool1d", "avgpool1d"])
+def test_ceil_mode_sizes_are_torchs_at_every_length(op: str) -> None:
+    """The symbolic size, evaluated at L = 1..12, is torch's size, for every kernel,
+    stride and padding torch allows (where the kernel fits the padded input)."""
+    module = nn.MaxPool1d if op == "maxpool1d" else nn.AvgPool1d
+    for k, s in itertools.product(range(1, 5), range(1, 5)):
+        for p in range(k // 2 + 1):
+            layer = f"{op}({k}, stride={s}, padding={p}, ceil_mode=true)"
+            (size,) = check_layer(layer, "[B, 1, T]").graph.nodes[0].type.shape[2:]
+            for t in range(max(1, k - 2 * p), 13):
+                want = module(k, s, p, ceil_mode=True)(torch.zeros(1, 1, t)).shape[-1]
+                assert evaluate(size, {"T": t}) == want, (layer, t)
+
+
+def test_pools_without_the_options_lower_as_before() -> None:
+    """No ceil_mode attribute in ONNX, no ceil_mode or count_include_pad argument in the
+    torch module unless asked: the models of existing specs stay the same."""
+    graph = check_layer("maxpool2d(2) -> avgpool2d(2)", "[B, 1, 8, 8]").graph
+    model = to_onnx(graph, {})
+    assert [sorted(a.name for a in n.attribute) for n in model.graph.node] == [
+        ["kernel_shape", "pads", "strides"],
+        ["count_include_pad", "kernel_shape", "pads", "strides"],
+    ]
+    pools = [m for m in to_torch(graph).modules() if isinstance(m, nn.MaxPool2d | nn.AvgPool2d)]
+    assert [m.ceil_mode for m in pools] == [False, False] and pools[1].count_include_pad
+
+
+CEIL = [
+    ("maxpool1d(2, stride=3, padding=1, ceil_mode=true)", "[B, 2, 10]", [None]),  # drops one
+    ("avgpool1d(3, stride=2, ceil_mode=true)", "[B, 2, 8]", [1]),  # a partial window
+    ("maxpool2d(3, stride=2, ceil_mode=true)", "[B, 2, 7, 8]", [1]),
+    # the height drops a window, the width ends in a partial one: a pool for each
+    (
+        "maxpool2d([2, 3], stride=[3, 2], padding=[1, 0], ceil_mode=true)",
+        "[B, 2, 10, 8]",
+        [1, None],
+    ),
+    ("avgpool2d([2, 3], stride=[3, 2], padding=1, ceil_mode=true)", "[B, 2, 10, 8]", [1, None]),
+    (
+        "avgpool2d([3, 2], stride=[2, 3], padding=1, ceil_mode=true, count_include_pad=false)",
+        "[B, 2, 8, 10]",
+        [1, None],
+    ),
+]
+
+
+@pytest.mark.parametrize(("layer", "shape", "modes"), CEIL, ids=[c[0] for c in CEIL])
+def test_ceil_mode_models_check_and_compute_torchs_values_at_every_opset(
+    layer: str, shape: str, modes: list
+) -> None:
+    """ceil_mode=1 only for the axes with a partial last window, so that the checker's
+    shape inference agrees at every opset (before 22 it does not drop a window that would
+    start in the right padding), and onnxruntime computes torch's values."""
+    graph = check_layer(layer, shape).graph
+    x = (
+        np.random.default_rng(0)
+        .standard_normal([evaluate(d, {"B": 2}) for d in graph.inputs[0].type.shape])
+        .astype(np.float32)
+    )
+    with torch.no_grad():
+        want = to_torch(graph).eval()(x=torch.from_numpy(x)).numpy()
+    for opset in supported_opsets():
+        model = to_onnx(graph, {}, opset=opset)
+        checker.check_model(model, full_check=True)
+        got = [
+            next((a.i for a in n.attribute if a.name == "ceil_mode"), None)
+            for n in model.graph.node
+        ]
+        assert got == modes
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        (theirs,) = session.run(None, {"x": x})
+        np.testing.assert_allclose(theirs, want, rtol=1e-5, atol=1e-6, err_msg=str(opset))
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape", "ops"),
+    [
+        ("adaptive_avgpool2d(1)", "[B, 3, H, W]", ["GlobalAveragePool"]),
+        ("adaptive_maxpool2d([2, 3])", "[B, 3, 8, 9]", ["MaxPool"]),
+        ("adaptive_avgpool1d(2)", "[B, 3, 5]", ["Slice", "ReduceMean"] * 2 + ["Concat"]),
+        (
+            "adaptive_maxpool2d([1, 2])",
+            "[B, 3, H, 4]",
+            ["ReduceMax"] + ["Slice", "ReduceMax"] * 2 + ["Concat"],
+        ),
+    ],
+)
+def test_adaptive_pooling_lowers_to_the_simplest_onnx(layer: str, shape: str, ops: list) -> None:
+    """Global pooling for size 1, a plain pool where the size divides, else torch's
+    windows one by one (an axis pooled to 1 first reduced whole); the checker and its
+    shape inference accept each at every opset."""
+    graph = check_layer(layer, shape).graph
+    assert [n.op_type for n in to_onnx(graph, {}).graph.node] == ops
+    for opset in supported_opsets():
+        checker.check_model(to_onnx(graph, {}, opset=opset), full_check=True)
+
+
+def test_adaptive_pooling_of_a_symbolic_size_checks_but_does_not_lower_to_onnx() -> None:
+    checked = check_layer("adaptive_avgpool2d([6, 1])", "[B, 16, H, W]")
+    assert str(checked.graph.nodes[0].type) == "[B, 16, 6, 1]"
+    module = to_torch(checked.graph).eval()
+    assert module(x=torch.zeros(2, 16, 13, 5)).shape == (2, 16, 6, 1)
+    with pytest.raises(DlcError) as info:
+        to_onnx(checked.graph, {})
+    text = info.value.render()
+    assert (
+        "cannot lower adaptive_avgpool2d to ONNX: the input's height H is symbolic and pooled "
+        "to 6, but ONNX has no adaptive pooling and its windows need a known size (the spec "
+        "checks, and lowers to torch)"
+    ) in text
+    assert "give the input's height a number, or pool it to 1" in text
+    assert info.value.loc is not None and (info.value.loc.line, info.value.loc.col) == (6, 5)
 
 
 # -- errors --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The layer library, convolution and pooling: conv1d, conv2d, conv_transpose2d, max/avg
-pooling, global pooling, upsample.
+pooling, adaptive pooling, global pooling, upsample.
 
 Layouts are channels first, as in torch: [B, C, L] for the 1-D ops, [B, C, H, W] for the
 2-D ones. `kernel`, `stride`, `dilation` and `padding` take one integer for every spatial
@@ -7,7 +7,11 @@ axis or a list with one per axis. Each spatial size L maps to (p_b, p_e the padd
 before and after, d the dilation, s the stride, k the kernel, floor division):
 
     conv, pooling     (L + p_b + p_e - d·(k - 1) - 1) // s + 1
+    ceil_mode=true    (L + p_b + p_e - k + s - 1) // s + 1, or (L + p_b + s - 1) // s
+                      where that is fewer: torch's last window starts inside the input
+                      or its left padding (see `_ceil_slide`)
     conv_transpose    (L - 1)·s - 2p + d·(k - 1) + output_padding + 1
+    adaptive pooling  the output size, whatever L
     upsample          L·scale
 
 so a symbolic H stays symbolic: conv2d(8, 3, stride=2) on [B, 3, H, W] gives
@@ -41,7 +45,7 @@ from ..registry import (
     one_of,
     register,
 )
-from .examples import EXAMPLES
+from .examples import ERRORS, EXAMPLES
 
 SIZES = one_of(POS_INT, list_of(POS_INT, "a list of integers >= 1"))
 PADS = one_of(NONNEG_INT, list_of(NONNEG_INT, "a list of integers >= 0"))
@@ -172,8 +176,23 @@ def _slide(ctx: OpCtx, w: Window, i: int, size: Dim) -> Dim:
     return (padded - w.span(i)) // w.stride[i] + 1
 
 
-def _slid(ctx: OpCtx, w: Window, c: Dim) -> TensorType:
-    spatial = tuple(_slide(ctx, w, i, d) for i, d in enumerate(ctx.x.shape[2:]))
+def _ceil_slide(ctx: OpCtx, w: Window, i: int, size: Dim) -> Dim:
+    """The output size of spatial axis i with ceil_mode: torch counts the windows up to
+    the one that reaches past the end, A = (L + p_b + p_e - span + s - 1) // s + 1, then
+    drops the last if it starts in the right padding, leaving B = (L + p_b + s - 1) // s
+    (the windows starting before L + p_b). It drops at most one, so the size is min(A, B);
+    their numerators differ by the constant s - span + p_b, so which is smaller does not
+    depend on L, and a symbolic L stays a plain floor division."""
+    _slide(ctx, w, i, size)  # the kernel must fit the padded input, as without ceil_mode
+    s, before = w.stride[i], w.pads[i][0]
+    if s - w.span(i) + before <= 0:
+        return (size + before + w.pads[i][1] - w.span(i) + s - 1) // s + 1
+    return (size + before + s - 1) // s
+
+
+def _slid(ctx: OpCtx, w: Window, c: Dim, ceil: bool = False) -> TensorType:
+    slide = _ceil_slide if ceil else _slide
+    spatial = tuple(slide(ctx, w, i, d) for i, d in enumerate(ctx.x.shape[2:]))
     return TensorType((ctx.x.shape[0], c) + spatial, ctx.x.dtype)
 
 
@@ -310,22 +329,33 @@ def _pool_window(ctx: OpCtx, n: int) -> Window:
     return w
 
 
+CEIL_MODE = Arg("ceil_mode", BOOL, False, "count a last, partial window (torch's ceil formula)")
+
+
 def _pool(kind: str, n: int) -> OpDef:
     def shape(ctx: OpCtx) -> TensorType:
-        return _slid(ctx, _pool_window(ctx, n), ctx.x.shape[1])
+        return _slid(ctx, _pool_window(ctx, n), ctx.x.shape[1], ctx["ceil_mode"])
 
     def flops(ctx: OpCtx, out: TensorType) -> Dim:
         """One comparison or addition per window element of every output."""
         return math.prod(_pool_window(ctx, n).kernel) * numel(out)
 
-    what = "maximum" if kind == "max" else "mean (padding zeros counted, as torch)"
+    extra: tuple[Arg, ...] = ()
+    if kind == "max":
+        what = "maximum"
+    else:
+        what = "mean (padding zeros counted unless count_include_pad=false, as torch)"
+        extra = (Arg("count_include_pad", BOOL, True, "divide by the window with its padding"),)
     return OpDef(
         f"{kind}pool{n}d",
         examples=EXAMPLES.get(f"{kind}pool{n}d", ()),
+        errors=ERRORS.get(f"{kind}pool{n}d", ()),
         args=(
             Arg("kernel", SIZES, doc="window size: an int or one per spatial axis"),
             Arg("stride", SIZES, None, "default: the kernel"),
             Arg("padding", PADS, 0, "at most kernel // 2 per side"),
+            CEIL_MODE,
+            *extra,
         ),
         shape=shape,
         flops=flops,
@@ -337,6 +367,41 @@ def _pool(kind: str, n: int) -> OpDef:
 for _kind in ("max", "avg"):
     for _n in (1, 2):
         register(_pool(_kind, _n))
+
+
+def adaptive_sizes(node: Node, n: int) -> tuple[int, ...]:
+    """An adaptive pooling node's output size, one int per spatial axis."""
+    return per_axis(node, "output_size", n)
+
+
+def _adaptive(kind: str, n: int) -> OpDef:
+    def shape(ctx: OpCtx) -> TensorType:
+        spatial_rank(ctx, n)
+        return TensorType(ctx.x.shape[:2] + adaptive_sizes(ctx.node, n), ctx.x.dtype)
+
+    def flops(ctx: OpCtx, out: TensorType) -> Dim:
+        """One comparison or addition per input element (windows that overlap, where the
+        size does not divide, read their shared elements once more; not counted)."""
+        return numel(ctx.x)
+
+    what = "maximum" if kind == "max" else "mean"
+    module = f"torch.nn.Adaptive{kind.capitalize()}Pool{n}d"
+    sizes = "an int" if n == 1 else "an int or [oh, ow]"
+    return OpDef(
+        f"adaptive_{kind}pool{n}d",
+        examples=EXAMPLES.get(f"adaptive_{kind}pool{n}d", ()),
+        errors=ERRORS.get(f"adaptive_{kind}pool{n}d", ()),
+        args=(Arg("output_size", SIZES, doc=f"the output's spatial size: {sizes}"),),
+        shape=shape,
+        flops=flops,
+        category="pooling",
+        doc=f"The {what} over the windows that divide {LAYOUTS[n]} into the output size, "
+        f"whatever the input size: window i of L spans [⌊i·L/o⌋, ⌈(i + 1)·L/o⌉) ({module}).",
+    )
+
+
+for _kind, _n in (("avg", 1), ("avg", 2), ("max", 2)):
+    register(_adaptive(_kind, _n))
 
 
 def _global_shape(ctx: OpCtx) -> TensorType:

@@ -1,8 +1,9 @@
 """The torch rules of convolution and pooling (see lower/lowered.py).
 
 Convolutions and windowed pooling are the torch.nn modules of the same name, built with
-the node's window (ops/conv/__init__.py), so their state_dict is nn.Conv2d's; global pooling is
-a helper of modules.py, upsampling nn.Upsample.
+the node's window (ops/conv/__init__.py), so their state_dict is nn.Conv2d's; adaptive
+pooling is nn.Adaptive*Pool*d; global pooling is a helper of modules.py, upsampling
+nn.Upsample.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from torch import nn
 
 from ...ir import Node, TensorType
 from ...lower.lowered import Lowered, Rule, channels
-from . import modules, per_axis, upsample_scales, window
+from . import adaptive_sizes, modules, per_axis, upsample_scales, window
 
 _CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
 _POOL: dict[tuple[str, int], type[nn.Module]] = {
@@ -21,6 +22,11 @@ _POOL: dict[tuple[str, int], type[nn.Module]] = {
     ("max", 2): nn.MaxPool2d,
     ("avg", 1): nn.AvgPool1d,
     ("avg", 2): nn.AvgPool2d,
+}
+_ADAPTIVE: dict[tuple[str, int], type[nn.Module]] = {
+    ("avg", 1): nn.AdaptiveAvgPool1d,
+    ("avg", 2): nn.AdaptiveAvgPool2d,
+    ("max", 2): nn.AdaptiveMaxPool2d,
 }
 
 
@@ -46,7 +52,22 @@ def _pool(kind: str) -> Rule:
     def rule(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
         n = ins[0].rank - 2
         w = window(node, n)
-        return Lowered(_POOL[kind, n], (w.kernel,), {"stride": w.stride, "padding": w.before})
+        kwargs: dict[str, Any] = {"stride": w.stride, "padding": w.before}
+        # only where not torch's default, so that model.py reads as it did before the
+        # options existed
+        if node.attr("ceil_mode"):
+            kwargs["ceil_mode"] = True
+        if kind == "avg" and not node.attr("count_include_pad"):
+            kwargs["count_include_pad"] = False
+        return Lowered(_POOL[kind, n], (w.kernel,), kwargs)
+
+    return rule
+
+
+def _adaptive(kind: str) -> Rule:
+    def rule(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
+        n = ins[0].rank - 2
+        return Lowered(_ADAPTIVE[kind, n], (adaptive_sizes(node, n),))
 
     return rule
 
@@ -66,6 +87,9 @@ TORCH_RULES: dict[str, Rule] = {
     "maxpool2d": _pool("max"),
     "avgpool1d": _pool("avg"),
     "avgpool2d": _pool("avg"),
+    "adaptive_avgpool1d": _adaptive("avg"),
+    "adaptive_avgpool2d": _adaptive("avg"),
+    "adaptive_maxpool2d": _adaptive("max"),
     "global_avgpool": lambda node, ins: Lowered(fn=modules.global_avgpool),
     "global_maxpool": lambda node, ins: Lowered(fn=modules.global_maxpool),
     "upsample": _upsample,
