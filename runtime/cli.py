@@ -91,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the torch module and onnxruntime on random inputs and compare",
     )
+    p.add_argument(
+        "--size",
+        dest="sizes",
+        action="append",
+        default=[],
+        metavar="NAME=SIZE",
+        help="with --verify: the size of an input's symbolic dim, e.g. H=64 (repeatable, "
+        "or H=64,W=32); default: the smallest the model accepts, 3 where it can",
+    )
     p.add_argument("--opset", type=int, help="ONNX opset (default: export.opset, else 17)")
     p.add_argument("--seed", type=int, default=0, help="seed for fresh weights (default 0)")
     p.set_defaults(run=cmd_compile)
@@ -199,7 +208,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from ..compiler.pipeline import check_file
-    from .compile import ATOL, RTOL, compile_spec
+    from .compile import ATOL, MIN_SCALE, RTOL, compile_spec, parse_sizes
 
     checked = check_file(args.spec, args.overrides)
     _warnings(checked)
@@ -213,20 +222,32 @@ def cmd_compile(args: argparse.Namespace) -> int:
         check=args.verify,
         opset=args.opset,
         seed=args.seed,
+        sizes=parse_sizes(args.sizes),
     )
     for path in result.written:
         if path.suffix == ".onnx":
             print(f"wrote {path}: {result.parameters:,} parameters, {_size(result.size)}")
         else:
             print(f"wrote {path}")
-    if result.max_diff is not None:
-        verdict = "agree" if result.tolerance_ok else "DISAGREE"
-        print(
-            f"verify: torch and onnxruntime {verdict}: max |difference| {result.max_diff:.3g} "
-            f"(tolerance {ATOL:g} + {RTOL:g} x the output's largest magnitude)"
-        )
-        return 0 if result.tolerance_ok else 1
-    return 0
+    v = result.verified
+    if v is None:
+        return 0
+    used = ", ".join(f"{k}={n}" for k, n in v.sizes.items())
+    head = f"verify ({used})" if used else "verify"
+    if v.rescaled_for is not None:
+        print(f"{head}: output {v.rescaled_for} is below {MIN_SCALE:g} with these weights, "
+              "too small to judge: comparing with weights redrawn N(0, 1/fan_in)")  # fmt: skip
+        head += " with redrawn weights"
+    if v.too_small is not None:
+        print(f"{head}: CANNOT JUDGE: output {v.too_small} is still below {MIN_SCALE:g}: "
+              "too small to tell torch from onnxruntime")  # fmt: skip
+        return 1
+    verdict = "agree" if v.ok else "DISAGREE"
+    print(
+        f"{head}: torch and onnxruntime {verdict}: max |difference| {v.max_diff:.3g} "
+        f"(tolerance {ATOL:g} + {RTOL:g} x the output's largest magnitude)"
+    )
+    return 0 if v.ok else 1
 
 
 def _size(n: int) -> str:
