@@ -159,11 +159,12 @@ def _rejection(checked: Checked, sizes: Mapping[str, int]) -> tuple[Diagnostic, 
     as a positional table's max_len, has its say), then every dim must be positive for
     batches 1 and 4."""
     g = checked.graph
-    inputs = tuple(replace(i, type=replace(i.type, shape=tuple(substitute(d, sizes)
-                                                               for d in i.type.shape)))
+    inputs = tuple(replace(i, type=replace(i.type, shape=_put(i.type.shape, sizes)))
                    for i in g.inputs)  # fmt: skip
+    # attributes name the symbols too: reshape([B, T, 2, -1])
+    nodes = tuple(replace(n, attrs=_put(n.attrs, sizes)) for n in g.nodes)
     try:
-        typed, _ = infer_shapes(replace(g, inputs=inputs), checked.default_init)
+        typed, _ = infer_shapes(replace(g, inputs=inputs, nodes=nodes), checked.default_init)
     except ShapeError as e:
         return e.diagnostics
     batch, _ = input_symbols(checked)
@@ -175,6 +176,16 @@ def _rejection(checked: Checked, sizes: Mapping[str, int]) -> tuple[Diagnostic, 
             if any(d < 1 for d in shape):
                 return (Diagnostic(f"with {text}, {n.op} '{n.name}' would be {shape}", n.loc),)
     return ()
+
+
+def _put(value: Any, sizes: Mapping[str, int]) -> Any:
+    """`value` (a dim, or tuples of them and of other attribute values) with `sizes` put
+    in for its symbols."""
+    if is_sym(value):
+        return substitute(value, sizes)
+    if isinstance(value, tuple):
+        return tuple(_put(v, sizes) for v in value)
+    return value
 
 
 def sample_inputs(
