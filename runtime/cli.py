@@ -208,7 +208,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from ..compiler.pipeline import check_file
-    from .compile import ATOL, MIN_SCALE, RTOL, compile_spec, parse_sizes
+    from .compile import compile_spec, parse_sizes
 
     checked = check_file(args.spec, args.overrides)
     _warnings(checked)
@@ -229,25 +229,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
             print(f"wrote {path}: {result.parameters:,} parameters, {_size(result.size)}")
         else:
             print(f"wrote {path}")
-    v = result.verified
-    if v is None:
+    if result.verified is None:
         return 0
-    used = ", ".join(f"{k}={n}" for k, n in v.sizes.items())
-    head = f"verify ({used})" if used else "verify"
-    if v.rescaled_for is not None:
-        print(f"{head}: output {v.rescaled_for} is below {MIN_SCALE:g} with these weights, "
-              "too small to judge: comparing with weights redrawn N(0, 1/fan_in)")  # fmt: skip
-        head += " with redrawn weights"
-    if v.too_small is not None:
-        print(f"{head}: CANNOT JUDGE: output {v.too_small} is still below {MIN_SCALE:g}: "
-              "too small to tell torch from onnxruntime")  # fmt: skip
-        return 1
-    verdict = "agree" if v.ok else "DISAGREE"
-    print(
-        f"{head}: torch and onnxruntime {verdict}: max |difference| {v.max_diff:.3g} "
-        f"(tolerance {ATOL:g} + {RTOL:g} x the output's largest magnitude)"
-    )
-    return 0 if v.ok else 1
+    print("\n".join(result.verified.report()))
+    return 0 if result.verified.passed else 1
 
 
 def _size(n: int) -> str:

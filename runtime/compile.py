@@ -2,6 +2,12 @@
 weights of a checkpoint or freshly initialised, and `--verify`: the torch module and
 onnxruntime on the same random inputs.
 
+`--verify` must test what it claims, so it never runs a model on inputs it rejects nor
+passes a comparison that cannot fail: the inputs' symbolic dims get sizes the shape rules
+accept (choose_sizes, or `--size`), token ids stay inside each embedding's table, and an
+output too small for the tolerance to mean anything is compared again with redrawn
+weights, or fails.
+
 Without `--verify` and `--emit torch` nothing here imports torch: the initial weights come
 from numpy and the ONNX graph from onnx.helper.
 """
@@ -227,6 +233,31 @@ class Verified:
     rescaled_for: str | None = None
     too_small: str | None = None
 
+    @property
+    def passed(self) -> bool:
+        return self.ok and self.too_small is None
+
+    def report(self) -> list[str]:
+        """The lines `dlc compile --verify` prints: the sizes used, then the verdict."""
+        used = ", ".join(f"{k}={n}" for k, n in self.sizes.items())
+        head = f"verify ({used})" if used else "verify"
+        lines = []
+        if self.rescaled_for is not None:
+            lines.append(f"{head}: output {self.rescaled_for} is below {MIN_SCALE:g} with these "
+                         "weights, too small to judge: comparing with weights redrawn "
+                         "N(0, 1/fan_in)")  # fmt: skip
+            head += " with redrawn weights"
+        if self.too_small is not None:
+            lines.append(f"{head}: CANNOT JUDGE: output {self.too_small} is still below "
+                         f"{MIN_SCALE:g}: too small to tell torch from onnxruntime")  # fmt: skip
+        else:
+            lines.append(
+                f"{head}: torch and onnxruntime {'agree' if self.ok else 'DISAGREE'}: max "
+                f"|difference| {self.max_diff:.3g} (tolerance {ATOL:g} + {RTOL:g} x the "
+                "output's largest magnitude)"
+            )
+        return lines
+
 
 def verify(
     checked: Checked,
@@ -249,7 +280,7 @@ def verify(
     weights = unit_variance_weights(checked, weights)
     rescaled_for = small
     worst, ok, small = _compare(checked, weights, build_onnx(checked, weights, opset), env)
-    return Verified(shown, worst, ok and small is None, rescaled_for, small)
+    return Verified(shown, worst, ok, rescaled_for, small)
 
 
 def _compare(
