@@ -126,8 +126,8 @@ def choose_sizes(checked: Checked, given: Mapping[str, int] | None = None) -> di
                 hint=f"their symbolic dims besides the batch: {', '.join(other) or 'none'}",
             )
     free = [s for s in other if s not in given]
-    env = next((e for n in _candidates() if not _rejection(checked, e := _fill(given, free, n))),
-               None)  # fmt: skip
+    tries = _candidates() if free else [PREFERRED_SIZE]  # with none free, one try decides
+    env = next((e for n in tries if not _rejection(checked, e := _fill(given, free, n))), None)
     if env is None:
         # the free symbols at their largest, so that what is shown is the given ones' fault
         reasons = _rejection(checked, _fill(given, free, MAX_SIZE if given else PREFERRED_SIZE))
