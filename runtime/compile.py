@@ -2,6 +2,12 @@
 weights of a checkpoint or freshly initialised, and `--verify`: the torch module and
 onnxruntime on the same random inputs.
 
+`--verify` must test what it claims, so it never runs a model on inputs it rejects nor
+passes a comparison that cannot fail: the inputs' symbolic dims get sizes the shape rules
+accept (choose_sizes, or `--size`), token ids stay inside each embedding's table, and an
+output too small for the tolerance to mean anything is compared again with redrawn
+weights, or fails.
+
 Without `--verify` and `--emit torch` nothing here imports torch: the initial weights come
 from numpy and the ONNX graph from onnx.helper.
 """
@@ -9,24 +15,34 @@ from numpy and the ONNX graph from onnx.helper.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
-from ..compiler.dims import Dim, evaluate, free_symbols, is_sym
+from ..compiler.dims import evaluate, free_symbols, is_sym, substitute
 from ..compiler.dtypes import NUMPY_DTYPES
-from ..compiler.errors import UsageError
+from ..compiler.errors import Diagnostic, ShapeError, UsageError
 from ..compiler.ir import format_graph
-from ..compiler.lower.initial_weights import initial_weights
+from ..compiler.lower.initial_weights import fans, initial_weights
 from ..compiler.pipeline import Checked
+from ..compiler.shapes import infer_shapes
 from .files import atomic_write
 from .weights import match_weights, read_weights
 
 RTOL, ATOL = 1e-5, 1e-6
+# An output whose largest magnitude is s passes when |torch - ort| <= ATOL + RTOL*s, a
+# relative error of ATOL/s + RTOL: 0.1% at s = 1e-3, and beyond that the absolute floor
+# lets almost anything through (outputs of 1e-11 pass whatever the graph computes).
+# Below MIN_SCALE verify redraws the weights rather than judge.
+MIN_SCALE = 1e-3
+# The size verify gives an input's symbolic dim when the model takes it (dlc's choice
+# before the search below existed), and the largest it tries.
+PREFERRED_SIZE, MAX_SIZE = 3, 256
 NP_DTYPES = {d: np.dtype(d) for d in NUMPY_DTYPES}
 
 
@@ -36,8 +52,7 @@ class Compiled:
     parameters: int
     size: int
     written: list[Path] = field(default_factory=list)
-    max_diff: float | None = None
-    tolerance_ok: bool = True
+    verified: Verified | None = None  # with `check`
 
 
 def spec_hash(checked: Checked) -> str:
@@ -71,31 +86,208 @@ def build_onnx(checked: Checked, weights: Mapping[str, np.ndarray], opset: int |
     )
 
 
-def sample_inputs(checked: Checked, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Random inputs with every symbolic dim made concrete (the batch dim = `batch`)."""
-    env: dict[str, int] = {}
+def parse_sizes(texts: Sequence[str]) -> dict[str, int]:
+    """`--size H=64` (repeatable, or `H=64,W=32`) as {symbol: size}."""
+    sizes: dict[str, int] = {}
+    for item in (part.strip() for text in texts for part in text.split(",")):
+        name, eq, value = (x.strip() for x in item.partition("="))
+        if not (eq and name.isidentifier() and value.isdigit() and int(value) >= 1):
+            raise UsageError(f"--size takes NAME=SIZE with a positive integer size, not {item!r}")
+        sizes[name] = int(value)
+    return sizes
+
+
+def input_symbols(checked: Checked) -> tuple[list[str], list[str]]:
+    """The inputs' free symbols in order of first appearance, split into the batch (a
+    symbol first seen in an input's leading dim) and the others."""
+    batch: list[str] = []
+    other: list[str] = []
     for i in checked.graph.inputs:
         for k, d in enumerate(i.type.shape):
-            for s in free_symbols(d) if is_sym(d) else ():
-                env.setdefault(s, batch if k == 0 else 3)
+            for s in sorted(free_symbols(d)) if is_sym(d) else ():
+                if s not in batch and s not in other:
+                    (batch if k == 0 else other).append(s)
+    return batch, other
+
+
+def choose_sizes(checked: Checked, given: Mapping[str, int] | None = None) -> dict[str, int]:
+    """A size for every non-batch symbol of the inputs, one the model accepts: the `given`
+    ones as they are, each other the smallest the model accepts, at least PREFERRED_SIZE
+    where it can be. A UsageError names a given symbol the inputs lack, or says why the
+    model rejects the given sizes."""
+    batch, other = input_symbols(checked)
+    given = dict(given or {})
+    for name in given:
+        if name in batch:
+            raise UsageError(f"--size {name}: {name} is the batch, which verify sets to 1 and 4")
+        if name not in other:
+            raise UsageError(
+                f"--size {name}: the inputs have no dim named {name}",
+                hint=f"their symbolic dims besides the batch: {', '.join(other) or 'none'}",
+            )
+    free = [s for s in other if s not in given]
+    tries = _candidates() if free else [PREFERRED_SIZE]  # with none free, one try decides
+    env = next((e for n in tries if not _rejection(checked, e := _fill(given, free, n))), None)
+    if env is None:
+        # the free symbols at their largest, so that what is shown is the given ones' fault
+        reasons = _rejection(checked, _fill(given, free, MAX_SIZE if given else PREFERRED_SIZE))
+        if given:
+            text = ", ".join(f"{k}={v}" for k, v in given.items())
+            others = f" with any {', '.join(free)} up to {MAX_SIZE}" if free else ""
+            head = f"--size {text}: the model does not accept it{others}"
+        else:
+            head = f"no size of {', '.join(free)} up to {MAX_SIZE} fits the model"
+        raise UsageError([Diagnostic(head, hint="give a size it accepts: --size NAME=SIZE"),
+                          *reasons])  # fmt: skip
+    for s in free:  # lower each symbol on its own, the others held
+        for n in _candidates():
+            if n >= env[s]:
+                break
+            if not _rejection(checked, {**env, s: n}):
+                env[s] = n
+                break
+    return env
+
+
+def _candidates() -> list[int]:
+    # today's size 3 first, so that specs which always accepted it keep their outputs;
+    # 2 and 1 only for a model that takes nothing larger
+    return [*range(PREFERRED_SIZE, MAX_SIZE + 1), *range(PREFERRED_SIZE - 1, 0, -1)]
+
+
+def _fill(given: Mapping[str, int], free: Sequence[str], n: int) -> dict[str, int]:
+    return {**given, **dict.fromkeys(free, n)}
+
+
+def _rejection(checked: Checked, sizes: Mapping[str, int]) -> tuple[Diagnostic, ...]:
+    """Why the model does not accept these sizes (nothing when it does): the shape rules
+    rerun on inputs with the sizes put in (so a rule that checks a concrete size, such
+    as a positional table's max_len, has its say), then every dim must be positive for
+    batches 1 and 4."""
+    g = checked.graph
+    inputs = tuple(replace(i, type=replace(i.type, shape=_put(i.type.shape, sizes)))
+                   for i in g.inputs)  # fmt: skip
+    # attributes name the symbols too: reshape([B, T, 2, -1])
+    nodes = tuple(replace(n, attrs=_put(n.attrs, sizes)) for n in g.nodes)
+    try:
+        typed, _ = infer_shapes(replace(g, inputs=inputs, nodes=nodes), checked.default_init)
+    except ShapeError as e:
+        return e.diagnostics
+    batch, _ = input_symbols(checked)
+    text = ", ".join(f"{k}={v}" for k, v in sizes.items())
+    for n in typed.nodes:
+        assert n.type is not None  # infer_shapes raised otherwise
+        for b in (1, 4):
+            shape = [evaluate(d, dict.fromkeys(batch, b)) for d in n.type.shape]
+            if any(d < 1 for d in shape):
+                return (Diagnostic(f"with {text}, {n.op} '{n.name}' would be {shape}", n.loc),)
+    return ()
+
+
+def _put(value: Any, sizes: Mapping[str, int]) -> Any:
+    """`value` (a dim, or tuples of them and of other attribute values) with `sizes` put
+    in for its symbols."""
+    if is_sym(value):
+        return substitute(value, sizes)
+    if isinstance(value, tuple):
+        return tuple(_put(v, sizes) for v in value)
+    return value
+
+
+def sample_inputs(
+    checked: Checked,
+    batch: int,
+    rng: np.random.Generator,
+    sizes: Mapping[str, int] | None = None,
+) -> dict[str, np.ndarray]:
+    """Random inputs with every symbolic dim made concrete: the batch = `batch`, the
+    others `sizes` (default: choose_sizes). Token ids that an embedding reads lie in its
+    vocabulary (the smallest, if several read them); other integers in 0..7."""
+    env = dict(sizes if sizes is not None else choose_sizes(checked))
+    env.update(dict.fromkeys(input_symbols(checked)[0], batch))
+    vocab: dict[str, int] = {}
+    for n in checked.graph.nodes:
+        if n.op == "embedding":
+            for name in n.inputs:
+                vocab[name] = min(vocab.get(name, n.attr("vocab")), n.attr("vocab"))
     out: dict[str, np.ndarray] = {}
     for i in checked.graph.inputs:
-        shape = tuple(_concrete(d, env) for d in i.type.shape)
+        shape = tuple(evaluate(d, env) for d in i.type.shape)
         dtype = NP_DTYPES.get(i.type.dtype, np.float32)
         if np.issubdtype(dtype, np.integer):
-            out[i.name] = rng.integers(0, 8, shape).astype(dtype)
+            out[i.name] = rng.integers(0, vocab.get(i.name, 8), shape).astype(dtype)
         else:
             out[i.name] = rng.standard_normal(shape).astype(dtype)
     return out
 
 
-def _concrete(d: Dim, env: dict[str, int]) -> int:
-    return d if isinstance(d, int) else evaluate(d, env)
+@dataclass
+class Verified:
+    """What `--verify` found: the sizes it used, the largest |torch - onnxruntime|, whether
+    every element is within tolerance, the output too small to judge that made it redraw
+    the weights (`rescaled_for`) and the one still too small after that (`too_small`)."""
+
+    sizes: dict[str, str]
+    max_diff: float
+    ok: bool
+    rescaled_for: str | None = None
+    too_small: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.ok and self.too_small is None
+
+    def report(self) -> list[str]:
+        """The lines `dlc compile --verify` prints: the sizes used, then the verdict."""
+        used = ", ".join(f"{k}={n}" for k, n in self.sizes.items())
+        head = f"verify ({used})" if used else "verify"
+        lines = []
+        if self.rescaled_for is not None:
+            lines.append(f"{head}: output {self.rescaled_for} is below {MIN_SCALE:g} with these "
+                         "weights, too small to judge: comparing with weights redrawn "
+                         "N(0, 1/fan_in)")  # fmt: skip
+            head += " with redrawn weights"
+        if self.too_small is not None:
+            lines.append(f"{head}: CANNOT JUDGE: output {self.too_small} is still below "
+                         f"{MIN_SCALE:g}: too small to tell torch from onnxruntime")  # fmt: skip
+        else:
+            lines.append(
+                f"{head}: torch and onnxruntime {'agree' if self.ok else 'DISAGREE'}: max "
+                f"|difference| {self.max_diff:.3g} (tolerance {ATOL:g} + {RTOL:g} x the "
+                "output's largest magnitude)"
+            )
+        return lines
 
 
-def verify(checked: Checked, weights: Mapping[str, np.ndarray], model: Any) -> tuple[float, bool]:
-    """The largest |torch - onnxruntime| over all outputs on random inputs (batch 1 and
-    4), and whether every element is within ATOL + RTOL x the output's largest magnitude."""
+def verify(
+    checked: Checked,
+    weights: Mapping[str, np.ndarray],
+    model: Any,
+    sizes: Mapping[str, int],
+    opset: int | None = None,
+) -> Verified:
+    """Run the torch module and onnxruntime's `model` on random inputs (batch 1 and 4, the
+    other dims `sizes`, from choose_sizes) and compare them normwise: |torch - ort| <=
+    ATOL + RTOL x the output's largest magnitude. An output smaller than MIN_SCALE makes
+    that test vacuous, so it is rerun with weights drawn N(0, 1/fan_in), which keep
+    activations near unit variance (the ONNX graph rebuilt around them, in `opset`); an
+    output still too small fails (`too_small`), never passes."""
+    env = dict(sizes)
+    shown = {s: "1,4" for s in input_symbols(checked)[0]} | {k: str(v) for k, v in env.items()}
+    worst, ok, small = _compare(checked, weights, model, env)
+    if small is None:
+        return Verified(shown, worst, ok)
+    weights = unit_variance_weights(checked, weights)
+    rescaled_for = small
+    worst, ok, small = _compare(checked, weights, build_onnx(checked, weights, opset), env)
+    return Verified(shown, worst, ok, rescaled_for, small)
+
+
+def _compare(
+    checked: Checked, weights: Mapping[str, np.ndarray], model: Any, env: dict[str, int]
+) -> tuple[float, bool, str | None]:
+    """The largest difference, whether all are within tolerance, and the first float
+    output whose largest magnitude is below MIN_SCALE (with that magnitude), if any."""
     import onnxruntime as ort
     import torch
 
@@ -105,9 +297,10 @@ def verify(checked: Checked, weights: Mapping[str, np.ndarray], model: Any) -> t
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [name for name, _ in checked.graph.outputs]
     worst, ok = 0.0, True
+    scales: dict[str, float] = {}  # of the float outputs
     rng = np.random.default_rng(0)
     for batch in (1, 4):
-        feeds = sample_inputs(checked, batch, rng)
+        feeds = sample_inputs(checked, batch, rng, env)
         with torch.no_grad():
             result = module(**{k: torch.from_numpy(v) for k, v in feeds.items()})
         ours = result if isinstance(result, dict) else {names[0]: result}
@@ -119,8 +312,28 @@ def verify(checked: Checked, weights: Mapping[str, np.ndarray], model: Any) -> t
             worst = max(worst, float(diff.max(initial=0.0)))
             # relative to the output's scale: a float32 sum that cancels has no relative
             # precision of its own
-            ok = ok and bool(np.all(diff <= ATOL + RTOL * float(np.abs(b).max(initial=0.0))))
-    return worst, ok
+            scale = float(np.abs(b).max(initial=0.0))
+            ok = ok and bool(np.all(diff <= ATOL + RTOL * scale))
+            if np.issubdtype(b.dtype, np.floating):
+                scales[name] = max(scales.get(name, 0.0), scale)
+    small = [f"'{n}' (largest magnitude {s:.3g})" for n, s in scales.items() if s < MIN_SCALE]
+    return worst, ok, small[0] if small else None
+
+
+def unit_variance_weights(
+    checked: Checked, weights: Mapping[str, np.ndarray], seed: int = 0
+) -> dict[str, np.ndarray]:
+    """`weights` with every trainable matrix and kernel redrawn N(0, 1/fan_in): a linear
+    map then keeps its input's variance, so a deep stack's output stays near unit scale.
+    Vectors (biases, norm scales) and buffers keep their values."""
+    rng = np.random.default_rng(seed)
+    out = dict(weights)
+    for n in checked.graph.nodes:
+        for p in n.params:
+            if p.trainable and len(p.shape) >= 2:
+                std = 1.0 / math.sqrt(fans(p.shape)[0])
+                out[f"{n.name}.{p.name}"] = rng.normal(0.0, std, p.shape).astype(np.float32)
+    return out
 
 
 def compile_spec(
@@ -133,10 +346,15 @@ def compile_spec(
     check: bool = False,
     opset: int | None = None,
     seed: int = 0,
+    sizes: Mapping[str, int] | None = None,
 ) -> Compiled:
     unknown = set(emit) - {"onnx", "torch"}
     if unknown:
         raise UsageError(f"--emit takes onnx and torch, not {', '.join(sorted(unknown))}")
+    if sizes and not check:
+        raise UsageError("--size gives the sizes that --verify runs: add --verify")
+    # before anything is written: a --size the model rejects is the user's mistake
+    env = choose_sizes(checked, sizes) if check else {}
     target = Path(out) if out else Path(spec_path).with_suffix(".onnx")
     weights = resolve_weights(checked, weights_path, seed)
     model = build_onnx(checked, weights, opset)
@@ -152,5 +370,5 @@ def compile_spec(
             atomic_write(target.with_suffix(".py"), model_py(checked.graph, __version__))
         )
     if check:
-        result.max_diff, result.tolerance_ok = verify(checked, weights, model)
+        result.verified = verify(checked, weights, model, env, opset)
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,9 @@ from dlc.compiler.ir import InitSpec
 from dlc.compiler.lower.initial_weights import init_array
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.pipeline import check_file
-from dlc.runtime.compile import sample_inputs
+from dlc.runtime import compile as compile_module
+from dlc.runtime.cli import main
+from dlc.runtime.compile import MIN_SCALE, choose_sizes, sample_inputs
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
@@ -31,7 +34,8 @@ def test_compile_verify_every_spec(tmp_path: Path, spec: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"wrote {out}: ") and "parameters" in lines[0]
-    assert "verify: torch and onnxruntime agree: max |difference|" in lines[-1]
+    assert re.match(r"verify \(B=1,4(, \w+=\d+)*\): torch and onnxruntime agree: max "
+                    r"\|difference\|", lines[-1]), lines[-1]  # fmt: skip
     model = onnx.load(out)
     onnx.checker.check_model(model, full_check=True)
     meta = {p.key: p.value for p in model.metadata_props}
@@ -51,6 +55,152 @@ def test_compile_verify_every_spec(tmp_path: Path, spec: Path) -> None:
     if torch.is_tensor(a):
         a, b = {"y": a}, {"y": b}
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# A conv net on [B, 3, H, W] that needs H, W >= 8: two valid 3x3 convs and a 2x2 pool
+# leave H//2 - 3 rows. The size 3 that verify once gave every dim crashed torch.
+CONV = """dlc: 1
+name: conv
+inputs: {x: [B, 3, H, W]}
+model:
+  - conv2d(4, 3) -> relu -> maxpool2d(2)
+  - conv2d(4, 3) -> relu
+  - global_avgpool
+  - dense(2)
+"""
+# Ten tanh layers with weights from U(-0.05, 0.05): each shrinks its input about 12-fold,
+# so the outputs are ~1e-12, far below ATOL: a comparison there passes whatever ONNX does.
+DEEP = "dlc: 1\nname: deep\ninputs: {x: [B, 8]}\nmodel:\n" + "".join(
+    ["  - dense(8, init=uniform) -> tanh\n"] * 10 + ["  - dense(2, init=uniform)\n"]
+)
+
+
+def _spec(tmp_path: Path, text: str, name: str = "net") -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_verify_picks_sizes_the_model_accepts(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, CONV)
+    result = run_dlc("compile", spec, "-o", str(tmp_path / "c.onnx"), "--verify")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith(
+        "verify (B=1,4, H=8, W=8): torch and onnxruntime agree: max |difference|"
+    )
+    assert choose_sizes(check_file(spec)) == {"H": 8, "W": 8}
+    # each dim on its own: the smallest the model accepts, 3 where it can
+    text = CONV.replace("conv2d(4, 3) -> relu\n", "conv2d(4, [3, 1]) -> relu\n")
+    assert choose_sizes(check_file(_spec(tmp_path, text, "tall"))) == {"H": 8, "W": 4}
+    assert choose_sizes(check_file(ROOT / "specs" / "transformer_lm.yaml")) == {"T": 3}
+    # an explicit size, repeated or comma-separated
+    for sizes in (["--size", "H=64", "--size", "W=9"], ["--size", "H=64,W=9"]):
+        result = run_dlc("compile", spec, "-o", str(tmp_path / "c.onnx"), "--verify", *sizes)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[-1].startswith("verify (B=1,4, H=64, W=9): torch ")
+
+
+@pytest.mark.parametrize(
+    ("spec", "args", "messages"),
+    [
+        ("conv", ["--size", "H=5"], [
+            "error: --size H=5: the model does not accept it with any W up to 256",
+            "conv.yaml:6:5: error: conv2d's kernel 3 is larger than the input's padded "
+            "height 1 ([B, 4, 1, 127])"]),
+        ("conv", ["--size", "H=8,W=7"], ["error: --size H=8, W=7: the model does not accept it",
+                                         "conv.yaml:6:5: error: conv2d's kernel 3"]),
+        ("conv", ["--size", "Q=3"], ["error: --size Q: the inputs have no dim named Q",
+                                     "hint: their symbolic dims besides the batch: H, W"]),
+        ("conv", ["--size", "B=3"], ["--size B: B is the batch, which verify sets to 1 and 4"]),
+        ("conv", ["--size", "H=x"], ["--size takes NAME=SIZE with a positive integer size, "
+                                     "not 'H=x'"]),
+        ("conv", ["--size", "H=0"], ["not 'H=0'"]),
+        ("lm", ["--size", "T=64"], [
+            "error: --size T=64: the model does not accept it",
+            "transformer_lm.yaml:19:12: error: positional_encoding covers 12 positions, "
+            "but [B, 64, 32] has 64"]),
+    ],
+)  # fmt: skip
+def test_verify_refuses_sizes_the_model_rejects(
+    tmp_path: Path, spec: str, args: list[str], messages: list[str]
+) -> None:
+    path = _spec(tmp_path, CONV, "conv") if spec == "conv" else "specs/transformer_lm.yaml"
+    out = tmp_path / "c.onnx"
+    result = run_dlc("compile", path, "-o", str(out), "--verify", *args)
+    assert result.returncode == 1, result.stdout
+    for message in messages:
+        assert message in result.stderr, result.stderr
+    assert "internal error" not in result.stderr and not out.exists()
+
+
+def test_size_needs_verify(tmp_path: Path) -> None:
+    result = run_dlc("compile", _spec(tmp_path, CONV), "-o", str(tmp_path / "c.onnx"),
+                     "--size", "H=8")  # fmt: skip
+    assert result.returncode == 1
+    assert "error: --size gives the sizes that --verify runs: add --verify" in result.stderr
+
+
+def test_verify_draws_ids_inside_the_vocabulary(tmp_path: Path) -> None:
+    text = ("dlc: 1\nname: emb\ninputs:\n  x: {shape: [B, T], dtype: int64}\n"
+            "model:\n  a: x -> embedding(5, 4)\n  b: x -> embedding(2, 4)\n"
+            "  y: add(a, b) -> dense(3)\noutputs: {y: y}\n")  # fmt: skip
+    spec = _spec(tmp_path, text)
+    result = run_dlc("compile", spec, "-o", str(tmp_path / "e.onnx"), "--verify")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("verify (B=1,4, T=3): torch and ")
+    ids = sample_inputs(check_file(spec), 64, np.random.default_rng(0))["x"]
+    assert ids.shape == (64, 3) and set(np.unique(ids)) == {0, 1}  # the smaller table's rows
+
+
+def test_verify_rescales_outputs_too_small_to_judge(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, DEEP)
+    result = run_dlc("compile", spec, "-o", str(tmp_path / "d.onnx"), "--verify")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.match(r"verify \(B=1,4\): output 'y' \(largest magnitude \d\.\d+e-1\d\) is "
+                    r"below 0\.001 with these weights, too small to judge: comparing with "
+                    r"weights redrawn N\(0, 1/fan_in\)$", lines[-2]), lines[-2]  # fmt: skip
+    assert lines[-1].startswith("verify (B=1,4) with redrawn weights: torch and onnxruntime "
+                                "agree: max |difference|")  # fmt: skip
+
+
+def test_verify_fails_when_outputs_stay_too_small(tmp_path: Path) -> None:
+    # clamped to +-1e-6 whatever the weights: no comparison can tell anything from it
+    text = ("dlc: 1\nname: tiny\ninputs: {x: [B, 8]}\nmodel:\n"
+            "  - dense(2) -> hardtanh(-0.000001, 0.000001)\n")  # fmt: skip
+    result = run_dlc("compile", _spec(tmp_path, text), "-o", str(tmp_path / "t.onnx"),
+                     "--verify")  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "verify (B=1,4) with redrawn weights: CANNOT JUDGE: output 'y' (largest magnitude "
+        "1e-06) is still below 0.001: too small to tell torch from onnxruntime"
+    )
+
+
+def test_verify_catches_a_wrong_onnx_graph_with_tiny_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build_onnx = compile_module.build_onnx
+
+    def wrong(checked, weights, opset):  # noqa: ANN001, ANN202
+        model = build_onnx(checked, weights, opset)
+        first = next(i for i in model.graph.initializer if i.name == "dense.weight")
+        array = onnx.numpy_helper.to_array(first) * 1.5  # the ONNX graph computes 1.5 x W1 x
+        first.CopyFrom(onnx.numpy_helper.from_array(array, first.name))
+        return model
+
+    monkeypatch.setattr(compile_module, "build_onnx", wrong)
+    assert main(["compile", _spec(tmp_path, DEEP), "-o", str(tmp_path / "w.onnx"),
+                 "--verify"]) == 1  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert "too small to judge" in lines[-2]
+    assert lines[-1].startswith("verify (B=1,4) with redrawn weights: torch and onnxruntime "
+                                "DISAGREE: max |difference|")  # fmt: skip
+    # what the written (wrong) graph computes is below MIN_SCALE: the tolerance alone would
+    # have let it pass
+    session = ort.InferenceSession(str(tmp_path / "w.onnx"), providers=["CPUExecutionProvider"])
+    y = session.run(None, {"x": np.random.default_rng(0).standard_normal((4, 8), np.float32)})
+    assert np.abs(y[0]).max() < MIN_SCALE
 
 
 def _import(path: Path):  # noqa: ANN202
