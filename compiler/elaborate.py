@@ -31,7 +31,7 @@ from typing import Any
 
 from .arith import describe_value
 from .dims import Dim, is_sym, sym
-from .errors import Loc, did_you_mean
+from .errors import Diagnostic, ElaborationError, Loc, did_you_mean
 from .ir import Graph, GraphInput, InitSpec, Node, TensorType
 from .lower.torch_names import TORCH_ATTRIBUTES
 from .ops.registry import BODY, REGISTRY, REQUIRED, Arg, lookup
@@ -54,7 +54,7 @@ from .syntax import (
     references,
 )
 from .training import TrainingPlan, check_training_calls, training_plan
-from .values import MAX_BLOCK_DEPTH, Values, plain
+from .values import MAX_BLOCK_DEPTH, Values, call_note, plain
 
 MAX_NESTING = 100  # layers inside layers (residual(...) in blocks in params ...)
 MAX_NODES = 250_000  # IR nodes one spec may expand to (a 10,000-node spec makes ~20,000)
@@ -67,7 +67,6 @@ class Elaborator(Values):
         super().__init__(dims)
         self.spec = spec
         self.nodes: list[Node] = []
-        self.depth = 0
         self.apply_depth = 0
 
     # ---- nodes --------------------------------------------------------------------
@@ -214,12 +213,12 @@ class Elaborator(Values):
                 e.loc,
                 f"start the pipeline with a tensor: x -> {e.name}",
             )
-        if self.depth >= MAX_BLOCK_DEPTH:
-            raise self.fail(
-                f"blocks nest deeper than {MAX_BLOCK_DEPTH} (does '{e.name}' call itself?)",
-                e.loc,
-                "a block may not call itself",
-            )
+        if len(self.calls) >= MAX_BLOCK_DEPTH:
+            # The outermost call only: the ones inside it are the same few calls repeated.
+            message = f"blocks nest deeper than {MAX_BLOCK_DEPTH} (does '{e.name}' call itself?)"
+            first = call_note(*self.calls[0])
+            diag = Diagnostic(message, e.loc, "a block may not call itself", notes=(first,))
+            raise ElaborationError([diag])
         sig = block.signature
         args = tuple(
             Arg(p.name, BODY, REQUIRED if p.default is None else Thunk(p.default, self.global_env))
@@ -227,11 +226,11 @@ class Elaborator(Values):
         )
         bound = self.bind(e.name, args, None, e, env, x, scope)
         inner = Env(bound, {}, self.global_env)
-        self.depth += 1
+        self.calls.append((_call_text(e), e.loc))
         try:
             return self.body(block.body, x, inner, scope.child(e.name))
         finally:
-            self.depth -= 1
+            self.calls.pop()
 
     def body(self, body: Body, x: str | None, env: Env, scope: Scope) -> str:
         """A block's or the model's body: a sequential stack or a graph of named nodes."""
@@ -423,6 +422,16 @@ def _sum_terms(e: Expr) -> Iterator[Expr]:
         yield from _sum_terms(e.right)
     else:
         yield e
+
+
+def _call_text(e: Call) -> str:
+    """A block call as it is written in the spec (`stage(1)`), for the notes that name it."""
+    loc = e.loc
+    if loc.source is not None and loc.end_col is not None:
+        text = loc.source.line(loc.line)[loc.col - 1 : loc.end_col - 1]
+        if text.strip():
+            return text
+    return e.name
 
 
 def _texts(body: Body) -> Iterator[Text]:

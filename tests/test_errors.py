@@ -285,3 +285,38 @@ def test_missing_file_is_a_clean_error(tmp_path) -> None:  # noqa: ANN001
 
 def test_every_error_is_a_dlc_error() -> None:
     assert all(issubclass(c[2], DlcError) for c in CATALOG)
+
+
+def test_a_mistake_in_a_block_body_names_the_calls_that_led_to_it() -> None:
+    err = error_of(
+        HEAD + "blocks:\n  inner(k): [dense(k)]\n  'stage(m)': ['inner(m - 2)']\n"
+        "model:\n  - stage(3)\n  - stage(1)\n"
+    )
+    assert len(err.diagnostics) == 1, err.render()  # stage(3) is fine: only stage(1) fails
+    diag = err.diagnostics[0]
+    assert diag.message == "argument 'units': expected an integer >= 1, got -1"
+    assert str(diag.loc) == "spec.yaml:5:20"  # dense(k), in inner's body
+    notes = [(n.severity, n.message, str(n.loc)) for n in diag.notes]
+    assert notes == [  # innermost first, one per block call
+        ("note", "in the call inner(m - 2)", "spec.yaml:6:17"),
+        ("note", "in the call stage(1)", "spec.yaml:9:5"),
+    ]
+    assert diag.render().endswith(
+        "spec.yaml:9:5: note: in the call stage(1)\n 9 |   - stage(1)\n   |     ^^^^^^^^"
+    )
+
+
+def test_a_block_calling_itself_names_only_the_first_call() -> None:
+    err = error_of(HEAD + "blocks:\n  b: [b]\nmodel:\n  h: x -> dense(4)\n  y: h -> b\n")
+    (diag,) = err.diagnostics
+    assert diag.message == "blocks nest deeper than 32 (does 'b' call itself?)"
+    assert str(diag.loc) == "spec.yaml:5:7"
+    assert [(n.message, str(n.loc)) for n in diag.notes] == [("in the call b", "spec.yaml:8:11")]
+
+
+def test_errors_outside_blocks_and_syntax_errors_have_no_call_notes() -> None:
+    err = error_of(HEAD + "blocks:\n  b: ['dense(']\nmodel:\n  - b\n  - dense(0)\n")
+    assert [(str(d.loc), d.notes) for d in err.diagnostics] == [
+        ("spec.yaml:5:13", ()),
+        ("spec.yaml:8:11", ()),
+    ], err.render()
