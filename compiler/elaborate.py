@@ -54,7 +54,7 @@ from .syntax import (
     references,
 )
 from .training import TrainingPlan, check_training_calls, training_plan
-from .values import MAX_BLOCK_DEPTH, Values, call_note, plain
+from .values import MAX_BLOCK_DEPTH, Values, call_note, call_text, plain
 
 MAX_NESTING = 100  # layers inside layers (residual(...) in blocks in params ...)
 MAX_NODES = 250_000  # IR nodes one spec may expand to (a 10,000-node spec makes ~20,000)
@@ -230,7 +230,7 @@ class Elaborator(Values):
         )
         bound = self.bind(e.name, args, None, e, env, x, scope)
         inner = Env(bound, {}, self.global_env)
-        self.calls.append((_call_text(e), e.loc))
+        self.calls.append((call_text(e), e.loc))
         try:
             return self.body(block.body, x, inner, scope.child(e.name))
         finally:
@@ -477,16 +477,6 @@ def _sum_terms(e: Expr) -> Iterator[Expr]:
         yield from _sum_terms(e.right)
     else:
         yield e
-
-
-def _call_text(e: Call) -> str:
-    """A block call as it is written in the spec (`stage(1)`), for the notes that name it."""
-    loc = e.loc
-    if loc.source is not None and loc.end_col is not None:
-        text = loc.source.line(loc.line)[loc.col - 1 : loc.end_col - 1]
-        if text.strip():
-            return text
-    return e.name
 
 
 def _texts(body: Body) -> Iterator[Text]:

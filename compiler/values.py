@@ -304,6 +304,16 @@ class Values:
         return v
 
 
+def call_text(e: Call) -> str:
+    """A block call as it is written in the spec (`stage(1)`), for the notes that name it."""
+    loc = e.loc
+    if loc.source is not None and loc.end_col is not None:
+        text = loc.source.line(loc.line)[loc.col - 1 : loc.end_col - 1]
+        if text.strip():
+            return text
+    return e.name
+
+
 def call_note(text: str, loc: Loc) -> Diagnostic:
     return Diagnostic(f"in the call {text}", loc, severity="note")
 
