@@ -31,7 +31,7 @@ from typing import Any
 
 from .arith import describe_value
 from .dims import Dim, is_sym, sym
-from .errors import Loc, did_you_mean
+from .errors import Diagnostic, ElaborationError, Loc, did_you_mean
 from .ir import Graph, GraphInput, InitSpec, Node, TensorType
 from .lower.torch_names import TORCH_ATTRIBUTES
 from .ops.registry import BODY, REGISTRY, REQUIRED, Arg, lookup
@@ -54,7 +54,7 @@ from .syntax import (
     references,
 )
 from .training import TrainingPlan, check_training_calls, training_plan
-from .values import MAX_BLOCK_DEPTH, Values, plain
+from .values import MAX_BLOCK_DEPTH, Values, call_note, call_text, plain
 
 MAX_NESTING = 100  # layers inside layers (residual(...) in blocks in params ...)
 MAX_NODES = 250_000  # IR nodes one spec may expand to (a 10,000-node spec makes ~20,000)
@@ -67,8 +67,9 @@ class Elaborator(Values):
         super().__init__(dims)
         self.spec = spec
         self.nodes: list[Node] = []
-        self.depth = 0
         self.apply_depth = 0
+        self.failed_nodes: set[str] = set()  # the model's graph nodes that were reported
+        self.clashed: set[str] = set()  # block names that are an input or a param too
 
     # ---- nodes --------------------------------------------------------------------
 
@@ -143,6 +144,8 @@ class Elaborator(Values):
         )
 
     def apply_name(self, e: Name, x: str | None, env: Env, scope: Scope) -> str:
+        if e.id in self.clashed:
+            raise Reported()  # a block with another meaning too, reported where it is defined
         tensor = env.tensor(e.id)
         if tensor is not None:
             return tensor
@@ -214,12 +217,12 @@ class Elaborator(Values):
                 e.loc,
                 f"start the pipeline with a tensor: x -> {e.name}",
             )
-        if self.depth >= MAX_BLOCK_DEPTH:
-            raise self.fail(
-                f"blocks nest deeper than {MAX_BLOCK_DEPTH} (does '{e.name}' call itself?)",
-                e.loc,
-                "a block may not call itself",
-            )
+        if len(self.calls) >= MAX_BLOCK_DEPTH:
+            # The outermost call only: the ones inside it are the same few calls repeated.
+            message = f"blocks nest deeper than {MAX_BLOCK_DEPTH} (does '{e.name}' call itself?)"
+            first = call_note(*self.calls[0])
+            diag = Diagnostic(message, e.loc, "a block may not call itself", notes=(first,))
+            raise ElaborationError([diag])
         sig = block.signature
         args = tuple(
             Arg(p.name, BODY, REQUIRED if p.default is None else Thunk(p.default, self.global_env))
@@ -227,11 +230,11 @@ class Elaborator(Values):
         )
         bound = self.bind(e.name, args, None, e, env, x, scope)
         inner = Env(bound, {}, self.global_env)
-        self.depth += 1
+        self.calls.append((call_text(e), e.loc))
         try:
             return self.body(block.body, x, inner, scope.child(e.name))
         finally:
-            self.depth -= 1
+            self.calls.pop()
 
     def body(self, body: Body, x: str | None, env: Env, scope: Scope) -> str:
         """A block's or the model's body: a sequential stack or a graph of named nodes."""
@@ -260,9 +263,17 @@ class Elaborator(Values):
                     name_loc,
                     "give each node its own name",
                 )
-            elif lookup(name) is not None or name in self.blocks:
+            elif lookup(name) is not None:
                 self.errors.add(
                     f"node name '{name}' is also an op or a block", name_loc, "rename the node"
+                )
+            elif (clash := self.clash(name, env)) is not None:
+                rejected.add(name)
+                meaning, kind = clash
+                self.errors.add(
+                    f"node name '{name}' is also {meaning}",
+                    name_loc,
+                    f"rename the node or the {kind}",
                 )
             elif name in TORCH_ATTRIBUTES or name.startswith("_"):
                 rejected.add(name)
@@ -291,11 +302,25 @@ class Elaborator(Values):
                 failed.add(name)
         names = [name for name, _, _ in body.nodes]
         result = "y" if "y" in names else names[-1]  # the node named y, else the last one
-        if result not in tensors:
-            raise Reported()
         if env is self.global_env:
             env.tensors.update(tensors)  # the model's nodes, for `outputs:`
+            self.failed_nodes = failed  # reported: `outputs:` that use them are not
+        if result not in tensors:
+            raise Reported()
         return tensors[result]
+
+    def clash(self, name: str, env: Env) -> tuple[str, str] | None:
+        """What else a graph node's name already means (a block, a block argument, a param)
+        with where that is defined, and what to call it in a hint; None if nothing. Two
+        meanings for one name would make the node's users mean one or the other silently
+        (a param in arguments, the node in pipelines), or look like a cycle."""
+        if name in self.blocks:
+            return f"a block (defined at {self.blocks[name].loc})", "block"
+        if env is not self.global_env and name in env.consts:
+            return "an argument of the block", "argument"
+        if name in self.param_defs:
+            return f"a param (defined at {self.param_defs[name].loc})", "param"
+        return None
 
     def name_single(self, before: int, value: str, name: str) -> str:
         """A graph node that is one op takes the node's own name (`y.weight`, not y.dense)."""
@@ -333,6 +358,13 @@ class Elaborator(Values):
                 "add them, for example `inputs: {x: [B, 784]}`",
             )
             self.errors.raise_if_any()
+        for i in inputs:
+            if i.name in self.param_defs:
+                self.errors.add(
+                    f"input '{i.name}' is also a param (defined at {self.param_defs[i.name].loc})",
+                    i.loc,
+                    "rename the input or the param",
+                )
         self.global_env.tensors.update((i.name, i.name) for i in inputs)
         self.define_blocks()
         root = Scope("", {i.name for i in inputs})
@@ -385,6 +417,25 @@ class Elaborator(Values):
                         f"block name '{sig.name}' is already an op", b.loc, "rename the block"
                     )
                 self.blocks[sig.name] = Block(sig, b.body, b.loc)
+                clash = self.block_clash(sig.name)
+                if clash is not None:
+                    # Reported here; its uses as a layer are skipped, not reported again.
+                    self.clashed.add(sig.name)
+                    meaning, kind = clash
+                    raise self.fail(
+                        f"block name '{sig.name}' is also {meaning}",
+                        b.loc,
+                        f"rename the block or the {kind}",
+                    )
+
+    def block_clash(self, name: str) -> tuple[str, str] | None:
+        """What else a block's name means (an input or a param), as in `clash`."""
+        for i in self.spec.inputs:
+            if i.name == name:
+                return f"an input (defined at {i.loc})", "input"
+        if name in self.param_defs:
+            return f"a param (defined at {self.param_defs[name].loc})", "param"
+        return None
 
     def outputs(self, last: str | None, root: Scope) -> tuple[tuple[str, str], ...]:
         if not self.spec.outputs:
@@ -398,8 +449,11 @@ class Elaborator(Values):
         out = []
         for name, text in texts:
             with self.collecting():
+                expr = self.parse(text)
+                if any(r.id in self.failed_nodes for r in references(expr)):
+                    continue  # it uses a model node whose mistake is reported already
                 before = len(self.nodes)
-                value = self.apply(self.parse(text), None, self.global_env, root.child(name))
+                value = self.apply(expr, None, self.global_env, root.child(name))
                 if len(self.nodes) > before:
                     value = self.name_single(before, value, root.full(name))
                 out.append((name, value))

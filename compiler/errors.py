@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 
@@ -58,10 +58,14 @@ class Loc(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
+    """One located message. `notes` are located lines printed after it, such as the
+    chain of block calls that led to a mistake inside a block's body."""
+
     message: str
     loc: Loc | None = None
     hint: str | None = None
-    severity: str = "error"  # "error" | "warning"
+    severity: str = "error"  # "error" | "warning" | "note"
+    notes: tuple[Diagnostic, ...] = ()
 
     def render(self, *, context: bool = True) -> str:
         where = f"{self.loc}: " if self.loc else ""
@@ -77,6 +81,7 @@ class Diagnostic:
                 out.append(f" {pad} | {' ' * (self.loc.col - 1)}{'^' * width}")
         if self.hint:
             out.append(f"  hint: {self.hint}")
+        out.extend(note.render(context=context) for note in self.notes)
         return "\n".join(out)
 
 
@@ -175,8 +180,12 @@ class Collector:
         self.items.append(Diagnostic(message, loc, hint))
         self.kinds.add(self.error_type)
 
-    def extend(self, err: DlcError) -> None:
-        self.items.extend(err.diagnostics)
+    def extend(self, err: DlcError, notes: tuple[Diagnostic, ...] = ()) -> None:
+        """Add `err`'s diagnostics; `notes` go to those that have none of their own."""
+        if notes:
+            self.items.extend(d if d.notes else replace(d, notes=notes) for d in err.diagnostics)
+        else:
+            self.items.extend(err.diagnostics)
         self.kinds.add(type(err))
 
     def __bool__(self) -> bool:

@@ -21,7 +21,15 @@ from typing import Any
 
 from .arith import compute
 from .dims import sym
-from .errors import Collector, DlcError, ElaborationError, ExprSyntaxError, Loc, did_you_mean
+from .errors import (
+    Collector,
+    Diagnostic,
+    DlcError,
+    ElaborationError,
+    ExprSyntaxError,
+    Loc,
+    did_you_mean,
+)
 from .inits import INIT_ALIASES, INITS
 from .ir import InitSpec
 from .ops.registry import Arg, ArgTypeError, OpDef, public_names
@@ -30,6 +38,7 @@ from .spec import ParamDef, Text
 from .syntax import BinOp, Call, Expr, ListExpr, Name, Neg, Num, Str, as_call
 
 MAX_BLOCK_DEPTH = 32  # blocks in blocks, and params that name params
+MAX_CALL_NOTES = 5  # block calls listed under a mistake in a block's body
 
 
 class Values:
@@ -44,6 +53,8 @@ class Values:
         self.blocks: dict[str, Block] = {}
         self.param_stack: list[str] = []
         self.parsed: dict[Text, Expr | DlcError] = {}
+        # The block calls being elaborated, outermost first: (the call's text, its place).
+        self.calls: list[tuple[str, Loc]] = []
 
     def apply(self, e: Expr, x: str | None, env: Env, scope: Scope) -> str:
         """A tensor argument's value: the layer context, which the Elaborator adds."""
@@ -59,10 +70,22 @@ class Values:
         """Report a mistake and carry on with the next independent piece."""
         try:
             yield
+        except ExprSyntaxError as e:
+            self.errors.extend(e)  # about the text itself, whichever call parsed it first
         except DlcError as e:
-            self.errors.extend(e)
+            self.errors.extend(e, self.call_notes())
         except Reported:
             pass
+
+    def call_notes(self) -> tuple[Diagnostic, ...]:
+        """The block calls that led here, innermost first: a mistake in a block's body
+        may be due to the arguments of one call (`repeat(n - 1, ...)` with n = 1). A deep
+        chain (a block calling itself) shows its innermost calls only."""
+        notes = [call_note(text, loc) for text, loc in reversed(self.calls)]
+        if len(notes) > MAX_CALL_NOTES:
+            more = len(notes) - MAX_CALL_NOTES
+            notes[MAX_CALL_NOTES:] = [Diagnostic(f"and {more} calls further out", severity="note")]
+        return tuple(notes)
 
     def unknown_name(self, name: str, loc: Loc, env: Env, *, layer: bool) -> ElaborationError:
         if layer:
@@ -279,6 +302,20 @@ class Values:
         if isinstance(v, Word) and v.text == name:
             return v.text
         return v
+
+
+def call_text(e: Call) -> str:
+    """A block call as it is written in the spec (`stage(1)`), for the notes that name it."""
+    loc = e.loc
+    if loc.source is not None and loc.end_col is not None:
+        text = loc.source.line(loc.line)[loc.col - 1 : loc.end_col - 1]
+        if text.strip():
+            return text
+    return e.name
+
+
+def call_note(text: str, loc: Loc) -> Diagnostic:
+    return Diagnostic(f"in the call {text}", loc, severity="note")
 
 
 def plain(v: Any) -> Any:

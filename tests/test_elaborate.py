@@ -95,6 +95,35 @@ def test_repeat_residual_highway_parallel() -> None:
     assert g.nodes[3].name == "repeat.1.residual.dense"
 
 
+def test_repeat_zero_times_is_the_identity_in_the_ir_and_both_lowerings() -> None:
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from dlc.compiler.lower.initial_weights import initial_weights
+    from dlc.compiler.lower.onnx import to_onnx
+    from dlc.compiler.lower.torch import to_torch
+
+    def checked(model: str):  # noqa: ANN202
+        return check_text("dlc: 1\nname: t\ninputs: {x: [B, 16]}\n" + model, "t.yaml")
+
+    zero = checked("model: [dense(8), 'repeat(0, dense(4) -> relu)', tanh]\n")
+    plain = checked("model: [dense(8), tanh]\n")
+    assert str(zero.graph) == str(plain.graph)  # no node, not even a name
+    assert out_type(zero.graph) == "[B, 8]"
+    x = np.random.default_rng(0).normal(size=(2, 16)).astype(np.float32)
+    weights = initial_weights(zero.graph, 0)
+    with torch.no_grad():
+        ours = to_torch(zero.graph, weights).eval()(x=torch.from_numpy(x)).numpy()
+    model = to_onnx(zero.graph, weights).SerializeToString()
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    (theirs,) = session.run(None, {"x": x})
+    w, b = weights["dense.weight"], weights["dense.bias"]
+    expected = np.tanh(x @ w.T + b)  # dense's weight is [out, in], as torch's Linear
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(theirs, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_plus_binds_tighter_than_arrow() -> None:
     g = graph_of("model:\n  a: x -> dense(16)\n  y: a + x -> relu\n")
     add, relu = g.nodes[-2:]
@@ -143,7 +172,7 @@ def test_training_init_is_the_default_and_init_overrides_it() -> None:
         ("model: [dense(4) - relu]\n", "got the arithmetic '-'"),
         ("model:\n  h: x -> dense(4)\n  y: dense(h)\n", "dense needs its argument 'units'"),
         ("model:\n  h: x -> dense(4)\n  y: h -> dense(h)\n", "'h' is a tensor, not a value"),
-        ("model: 'repeat(0, relu)'\n", "expected an integer >= 1, got 0"),
+        ("model: 'repeat(-1, relu)'\n", "expected an integer >= 0, got -1"),
         ("model: [parallel(relu)]\n", "parallel needs at least 2 branches"),
         ("model: [dense(4, bias=false)]\n", "a comma inside [...] separates YAML list items"),
         ("model: [dense(2 / 0)]\n", "division by zero"),

@@ -172,6 +172,50 @@ CATALOG = [
         "5:3",
     ),
     (
+        "node_named_like_a_param",
+        "dlc: 1\nname: t\nparams: {types: 3}\ninputs: {x: [B, 4]}\n"
+        "model:\n  types: x -> dense(types)\n  y: types -> relu\n",
+        ElaborationError,
+        "node name 'types' is also a param (defined at spec.yaml:3:10)",
+        "6:3",
+    ),
+    (
+        "node_named_like_a_block",
+        HEAD + "blocks:\n  stage: [relu]\nmodel:\n  stage: x -> tanh\n  y: stage -> relu\n",
+        ElaborationError,
+        "node name 'stage' is also a block (defined at spec.yaml:5:3)",
+        "7:3",
+    ),
+    (
+        "node_named_like_a_block_argument",
+        HEAD + "blocks:\n  'b(n)':\n    n: x -> dense(4)\n    y: n -> relu\nmodel: [b(3)]\n",
+        ElaborationError,
+        "node name 'n' is also an argument of the block",
+        "6:5",
+    ),
+    (
+        "input_named_like_a_param",
+        "dlc: 1\nname: t\nparams: {x: 3}\ninputs: {x: [B, 4]}\nmodel: [dense(4)]\n",
+        ElaborationError,
+        "input 'x' is also a param (defined at spec.yaml:3:10)",
+        "4:10",
+    ),
+    (
+        "block_named_like_a_param",
+        "dlc: 1\nname: t\nparams: {stage: 3}\ninputs: {x: [B, 4]}\n"
+        "blocks:\n  stage: [relu]\nmodel: [stage]\n",
+        ElaborationError,
+        "block name 'stage' is also a param (defined at spec.yaml:3:10)",
+        "6:3",
+    ),
+    (
+        "block_named_like_an_input",
+        HEAD + "blocks:\n  x: [relu]\nmodel: [x]\n",
+        ElaborationError,
+        "block name 'x' is also an input (defined at spec.yaml:3:10)",
+        "5:3",
+    ),
+    (
         "node_named_like_a_torch_attribute",
         HEAD + "model:\n  h: x -> tanh\n  forward: h -> dense(3)\n",
         ElaborationError,
@@ -285,3 +329,61 @@ def test_missing_file_is_a_clean_error(tmp_path) -> None:  # noqa: ANN001
 
 def test_every_error_is_a_dlc_error() -> None:
     assert all(issubclass(c[2], DlcError) for c in CATALOG)
+
+
+def test_a_mistake_in_a_block_body_names_the_calls_that_led_to_it() -> None:
+    err = error_of(
+        HEAD + "blocks:\n  inner(k): [dense(k)]\n  'stage(m)': ['inner(m - 2)']\n"
+        "model:\n  - stage(3)\n  - stage(1)\n"
+    )
+    assert len(err.diagnostics) == 1, err.render()  # stage(3) is fine: only stage(1) fails
+    diag = err.diagnostics[0]
+    assert diag.message == "argument 'units': expected an integer >= 1, got -1"
+    assert str(diag.loc) == "spec.yaml:5:20"  # dense(k), in inner's body
+    notes = [(n.severity, n.message, str(n.loc)) for n in diag.notes]
+    assert notes == [  # innermost first, one per block call
+        ("note", "in the call inner(m - 2)", "spec.yaml:6:17"),
+        ("note", "in the call stage(1)", "spec.yaml:9:5"),
+    ]
+    assert diag.render().endswith(
+        "spec.yaml:9:5: note: in the call stage(1)\n 9 |   - stage(1)\n   |     ^^^^^^^^"
+    )
+
+
+def test_a_block_calling_itself_names_only_the_first_call() -> None:
+    err = error_of(HEAD + "blocks:\n  b: [b]\nmodel:\n  h: x -> dense(4)\n  y: h -> b\n")
+    (diag,) = err.diagnostics
+    assert diag.message == "blocks nest deeper than 32 (does 'b' call itself?)"
+    assert str(diag.loc) == "spec.yaml:5:7"
+    assert [(n.message, str(n.loc)) for n in diag.notes] == [("in the call b", "spec.yaml:8:11")]
+
+
+def test_errors_outside_blocks_and_syntax_errors_have_no_call_notes() -> None:
+    err = error_of(HEAD + "blocks:\n  b: ['dense(']\nmodel:\n  - b\n  - dense(0)\n")
+    assert [(str(d.loc), d.notes) for d in err.diagnostics] == [
+        ("spec.yaml:5:13", ()),
+        ("spec.yaml:8:11", ()),
+    ], err.render()
+
+
+CLASHES = [c for c in CATALOG if c[0].endswith(("like_a_param", "like_a_block", "like_an_input"))]
+
+
+@pytest.mark.parametrize(
+    ("case", "text", "kind", "message", "where"), CLASHES, ids=[c[0] for c in CLASHES]
+)
+def test_a_name_clash_is_reported_once_with_a_hint(case, text, kind, message, where) -> None:  # noqa: ANN001
+    err = error_of(text)
+    (diag,) = err.diagnostics  # no cycle, no unknown node at its users
+    assert diag.message == message and str(diag.loc) == f"spec.yaml:{where}"
+    assert diag.hint is not None and diag.hint.startswith("rename the ")
+
+
+def test_outputs_that_use_a_reported_node_are_not_reported_again() -> None:
+    err = error_of(
+        HEAD + "model:\n  h: x -> dens(4)\n  g: x -> dense(4)\n  y: g -> relu\n"
+        "outputs: {y: y, t: h, u: h -> relu}\n"
+    )
+    assert [(d.message, str(d.loc)) for d in err.diagnostics] == [
+        ("unknown op or block 'dens' (did you mean 'dense'?)", "spec.yaml:5:11")
+    ]

@@ -23,7 +23,7 @@ from ...ir import InitSpec, ParamSpec, TensorType
 from ..common import GLOROT_UNIFORM, ZEROS, numel, shapes_equal
 from ..linear import features
 from ..norm import DROP_PATH_ARGS
-from ..registry import AXIS, BODY, NUMBER, POS_INT, Arg, OpCtx, OpDef, choice, register
+from ..registry import AXIS, BODY, NONNEG_INT, NUMBER, Arg, OpCtx, OpDef, choice, register
 from .examples import EXAMPLES
 
 MAX_REPEAT = 10_000  # copies; a bound on what one line of a spec can make
@@ -138,11 +138,11 @@ register(
     OpDef(
         "repeat",
         examples=EXAMPLES.get("repeat", ()),
-        args=(Arg("n", POS_INT), Arg("body", BODY)),
+        args=(Arg("n", NONNEG_INT), Arg("body", BODY)),
         kind="combinator",
         expand=_repeat,
         category="combinator",
-        doc="body applied n times, each with its own weights.",
+        doc="body applied n times, each with its own weights; repeat(0, body) is the identity.",
     )
 )
 register(
