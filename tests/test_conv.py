@@ -347,6 +347,7 @@ def test_shapes_and_values_match_torch_numpy_and_onnxruntime(
     "layer",
     [
         "conv1d(6, 3, stride=2, groups=2, bias=false)",
+        "conv1d(6, 3, padding=causal, dilation=2, bias=false)",
         "conv2d(8, [3, 2], padding=same, bias=false)",
         "conv_transpose2d(6, 3, stride=2, groups=3, bias=false)",
     ],

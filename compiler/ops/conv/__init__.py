@@ -253,15 +253,11 @@ def _conv(n: int) -> OpDef:
         return per_out * numel(out)
 
     module = f"torch.nn.Conv{n}d"
-    padding = (
-        Arg("padding", CONV1D_PADDING, "valid", "valid, same (stride 1), causal or zeros per side")
-        if n == 1
-        else Arg(
-            "padding",
-            _takes_causal(CONV_PADDING),
-            "valid",
-            "valid, same (stride 1), or zeros per side",
-        )
+    padding = Arg(
+        "padding",
+        CONV1D_PADDING if n == 1 else _takes_causal(CONV_PADDING),
+        "valid",
+        f"valid, same (stride 1), {'causal ' if n == 1 else ''}or zeros per side",
     )
     return OpDef(
         f"conv{n}d",

@@ -203,7 +203,7 @@ register(
                 list_of(NONNEG_INT, "a list of integers >= 0"),
                 doc="(before, after) per axis, the last axis first: [left, right, top, bottom]",
             ),
-            Arg("value", NUMBER, 0.0, "the constant the new elements hold"),
+            Arg("value", NUMBER, 0, "the constant the new elements hold"),
         ),
         shape=_pad_shape,
         category="shape",
