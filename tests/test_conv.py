@@ -85,6 +85,8 @@ def _geometry(node: Node, n: int) -> tuple[tuple[int, ...], ...]:
     if padding == "same":  # torch: d·(k − 1) in all, the odd one on the right
         total = [di * (ki - 1) for di, ki in zip(d, k, strict=True)]
         return k, s, d, tuple(t // 2 for t in total), tuple(t - t // 2 for t in total)
+    if padding == "causal":  # d·(k − 1) on the left, none on the right
+        return k, s, d, tuple(di * (ki - 1) for di, ki in zip(d, k, strict=True)), (0,) * n
     p = (0,) * n if padding == "valid" else _ints(node, "padding", n)
     return k, s, d, p, p
 
@@ -345,6 +347,7 @@ def test_shapes_and_values_match_torch_numpy_and_onnxruntime(
     "layer",
     [
         "conv1d(6, 3, stride=2, groups=2, bias=false)",
+        "conv1d(6, 3, padding=causal, dilation=2, bias=false)",
         "conv2d(8, [3, 2], padding=same, bias=false)",
         "conv_transpose2d(6, 3, stride=2, groups=3, bias=false)",
     ],
@@ -651,3 +654,35 @@ def test_digits_feed_image_inputs_and_an_autoencoder_target_is_its_input() -> No
     image, target = feeds.train.inputs["x"], feeds.train.targets["x"]
     assert image.shape[1:] == (1, 8, 8)
     assert torch.equal(target.reshape(image.shape), image)  # digits' own x: the same pixels
+
+
+# -- causal conv1d --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "layer", ["conv1d(3, 3, padding=causal)", "conv1d(2, 2, padding=causal, dilation=3)"]
+)
+def test_causal_conv1d_output_depends_on_the_past_only(layer: str) -> None:
+    """Changing x_t changes no y_s for s < t (and does change y_t), in torch and in
+    onnxruntime; the module keeps nn.Conv1d's state_dict names."""
+    graph = check_layer(layer, "[B, 2, T]").graph
+    weights = _perturbed(graph)
+    module = to_torch(graph, weights).eval()
+    (conv,) = [m for m in module.modules() if isinstance(m, nn.Conv1d)]
+    assert sorted(conv.state_dict()) == ["bias", "weight"] and conv.padding == (0,)
+    session = ort.InferenceSession(
+        to_onnx(graph, weights).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    x = np.random.default_rng(0).standard_normal((1, 2, 12)).astype(np.float32)
+    with torch.no_grad():
+        y = module(x=torch.from_numpy(x)).numpy()
+    assert y.shape[-1] == 12
+    for t in range(12):
+        changed = x.copy()
+        changed[..., t] += 1.0
+        with torch.no_grad():
+            y2 = module(x=torch.from_numpy(changed)).numpy()
+        np.testing.assert_array_equal(y2[..., :t], y[..., :t])
+        assert not np.allclose(y2[..., t], y[..., t])
+        (theirs,) = session.run(None, {"x": changed})
+        np.testing.assert_allclose(theirs, y2, rtol=1e-5, atol=1e-5)

@@ -16,7 +16,9 @@ before and after, d the dilation, s the stride, k the kernel, floor division):
 
 so a symbolic H stays symbolic: conv2d(8, 3, stride=2) on [B, 3, H, W] gives
 [B, 8, (H + 1)//2 - 1, (W + 1)//2 - 1]. `padding=same` (stride 1 only, as in torch)
-pads d·(k - 1) in all, the odd one after, and keeps L; `valid` pads nothing.
+pads d·(k - 1) in all, the odd one after, and keeps L; `valid` pads nothing; `causal`
+(conv1d only: temporal CNNs, WaveNet) pads d·(k - 1) before and nothing after, so that
+output t sees inputs <= t only and stride 1 keeps L.
 
 Parameters are torch's: conv weights [filters, C/groups, *kernel] and conv_transpose
 weights [C, filters/groups, *kernel], under the names `weight` and `bias`. The channel
@@ -38,6 +40,7 @@ from ..registry import (
     NONNEG_INT,
     POS_INT,
     Arg,
+    ArgType,
     OpCtx,
     OpDef,
     choice,
@@ -50,6 +53,18 @@ from .examples import ERRORS, EXAMPLES
 SIZES = one_of(POS_INT, list_of(POS_INT, "a list of integers >= 1"))
 PADS = one_of(NONNEG_INT, list_of(NONNEG_INT, "a list of integers >= 0"))
 CONV_PADDING = one_of(choice("valid", "same"), PADS)
+CONV1D_PADDING = one_of(choice("valid", "same", "causal"), PADS)
+
+
+def _takes_causal(padding: ArgType) -> ArgType:
+    """`padding`, also taking `causal` (not named in the type, so its messages stay), for
+    the shape rule to say that only conv1d pads causally (`window`)."""
+
+    def coerce(v: object) -> object:
+        return v if v == "causal" else padding.coerce(v)
+
+    return ArgType(padding.name, coerce, padding.kind, padding.words)
+
 
 # The arguments conv and conv_transpose share (in signature order around the others).
 FILTERS = Arg("filters", POS_INT, doc="output channels")
@@ -118,7 +133,16 @@ def window(node: Node, n: int) -> Window:
     stride = kernel if attrs["stride"] is None else per_axis(node, "stride", n)
     dilation = per_axis(node, "dilation", n) if "dilation" in attrs else (1,) * n
     padding = attrs["padding"]
-    if padding == "same":
+    if padding == "causal":
+        if node.op != "conv1d":
+            raise _fail(
+                node,
+                f"{node.op}(padding=causal) is not supported: causal padding is for conv1d, "
+                "over a time axis",
+                "use conv1d over [B, C, T], or give the padding as a number",
+            )
+        pads = tuple((d * (k - 1), 0) for d, k in zip(dilation, kernel, strict=True))
+    elif padding == "same":
         if any(s != 1 for s in stride):
             raise _fail(
                 node,
@@ -229,14 +253,21 @@ def _conv(n: int) -> OpDef:
         return per_out * numel(out)
 
     module = f"torch.nn.Conv{n}d"
+    padding = Arg(
+        "padding",
+        CONV1D_PADDING if n == 1 else _takes_causal(CONV_PADDING),
+        "valid",
+        f"valid, same (stride 1), {'causal ' if n == 1 else ''}or zeros per side",
+    )
     return OpDef(
         f"conv{n}d",
         examples=EXAMPLES.get(f"conv{n}d", ()),
+        errors=ERRORS.get(f"conv{n}d", ()),
         args=(
             FILTERS,
             Arg("kernel", SIZES, doc="kernel size: an int or one per spatial axis"),
             STRIDE,
-            Arg("padding", CONV_PADDING, "valid", "valid, same (stride 1), or zeros per side"),
+            padding,
             DILATION,
             *CONV_TAIL,
         ),
@@ -296,11 +327,12 @@ register(
     OpDef(
         "conv_transpose2d",
         examples=EXAMPLES.get("conv_transpose2d", ()),
+        errors=ERRORS.get("conv_transpose2d", ()),
         args=(
             FILTERS,
             Arg("kernel", SIZES, doc="kernel size: an int or [kh, kw]"),
             STRIDE,
-            Arg("padding", PADS, 0, "zeros cut from each side of the output"),
+            Arg("padding", _takes_causal(PADS), 0, "zeros cut from each side of the output"),
             Arg("output_padding", PADS, 0, "extra rows/columns after; < stride or dilation"),
             DILATION,
             *CONV_TAIL,

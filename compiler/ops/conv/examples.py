@@ -11,6 +11,11 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         Example("conv1d(6, 3, stride=2, padding=1, groups=2)", "[B, 4, T]", "[B, 6, (T + 1)//2]"),
         Example("conv1d(4, 3, padding=same, dilation=2, bias=false)", "[B, 2, T]", "[B, 4, T]"),
         Example("conv1d(3, [4], padding=same)", "[B, 2, T + 1]", "[B, 3, T + 1]"),
+        Example("conv1d(4, 3, padding=causal)", "[B, 2, 9]", "[B, 4, 9]"),
+        Example("conv1d(4, 3, padding=causal, dilation=2, groups=2)", "[B, 2, T]", "[B, 4, T]"),
+        Example(
+            "conv1d(3, 2, padding=causal, stride=2, bias=false)", "[B, 2, T]", "[B, 3, (T + 1)//2]"
+        ),
         Example(
             "conv1d(8, 3)", "[B, 4, T]", "[B, 8, T - 2]", torch="nn.Conv1d(4, 8, 3)", parity=False
         ),
@@ -254,6 +259,22 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
 }
 
 ERRORS: dict[str, tuple[Failure, ...]] = {
+    "conv2d": (
+        Failure(
+            "conv2d(4, 3, padding=causal)",
+            "conv2d(padding=causal) is not supported: causal padding is for conv1d",
+            1,
+            "[B, 3, 8, 8]",
+        ),
+    ),
+    "conv_transpose2d": (
+        Failure(
+            "conv_transpose2d(4, 3, padding=causal)",
+            "conv_transpose2d(padding=causal) is not supported: causal padding is for conv1d",
+            1,
+            "[B, 3, 8, 8]",
+        ),
+    ),
     "maxpool2d": (
         Failure(
             "maxpool2d(2, ceil_mode=1)",

@@ -7,6 +7,31 @@ Like every family's modules.py, this file imports only torch and math: `dlc comp
 from __future__ import annotations
 
 import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class CausalConv1d(nn.Conv1d):
+    """nn.Conv1d (its weight and bias) over [B, C, T] padded dilation·(kernel - 1) on the
+    left only: output t sees the inputs up to t, and stride 1 keeps T."""
+
+    def __init__(
+        self,
+        channels: int,
+        filters: int,
+        kernel: tuple[int],
+        stride: tuple[int] = (1,),
+        dilation: tuple[int] = (1,),
+        groups: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            channels, filters, kernel, stride=stride, dilation=dilation, groups=groups, bias=bias
+        )
+        self.left = self.dilation[0] * (self.kernel_size[0] - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, (self.left, 0)))
 
 
 def global_avgpool(x: torch.Tensor) -> torch.Tensor:

@@ -2,11 +2,11 @@
 
 Each op is the ONNX op of the same meaning with torch's conventions made explicit:
 `pads` from the node's window (ops/conv/__init__.py; `same` is padded as torch pads it,
-the odd one after), AveragePool with `count_include_pad` given (torch's default is 1,
-ONNX's 0), `ceil_mode=1` where a last window is partial (onnxruntime drops the window
-that would start in the right padding, as torch does), Resize with half_pixel
-coordinates for bilinear and asymmetric + floor for nearest (what F.interpolate does
-with align_corners=False). Weights keep torch's layout, which is ONNX's:
+the odd one after; a causal conv1d [d·(k - 1), 0]), AveragePool with `count_include_pad`
+given (torch's default is 1, ONNX's 0), `ceil_mode=1` where a last window is partial
+(onnxruntime drops the window that would start in the right padding, as torch does),
+Resize with half_pixel coordinates for bilinear and asymmetric + floor for nearest
+(what F.interpolate does with align_corners=False). Weights keep torch's layout, which is ONNX's:
 Conv [M, C/group, *k], ConvTranspose [C, M/group, *k].
 
 ONNX has no adaptive pooling. Output size 1 is Global*Pool; input sizes the output divides

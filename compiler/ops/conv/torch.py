@@ -1,7 +1,8 @@
 """The torch rules of convolution and pooling (see lower/lowered.py).
 
 Convolutions and windowed pooling are the torch.nn modules of the same name, built with
-the node's window (ops/conv/__init__.py), so their state_dict is nn.Conv2d's; adaptive
+the node's window (ops/conv/__init__.py), so their state_dict is nn.Conv2d's (a causal
+conv1d is modules.py's nn.Conv1d that pads on the left first); adaptive
 pooling is nn.Adaptive*Pool*d; global pooling is a helper of modules.py, upsampling
 nn.Upsample.
 """
@@ -33,6 +34,11 @@ _ADAPTIVE: dict[tuple[str, int], type[nn.Module]] = {
 def _conv(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
     n = ins[0].rank - 2
     w = window(node, n)
+    if node.attr("padding") == "causal":
+        kwargs = {"stride": w.stride, "dilation": w.dilation, "groups": node.attr("groups"),
+                  "bias": node.attr("bias")}  # fmt: skip
+        args = (channels(ins), node.attr("filters"), w.kernel)
+        return Lowered(modules.CausalConv1d, args, kwargs)
     padding: Any = "same" if node.attr("padding") == "same" else w.before
     kwargs = {"stride": w.stride, "padding": padding, "dilation": w.dilation,
               "groups": node.attr("groups"), "bias": node.attr("bias")}  # fmt: skip

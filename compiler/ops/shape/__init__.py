@@ -1,16 +1,34 @@
-"""Shape ops: flatten, reshape, permute. Data is not touched, only its layout.
+"""Shape ops: flatten, reshape, permute, slice and pad. They move or select data, or add
+constant elements; none computes (no FLOPs).
 
 reshape and permute take full shapes and axis lists, batch included, as torch.reshape
 and torch.permute do; -1 in a reshape is inferred, exactly, also for symbolic dims.
+slice takes Python's (and torch's) slicing on one axis: negative indices count from the
+end, a stop past the end is clipped. On a symbolic dim the slice is taken to lie inside
+it (nothing clipped): slice(1, none, axis=1) on [B, T, D] is [B, T - 1, D]. pad takes
+torch F.pad's order, the last axis first: pad([1, 2]) on [B, T] is [B, T + 3].
 """
 
 from __future__ import annotations
 
 from ...dims import Dim, dims_equal, exact_div, format_dim, format_shape, product
-from ...ir import TensorType
+from ...ir import TensorType, format_value
 from ..common import norm_axis
-from ..registry import DIMS, INT, INTS, Arg, OpCtx, OpDef, register
-from .examples import EXAMPLES
+from ..registry import (
+    DIMS,
+    INT,
+    INTS,
+    NONNEG_INT,
+    NUMBER,
+    OPTIONAL_INT,
+    POS_INT,
+    Arg,
+    OpCtx,
+    OpDef,
+    list_of,
+    register,
+)
+from .examples import ERRORS, EXAMPLES
 
 
 def _flatten_shape(ctx: OpCtx) -> TensorType:
@@ -101,5 +119,95 @@ register(
         category="shape",
         int_inputs=True,
         doc="Reorder axes (torch.permute): permute([0, 2, 1]) swaps the last two.",
+    )
+)
+
+
+def _slice_shape(ctx: OpCtx) -> TensorType:
+    if ctx.x.rank == 0:
+        raise ctx.fail("slice needs a tensor of rank >= 1, got a scalar")
+    axis = norm_axis(ctx, ctx["axis"], ctx.x.rank)
+    start, stop, step = ctx["start"], ctx["stop"], ctx["step"]
+    size = ctx.x.shape[axis]
+    shown = f"slice({start}, {format_value(stop)}, axis={ctx['axis']}, step={step})"
+    length: Dim
+    if isinstance(size, int):
+        if not -size <= start < size:
+            raise ctx.fail(
+                f"{shown} starts beyond axis {axis} of {ctx.x}, which has {size} elements",
+                f"start at an index in {-size}..{size - 1}",
+            )
+        length = len(range(*slice(start, stop, step).indices(size)))
+    else:
+        # Positions from the end are size - n; the slice is taken to lie inside the dim.
+        begin = start if start >= 0 else size + start
+        end = size if stop is None else stop if stop >= 0 else size + stop
+        span = end - begin
+        length = span if step == 1 else (span + step - 1) // step
+    if isinstance(length, int) and length <= 0:
+        raise ctx.fail(
+            f"{shown} is empty on {ctx.x}",
+            "stop must come after start (Python's slicing: negative indices count from the end)",
+        )
+    shape = ctx.x.shape[:axis] + (length,) + ctx.x.shape[axis + 1 :]
+    return TensorType(shape, ctx.x.dtype)
+
+
+register(
+    OpDef(
+        "slice",
+        examples=EXAMPLES.get("slice", ()),
+        errors=ERRORS.get("slice", ()),
+        args=(
+            Arg("start", INT, doc="the first index; negative counts from the end"),
+            Arg("stop", OPTIONAL_INT, doc="the index after the last (clipped); none: the end"),
+            Arg("axis", INT, -1),
+            Arg("step", POS_INT, 1),
+        ),
+        shape=_slice_shape,
+        category="shape",
+        int_inputs=True,
+        doc="Elements start..stop (exclusive) by step along one axis, as x[..., start:stop:step] "
+        "in torch: slice(1, none, axis=1) on [B, T, D] is [B, T - 1, D].",
+    )
+)
+
+
+def _pad_shape(ctx: OpCtx) -> TensorType:
+    pads, rank = ctx["pads"], ctx.x.rank
+    if len(pads) % 2:
+        raise ctx.fail(
+            f"pad({format_value(pads)}) has {len(pads)} entries, not a (before, after) pair "
+            "per axis",
+            "give two per axis, the last axis first: [left, right, top, bottom, ...]",
+        )
+    if len(pads) > 2 * rank:
+        raise ctx.fail(
+            f"pad({format_value(pads)}) pads {len(pads) // 2} axes, but {ctx.x} has {rank}",
+            "give two entries per axis, the last axis first, for at most every axis",
+        )
+    shape = list(ctx.x.shape)
+    for i in range(len(pads) // 2):
+        shape[rank - 1 - i] = shape[rank - 1 - i] + pads[2 * i] + pads[2 * i + 1]
+    return TensorType(tuple(shape), ctx.x.dtype)
+
+
+register(
+    OpDef(
+        "pad",
+        examples=EXAMPLES.get("pad", ()),
+        errors=ERRORS.get("pad", ()),
+        args=(
+            Arg(
+                "pads",
+                list_of(NONNEG_INT, "a list of integers >= 0"),
+                doc="(before, after) per axis, the last axis first: [left, right, top, bottom]",
+            ),
+            Arg("value", NUMBER, 0, "the constant the new elements hold"),
+        ),
+        shape=_pad_shape,
+        category="shape",
+        int_inputs=True,
+        doc="Constant padding in torch F.pad's order: pad([1, 2]) on [B, T] is [B, T + 3].",
     )
 )

@@ -1,10 +1,16 @@
-"""The ONNX rules of the layout ops, and `reshape`, which other families' rules use."""
+"""The ONNX rules of the layout ops, and `reshape`, which other families' rules use.
+
+slice is Slice, whose clipping of starts and ends is Python's (for steps > 0); pad is Pad
+in constant mode, its pads reordered from torch's (last axis first, a pair per axis) to
+ONNX's (every axis's begin, then every end, first axis first)."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ...dims import Dim, dims_equal, exact_div, format_shape, product
 from ...errors import ShapeError
@@ -106,8 +112,43 @@ def _permute(e: Emit) -> str:
     return e.op("Transpose", e.x, perm=[d % rank for d in e.attr("dims")], out=True)
 
 
+# Slice's end for "to the end": ONNX clips ends to the size, as Python does.
+_END = np.iinfo(np.int64).max
+
+
+def _slice(e: Emit) -> str:
+    stop = e.attr("stop")
+    bounds = (
+        e.ints([e.attr("start")], "starts"),
+        e.ints([_END if stop is None else stop], "ends"),
+        e.ints([e.attr("axis") % e.types[0].rank], "axes"),
+        e.ints([e.attr("step")], "steps"),
+    )
+    y = e.op("Slice", e.x, *bounds, out=True)
+    e.declare(y, e.type)  # a symbolic size minus a start is beyond ONNX's shape inference
+    return y
+
+
+def onnx_pads(torch_pads: Sequence[int], rank: int) -> list[int]:
+    """torch F.pad's pads, (before, after) per axis from the last, as ONNX Pad's: every
+    axis's begin, then every axis's end, from the first; 0 for the axes not given."""
+    pairs = [(0, 0)] * rank
+    for i in range(len(torch_pads) // 2):
+        pairs[rank - 1 - i] = (torch_pads[2 * i], torch_pads[2 * i + 1])
+    return [b for b, _ in pairs] + [a for _, a in pairs]
+
+
+def _pad(e: Emit) -> str:
+    pads = e.ints(onnx_pads(e.attr("pads"), e.types[0].rank), "pads")
+    y = e.op("Pad", e.x, pads, e.const(e.attr("value"), "value"), mode="constant", out=True)
+    e.declare(y, e.type)
+    return y
+
+
 ONNX_RULES: dict[str, Rule] = {
     "flatten": _flatten,
     "reshape": lambda e: reshape(e, e.x, e.type.shape, out=True),
     "permute": _permute,
+    "slice": _slice,
+    "pad": _pad,
 }

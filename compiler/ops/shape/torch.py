@@ -1,13 +1,16 @@
-"""The torch rules of the layout ops: torch.flatten, torch.reshape, Tensor.permute."""
+"""The torch rules of the layout ops: torch.flatten, torch.reshape, Tensor.permute, the
+indexing of modules.py's slice_axis, and F.pad."""
 
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
 from ...dims import dims_equal, is_sym
 from ...errors import ShapeError
 from ...ir import Node, TensorType
 from ...lower.lowered import Lowered, Rule, Size, attrs_fn
+from . import modules
 
 
 def _reshape(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
@@ -37,8 +40,21 @@ def _permute(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
     return Lowered(method="permute", call_args=tuple(node.attr("dims")))
 
 
+def _slice(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
+    args = (node.attr("start"), node.attr("stop"), node.attr("axis") % ins[0].rank)
+    return Lowered(fn=modules.slice_axis, call_args=args + (node.attr("step"),))
+
+
+def _pad(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
+    return Lowered(
+        fn=F.pad, call_args=(node.attr("pads"),), call_kwargs={"value": node.attr("value")}
+    )
+
+
 TORCH_RULES: dict[str, Rule] = {
     "flatten": attrs_fn(torch.flatten, start_dim="start", end_dim="end"),
     "reshape": _reshape,
     "permute": _permute,
+    "slice": _slice,
+    "pad": _pad,
 }
