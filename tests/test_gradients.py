@@ -96,6 +96,14 @@ CASES: dict[str, tuple[Case, ...]] = {
     "HighwayGate": (Case(args=(3,), shapes=((2, 3), (2, 3))),),
     "global_avgpool": (Case(shapes=((2, 3, 4, 2),)),),
     "global_maxpool": (Case(shapes=((2, 3, 4, 2),)),),
+    "CausalConv1d": (
+        Case(args=(2, 3, (2,)), shapes=((2, 2, 5),), label="kernel 2"),
+        Case(args=(2, 4, (3,), (1,), (2,), 2), shapes=((2, 2, 6),), label="dilated, grouped"),
+    ),
+    "slice_axis": (
+        Case(args=(1, None, 1, 1), shapes=((2, 5, 3),), label="from 1"),
+        Case(args=(0, 4, 2, 2), shapes=((2, 3, 5),), label="step 2"),
+    ),
     "SinusoidalPositions": (
         Case(args=(5, D), shapes=SEQ, label="eval"),
         Case(args=(5, D), kwargs={"dropout": 0.5}, shapes=SEQ, train=True, seed=0),
