@@ -139,6 +139,48 @@ def test_decoder_computes_what_torch_decoder_layers_do(options: str, kw: dict) -
         torch.testing.assert_close(ours(x), want, rtol=1e-5, atol=1e-5)
 
 
+def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return nn.functional.gelu(x, approximate="tanh")
+
+
+# gelu_tanh and eps: torch takes the activation as a function, the epsilon as layer_norm_eps
+NEW_OPTIONS = [
+    (", activation=gelu_tanh", {"activation": _gelu_tanh}),
+    (", eps=1e-12", {"layer_norm_eps": 1e-12}),
+    (", activation=gelu_tanh, norm_first=true, eps=0.1", {"activation": _gelu_tanh,
+     "norm_first": True, "layer_norm_eps": 0.1}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("options", "kw"), NEW_OPTIONS, ids=["gelu_tanh", "eps", "pre-LN both"])
+def test_gelu_tanh_and_eps_compute_what_torch_layers_do(options: str, kw: dict) -> None:
+    x = _randn(3, 4, 8)
+    memory = torch.cat([x, x], dim=1)
+    ours, theirs = _ours_and_torch(
+        f"transformer_encoder(2, 2, 16{options})", _encoder(8, 2, 16, 2, **kw)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+    layer = f"transformer_decoder({TWICE}, 2, 2, 16{options})"
+    ours, theirs = _ours_and_torch(layer, _decoder(8, 2, 16, 2, **kw))
+    with torch.no_grad():
+        want = theirs(x, memory, tgt_mask=_causal(4), tgt_is_causal=True)
+        torch.testing.assert_close(ours(x), want, rtol=1e-5, atol=1e-5)
+
+
+def test_the_eps_reaches_every_layer_norm_of_both_lowerings() -> None:
+    checked = check_layer(f"transformer_decoder({TWICE}, 2, 2, 16, eps=0.25)", SEQ)
+    module = to_torch(checked.graph)
+    norms = [m for m in module.modules() if isinstance(m, nn.LayerNorm)]
+    assert len(norms) == 6 and {m.eps for m in norms} == {0.25}
+    model = to_onnx(checked.graph, initial_weights(checked.graph, 0))
+    eps = [
+        a.f for n in model.graph.node if n.op_type == "LayerNormalization" for a in n.attribute
+        if a.name == "epsilon"
+    ]  # fmt: skip
+    assert eps == [0.25] * 6
+
+
 def test_training_mode_applies_dropout_and_eval_does_not() -> None:
     checked = check_layer("transformer_encoder(1, 2, 16, dropout=0.5)", SEQ)
     module = to_torch(checked.graph)

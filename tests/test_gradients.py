@@ -192,6 +192,12 @@ CASES: dict[str, tuple[Case, ...]] = {
     "_Sublayers": (
         Case(args=(D, 6, 0.0, "relu", False), shapes=SEQ, method="feed_forward", label="relu"),
         Case(args=(D, 6, 0.0, "gelu", True), shapes=SEQ, method="feed_forward", label="gelu"),
+        Case(
+            args=(D, 6, 0.0, "gelu_tanh", False),
+            shapes=SEQ,
+            method="feed_forward",
+            label="gelu_tanh",
+        ),
     ),
     "EncoderLayer": (
         Case(kwargs=LAYER, shapes=SEQ, gradgrad=False, label="post-LN"),
@@ -202,6 +208,12 @@ CASES: dict[str, tuple[Case, ...]] = {
             label="pre-LN gelu causal",
         ),
         Case(kwargs=LAYER, shapes=SEQ, train=True, seed=0, gradgrad=False, label="dropout"),
+        Case(
+            kwargs={**LAYER, "activation": "gelu_tanh", "eps": 1e-12},
+            shapes=SEQ,
+            gradgrad=False,
+            label="gelu_tanh eps",
+        ),
     ),
     "DecoderLayer": (
         Case(kwargs=LAYER, shapes=SEQ_MEMORY, gradgrad=False, label="post-LN"),

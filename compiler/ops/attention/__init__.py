@@ -9,6 +9,10 @@ batch_first=True)` under its state_dict names (Q, K and V packed in `in_proj_wei
 [3D, D]); the transformer stacks have exactly the parameters of `layers`
 `torch.nn.TransformerEncoderLayer`s / `TransformerDecoderLayer`s (`layers.0.linear1.weight`).
 
+The stacks' feed-forward activation is relu, gelu (exact) or gelu_tanh (GPT-2's tanh
+approximation); `eps` is their layer norms' epsilon (torch's layer_norm_eps, default 1e-5;
+BERT uses 1e-12).
+
 `cross_attention` and `transformer_decoder` read a second tensor, `memory` (a node or
 input [B, S, D]), so they are combinators: elaboration binds `memory` to its IR value
 and expands the call into one internal op whose inputs are (x, memory).
@@ -24,13 +28,10 @@ from ...ir import InitSpec, ParamSpec, TensorType
 from ...scope import Scope
 from ..common import GLOROT_UNIFORM, ONES, ZEROS, numel
 from ..linear import features
-from ..registry import BOOL, POS_INT, PROB, TENSOR, Arg, OpCtx, OpDef, choice, register
-from .examples import EXAMPLES
+from ..registry import BOOL, POS_INT, POS_NUMBER, PROB, TENSOR, Arg, OpCtx, OpDef, choice, register
+from .examples import ERRORS, EXAMPLES
 
 MAX_LAYERS = 1000  # layers of one stack; a bound on what one line of a spec can make
-# The transformer layers' layer norms have no eps argument: it is torch.nn.LayerNorm's
-# default, which the torch modules use, and the ONNX lowering writes it from here.
-LAYER_NORM_EPS = 1e-5
 HEADS = Arg("heads", POS_INT, doc="attention heads; each sees d_k = D / heads features")
 DROPOUT0 = Arg("dropout", PROB, 0.0, "dropout on the attention weights (training only)")
 MEMORY = Arg("memory", TENSOR, doc="the node (or input) [B, S, D] keys and values come from")
@@ -39,9 +40,16 @@ LAYER_ARGS = (
     HEADS,
     Arg("ff", POS_INT, doc="hidden width of the feed-forward sublayer (dim_feedforward)"),
     Arg("dropout", PROB, 0.1, "dropout after each sublayer and on the attention weights"),
-    Arg("activation", choice("relu", "gelu"), "relu", "of the feed-forward sublayer"),
+    Arg(
+        "activation",
+        choice("relu", "gelu", "gelu_tanh"),
+        "relu",
+        "of the feed-forward sublayer; gelu_tanh is GPT-2's tanh approximation",
+    ),
     Arg("norm_first", BOOL, False, "pre-LN (x + f(LN(x))) instead of post-LN (LN(x + f(x)))"),
 )
+# Last, after `causal`, so that no argument already written positionally moves.
+EPS = Arg("eps", POS_NUMBER, 1e-5, "of every layer norm (torch's layer_norm_eps; BERT: 1e-12)")
 
 
 # -- shapes ---------------------------------------------------------------------------
@@ -263,7 +271,8 @@ register(
     OpDef(
         "transformer_encoder",
         examples=EXAMPLES.get("transformer_encoder", ()),
-        args=LAYER_ARGS + (Arg("causal", BOOL, False, "mask the future in self-attention"),),
+        errors=ERRORS.get("transformer_encoder", ()),
+        args=LAYER_ARGS + (Arg("causal", BOOL, False, "mask the future in self-attention"), EPS),
         shape=_stack_shape,
         params=_encoder_params,
         flops=_encoder_flops,
@@ -278,7 +287,7 @@ register(
     OpDef(
         "transformer_decoder_layers",
         examples=EXAMPLES.get("transformer_decoder_layers", ()),
-        args=LAYER_ARGS + (Arg("causal", BOOL, True),),
+        args=LAYER_ARGS + (Arg("causal", BOOL, True), EPS),
         arity=2,
         shape=_stack_shape,
         params=_decoder_params,
@@ -331,12 +340,15 @@ register(
     OpDef(
         "transformer_decoder",
         examples=EXAMPLES.get("transformer_decoder", ()),
-        args=(MEMORY,) + LAYER_ARGS + (Arg("causal", BOOL, True, "mask the future in self-attn"),),
+        errors=ERRORS.get("transformer_decoder", ()),
+        args=(MEMORY,)
+        + LAYER_ARGS
+        + (Arg("causal", BOOL, True, "mask the future in self-attn"), EPS),
         kind="combinator",
         expand=_with_memory(
             "transformer_decoder",
             "transformer_decoder_layers",
-            ("layers", "heads", "ff", "dropout", "activation", "norm_first", "causal"),
+            ("layers", "heads", "ff", "dropout", "activation", "norm_first", "causal", "eps"),
         ),
         category="attention",
         doc="`layers` transformer decoder layers: causal self-attention, cross-attention "

@@ -3,9 +3,10 @@ text) and error cases, which the OpDefs carry and the table-driven tests read.""
 
 from __future__ import annotations
 
-from ..registry import Example
+from ..registry import Example, Failure
 
 TWICE = "concat(identity, identity, axis=1)"  # a memory of S = 2T steps
+SEQ = "[B, T, 8]"  # the error cases' input
 
 EXAMPLES: dict[str, tuple[Example, ...]] = {
     "self_attention": (
@@ -65,6 +66,21 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             'activation="gelu", norm_first=True), 3, enable_nested_tensor=False)',
             parity=False,
         ),
+        Example("transformer_encoder(2, 2, 16, activation=gelu_tanh)", "[B, T, 8]", "[B, T, 8]"),
+        Example(
+            "transformer_encoder(1, 2, 16, activation=gelu_tanh, norm_first=true, eps=1e-12)",
+            "[2, 6, 8]",
+            "[2, 6, 8]",
+        ),
+        Example("transformer_encoder(2, 2, 16, eps=0.001)", "[B, T, 8]", "[B, T, 8]"),
+        Example(
+            "transformer_encoder(1, 2, 16, eps=1e-12)",
+            "[B, T, 8]",
+            "[B, T, 8]",
+            torch="nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, "
+            "layer_norm_eps=1e-12), 1, enable_nested_tensor=False)",
+            parity=False,
+        ),
     ),
     "transformer_decoder_layers": (
         Example(
@@ -85,7 +101,42 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "nn.TransformerDecoderLayer(8, 2, 16, batch_first=True), 2)",
             parity=False,
         ),
+        Example(
+            f"transformer_decoder({TWICE}, 2, 2, 16, activation=gelu_tanh, eps=0.001)",
+            "[B, T, 8]",
+            "[B, T, 8]",
+        ),
+        Example(
+            f"transformer_decoder({TWICE}, 1, 2, 16, activation=gelu_tanh, norm_first=true)",
+            "[2, 3, 8]",
+            "[2, 3, 8]",
+        ),
+        Example(
+            "transformer_decoder(x, 1, 2, 16, eps=1e-12)",
+            "[B, T, 8]",
+            "[B, T, 8]",
+            torch="nn.TransformerDecoder("
+            "nn.TransformerDecoderLayer(8, 2, 16, batch_first=True, layer_norm_eps=1e-12), 1)",
+            parity=False,
+        ),
     ),
     "cross_attention": (Example("cross_attention(x, heads=2)", "[B, T, 8]", "[B, T, 8]"),),
     "transformer_decoder": (Example("transformer_decoder(x, 1, 2, 16)", "[B, T, 8]", "[B, T, 8]"),),
+}
+
+ERRORS: dict[str, tuple[Failure, ...]] = {
+    "transformer_encoder": (
+        Failure(
+            "transformer_encoder(2, 2, 16, eps=0)", "argument 'eps': expected a number > 0", 35, SEQ
+        ),
+        Failure(
+            "transformer_encoder(2, 2, 16, activation=gelu_fast)",
+            "expected one of relu, gelu, gelu_tanh, got string 'gelu_fast'",
+            42,
+            SEQ,
+        ),
+    ),
+    "transformer_decoder": (
+        Failure("transformer_decoder(x, 1, 2, 16, eps=-1)", "expected a number > 0", 38, SEQ),
+    ),
 }

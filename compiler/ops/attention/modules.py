@@ -46,7 +46,8 @@ class Attention(nn.Module):
 class _Sublayers(nn.Module):
     """What encoder and decoder layers share: the feed-forward sublayer
     linear2(dropout(act(linear1(x)))) and the residual around each sublayer f,
-    x + dropout(f(LN(x))) pre-LN or LN(x + dropout(f(x))) post-LN."""
+    x + dropout(f(LN(x))) pre-LN or LN(x + dropout(f(x))) post-LN. The activation is
+    relu, gelu (exact) or gelu_tanh (F.gelu's approximate="tanh", GPT-2's)."""
 
     def __init__(
         self, dim: int, ff: int, dropout: float, activation: str, norm_first: bool
@@ -55,11 +56,16 @@ class _Sublayers(nn.Module):
         self.linear1 = nn.Linear(dim, ff)
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(ff, dim)
-        self.activation = F.gelu if activation == "gelu" else F.relu
+        self.activation = activation
         self.norm_first = norm_first
 
+    def act(self, h: torch.Tensor) -> torch.Tensor:
+        if self.activation == "relu":
+            return F.relu(h)
+        return F.gelu(h, approximate="tanh" if self.activation == "gelu_tanh" else "none")
+
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return self.linear2(self.dropout(self.act(self.linear1(x))))
 
     def residual(self, x: torch.Tensor, f, norm: nn.Module, drop: nn.Module) -> torch.Tensor:
         if self.norm_first:
@@ -68,8 +74,8 @@ class _Sublayers(nn.Module):
 
 
 class EncoderLayer(_Sublayers):
-    """nn.TransformerEncoderLayer(dim, heads, ff, dropout, activation, batch_first=True,
-    norm_first) with self-attention masked to the past when `causal`."""
+    """nn.TransformerEncoderLayer(dim, heads, ff, dropout, activation, layer_norm_eps=eps,
+    batch_first=True, norm_first) with self-attention masked to the past when `causal`."""
 
     def __init__(
         self,
@@ -80,10 +86,11 @@ class EncoderLayer(_Sublayers):
         activation: str = "relu",
         norm_first: bool = False,
         causal: bool = False,
+        eps: float = 1e-5,
     ) -> None:
         super().__init__(dim, ff, dropout, activation, norm_first)
         self.self_attn = Attention(dim, heads, causal, dropout)
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=eps), nn.LayerNorm(dim, eps=eps)
         self.dropout1, self.dropout2 = nn.Dropout(dropout), nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,8 +99,9 @@ class EncoderLayer(_Sublayers):
 
 
 class DecoderLayer(_Sublayers):
-    """nn.TransformerDecoderLayer(dim, heads, ff, dropout, activation, batch_first=True,
-    norm_first): self-attention (causal), attention to the memory, feed-forward."""
+    """nn.TransformerDecoderLayer(dim, heads, ff, dropout, activation, layer_norm_eps=eps,
+    batch_first=True, norm_first): self-attention (causal), attention to the memory,
+    feed-forward."""
 
     def __init__(
         self,
@@ -104,11 +112,12 @@ class DecoderLayer(_Sublayers):
         activation: str = "relu",
         norm_first: bool = False,
         causal: bool = True,
+        eps: float = 1e-5,
     ) -> None:
         super().__init__(dim, ff, dropout, activation, norm_first)
         self.self_attn = Attention(dim, heads, causal, dropout)
         self.multihead_attn = Attention(dim, heads, False, dropout)
-        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(dim) for _ in range(3))
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(dim, eps=eps) for _ in range(3))
         self.dropout1, self.dropout2, self.dropout3 = (nn.Dropout(dropout) for _ in range(3))
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
@@ -133,11 +142,12 @@ class _Stack(nn.Module):
         activation: str = "relu",
         norm_first: bool = False,
         causal: bool | None = None,
+        eps: float = 1e-5,
     ) -> None:
         super().__init__()
         options = (dim, heads, ff, dropout, activation, norm_first)
-        causal_ = {} if causal is None else {"causal": causal}
-        self.layers = nn.ModuleList(self.layer(*options, **causal_) for _ in range(layers))
+        kwargs: dict = {"eps": eps} if causal is None else {"causal": causal, "eps": eps}
+        self.layers = nn.ModuleList(self.layer(*options, **kwargs) for _ in range(layers))
 
     def forward(self, x: torch.Tensor, *memory: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:

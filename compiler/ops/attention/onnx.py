@@ -7,8 +7,9 @@ name; onnxruntime folds the Slices), Reshape to [B, T, heads, d_k] and Transpose
 for Q Kᵀ, Mul by 1/√d_k, the causal mask as an additive [T, T] constant (-inf above
 the diagonal, built with Trilu at the run's T), Softmax, MatMul by V, the heads merged
 back and the output projection. The transformer layers add LayerNormalization, the
-residual Adds and the feed-forward sublayer (Relu, or exact GELU: `Gelu` from opset 20,
-else the erf pattern onnxruntime fuses). Dropout is the identity at inference.
+residual Adds and the feed-forward sublayer (Relu, or the exact or tanh GELU: `Gelu` from
+opset 20, else the erf or tanh pattern onnxruntime fuses, activations/onnx.py's `gelu`).
+The layer norms' epsilon is the node's `eps`. Dropout is the identity at inference.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ...ir import TensorType
 from ..activations.onnx import gelu
 from ..linear.onnx import linear
 from ..norm.onnx import layernorm
-from . import LAYER_NORM_EPS, attention_param_names
+from . import attention_param_names
 
 if TYPE_CHECKING:
     from ...lower.onnx import Emit, Rule
@@ -100,9 +101,11 @@ def _cross_attention(e: Emit) -> str:
 
 
 def _activation(e: Emit, h: str) -> str:
-    if e.attr("activation") == "relu":
+    activation = e.attr("activation")
+    if activation == "relu":
         return e.op("Relu", h)
-    return gelu(e, h, "none", out=False)  # exact, as torch's F.gelu
+    # gelu is exact, as torch's F.gelu; gelu_tanh its approximate="tanh" (GPT-2's)
+    return gelu(e, h, "tanh" if activation == "gelu_tanh" else "none", out=False)
 
 
 def _feed_forward(e: Emit, prefix: str) -> Sublayer:
@@ -119,11 +122,10 @@ def _feed_forward(e: Emit, prefix: str) -> Sublayer:
 
 def _residual(e: Emit, x: str, f: Sublayer, norm: str, out: bool) -> str:
     """x + f(LN(x)) pre-LN, LN(x + f(x)) post-LN, with the layer norm `norm`."""
-    w, b = e.weight(f"{norm}.weight"), e.weight(f"{norm}.bias")
-
+    w, b, eps = e.weight(f"{norm}.weight"), e.weight(f"{norm}.bias"), e.attr("eps")
     if e.attr("norm_first"):
-        return e.op("Add", x, f(layernorm(e, x, w, b, LAYER_NORM_EPS, False)), out=out)
-    return layernorm(e, e.op("Add", x, f(x), tag="residual"), w, b, LAYER_NORM_EPS, out)
+        return e.op("Add", x, f(layernorm(e, x, w, b, eps, False)), out=out)
+    return layernorm(e, e.op("Add", x, f(x), tag="residual"), w, b, eps, out)
 
 
 def _layers(e: Emit, sublayers: Callable[[str, str | None], list[tuple[Sublayer, str]]]) -> str:

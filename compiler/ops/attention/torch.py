@@ -34,7 +34,7 @@ def _attention(causal: bool | None) -> Rule:
 def _stack(module: type[modules.TransformerEncoder] | type[modules.TransformerDecoder]) -> Rule:
     def rule(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
         args = (_dim(ins), node.attr("layers"), node.attr("heads"), node.attr("ff"))
-        keys = ("dropout", "activation", "norm_first", "causal")
+        keys = ("dropout", "activation", "norm_first", "causal", "eps")
         return Lowered(module, args, {k: node.attr(k) for k in keys})
 
     return rule

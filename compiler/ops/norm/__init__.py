@@ -1,11 +1,13 @@
-"""Normalization and regularization: dropout, drop_path, batchnorm, layernorm, groupnorm.
+"""Normalization and regularization: dropout, drop_path, batchnorm, layernorm, rmsnorm,
+groupnorm.
 
 batchnorm normalizes per channel (axis 1) over the batch, like torch.nn.BatchNorm1d/2d/3d,
 and keeps running statistics as buffers (used at inference). layernorm normalizes each
-sample over its last axis (torch.nn.LayerNorm(F)). groupnorm normalizes each sample over
-groups of channels (torch.nn.GroupNorm(groups, C)). dropout is inverted dropout: scaled
-by 1/(1-p) in training, the identity at inference. drop_path is what `stochastic_depth`
-(ops/combinators) becomes: it drops a residual branch per sample.
+sample over its last axis (torch.nn.LayerNorm(F)); rmsnorm divides it by its root mean
+square there, without centering (torch.nn.RMSNorm(F), LLaMA's). groupnorm normalizes each
+sample over groups of channels (torch.nn.GroupNorm(groups, C)). dropout is inverted
+dropout: scaled by 1/(1-p) in training, the identity at inference. drop_path is what
+`stochastic_depth` (ops/combinators) becomes: it drops a residual branch per sample.
 """
 
 from __future__ import annotations
@@ -13,7 +15,19 @@ from __future__ import annotations
 from ...ir import InitSpec, ParamSpec, TensorType
 from ..common import ONES, ZEROS, known_channels, numel, per_element, same_shape
 from ..linear import features
-from ..registry import BOOL, POS_INT, POS_NUMBER, PROB, Arg, OpCtx, OpDef, choice, register
+from ..registry import (
+    BOOL,
+    NONE,
+    POS_INT,
+    POS_NUMBER,
+    PROB,
+    Arg,
+    OpCtx,
+    OpDef,
+    choice,
+    one_of,
+    register,
+)
 from .examples import ERRORS, EXAMPLES
 
 # drop_path's arguments, which stochastic_depth (combinators) takes and passes on.
@@ -129,6 +143,36 @@ register(
         flops=lambda ctx, out: 8 * numel(out),
         category="normalization",
         doc="Layer normalization of each sample over its last axis (torch.nn.LayerNorm).",
+    )
+)
+
+
+def _rms_params(ctx: OpCtx, out: TensorType) -> tuple[ParamSpec, ...]:
+    return (ParamSpec("weight", (features(ctx),), ONES),) if ctx["affine"] else ()
+
+
+register(
+    OpDef(
+        "rmsnorm",
+        examples=EXAMPLES.get("rmsnorm", ()),
+        errors=ERRORS.get("rmsnorm", ()),
+        args=(
+            # none is torch's default, the machine epsilon of the input's dtype
+            Arg(
+                "eps",
+                one_of(POS_NUMBER, NONE),
+                None,
+                "added to the mean square; none: finfo(dtype).eps",
+            ),
+            Arg("affine", BOOL, True, "learn a scale γ (`weight`)"),
+        ),
+        shape=_ln_shape,
+        params=_rms_params,
+        # x², its mean (a sum and a share of a divide), the divide by the rms, the scale
+        flops=lambda ctx, out: 4 * numel(out),
+        category="normalization",
+        doc="RMS normalization of each sample over its last axis: γ · x / √(mean(x²) + eps), "
+        "no centering and no shift (torch.nn.RMSNorm).",
     )
 )
 

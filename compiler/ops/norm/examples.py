@@ -38,7 +38,32 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             parity=False,
         ),
     ),
-    "layernorm": (Example("layernorm", "[B, T, 32]", "[B, T, 32]", torch="nn.LayerNorm(32)"),),
+    "layernorm": (
+        Example("layernorm", "[B, T, 32]", "[B, T, 32]", torch="nn.LayerNorm(32)"),
+        Example("layernorm(eps=1e-12)", "[B, 6]", "[B, 6]"),
+        Example(
+            "layernorm(eps=1e-12, affine=false)",
+            "[B, T, 8]",
+            "[B, T, 8]",
+            torch="nn.LayerNorm(8, eps=1e-12, elementwise_affine=False)",
+            parity=False,
+        ),
+    ),
+    "rmsnorm": (
+        Example("rmsnorm", "[B, T, 32]", "[B, T, 32]", torch="nn.RMSNorm(32)"),
+        Example("rmsnorm", "[B, 6]", "[B, 6]"),
+        Example("rmsnorm(eps=1e-6)", "[B, T, 8]", "[B, T, 8]"),
+        Example("rmsnorm(affine=false)", "[2, 3, 5]", "[2, 3, 5]"),
+        Example("rmsnorm(0.001, false)", "[B, 4, H, 6]", "[B, 4, H, 6]"),
+        Example("rmsnorm(eps=none)", "[B, 5]", "float64[B, 5]", dtype="float64"),
+        Example(
+            "rmsnorm(eps=1e-6, affine=false)",
+            "[B, T, 16]",
+            "[B, T, 16]",
+            torch="nn.RMSNorm(16, eps=1e-6, elementwise_affine=False)",
+            parity=False,
+        ),
+    ),
     "groupnorm": (
         Example("groupnorm(4)", "[B, 8, H, W]", "[B, 8, H, W]", torch="nn.GroupNorm(4, 8)"),
         Example("groupnorm(1, affine=false)", "[B, 6, T]", "[B, 6, T]"),
@@ -64,4 +89,12 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
 
 ERRORS: dict[str, tuple[Failure, ...]] = {
     "dropout": (Failure("dropout(1.5)", "expected a probability in [0, 1), got 1.5", 9),),
+    "rmsnorm": (
+        Failure(
+            "rmsnorm(eps=0)", "argument 'eps': expected a number > 0 or none, got number 0", 13
+        ),
+        Failure("rmsnorm(affine=1)", "argument 'affine': expected true or false, got number 1", 16),
+        Failure("rmsnorm", "needs a known number of features on the last axis", 1, "[B, F]"),
+        Failure("rmsnorm(beta=1)", "rmsnorm has no argument 'beta'", 9),
+    ),
 }

@@ -1,6 +1,8 @@
 """The ONNX rules of normalization and regularization.
 
 - batchnorm, layernorm: BatchNormalization and LayerNormalization with the node's eps.
+- rmsnorm: RMSNormalization from opset 23, before it x / √(mean(x²) + eps) · γ in plain
+  ops (ReduceMean over the last axis); eps none is torch's, the dtype's machine epsilon.
 - groupnorm: ONNX's GroupNormalization exists only from opset 18, with a per-group scale
   in 18 and a per-channel one in 21, so it is built from ops every opset has: x reshaped
   to [B, G, C/G·L], InstanceNormalization (one mean and variance per sample and group,
@@ -12,6 +14,8 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:
     from ...lower.onnx import Emit, Rule
@@ -44,6 +48,21 @@ def _layernorm(e: Emit) -> str:
     return layernorm(e, e.x, scale, shift, e.attr("eps"), out=True)
 
 
+def _rmsnorm(e: Emit) -> str:
+    f = e.types[0].shape[-1]
+    assert isinstance(f, int), "shape inference guarantees a concrete feature axis"
+    eps = e.attr("eps")
+    eps = float(np.finfo(e.dtype).eps) if eps is None else eps
+    scale = e.weight("weight") if e.attr("affine") else None
+    if e.opset >= 23:
+        ones = scale if scale is not None else e.const([1.0] * f, "ones")
+        return e.op("RMSNormalization", e.x, ones, axis=-1, epsilon=eps, out=True)
+    mean = e.reduce("ReduceMean", e.op("Mul", e.x, e.x, tag="square"), [-1], keepdims=True)
+    rms = e.op("Sqrt", e.op("Add", mean, e.const(eps, "eps")), tag="rms")
+    normed = e.op("Div", e.x, rms, out=scale is None)
+    return normed if scale is None else e.op("Mul", normed, scale, out=True)
+
+
 def _groupnorm(e: Emit) -> str:
     t, groups, affine_ = e.types[0], e.attr("groups"), e.attr("affine")
     c = t.shape[1]
@@ -68,5 +87,6 @@ ONNX_RULES: dict[str, Rule] = {
     "drop_path": lambda e: e.op("Identity", e.x, out=True),
     "batchnorm": _batchnorm,
     "layernorm": _layernorm,
+    "rmsnorm": _rmsnorm,
     "groupnorm": _groupnorm,
 }

@@ -23,6 +23,11 @@ def _layernorm(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
     return Lowered(nn.LayerNorm, (features(ins),), kwargs)
 
 
+def _rmsnorm(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
+    kwargs = {"eps": node.attr("eps"), "elementwise_affine": node.attr("affine")}
+    return Lowered(nn.RMSNorm, (features(ins),), kwargs)
+
+
 def _groupnorm(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
     kwargs = {"eps": node.attr("eps"), "affine": node.attr("affine")}
     return Lowered(nn.GroupNorm, (node.attr("groups"), channels(ins)), kwargs)
@@ -35,5 +40,6 @@ TORCH_RULES: dict[str, Rule] = {
     ),
     "batchnorm": _batchnorm,
     "layernorm": _layernorm,
+    "rmsnorm": _rmsnorm,
     "groupnorm": _groupnorm,
 }
