@@ -15,6 +15,7 @@ a tensor argument is elaborated by its `apply`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -41,8 +42,9 @@ MAX_BLOCK_DEPTH = 32  # blocks in blocks, and params that name params
 MAX_CALL_NOTES = 5  # block calls listed under a mistake in a block's body
 
 
-class Values:
-    """The value context of one elaboration, and the error collection it shares."""
+class Values(ABC):
+    """The value context of one elaboration, and the error collection it shares; the
+    Elaborator (elaborate.py) is the one subclass, and adds the layer context."""
 
     global_env: Env  # the params and the model's tensors (set when elaboration starts)
     param_defs: dict[str, ParamDef]
@@ -56,9 +58,9 @@ class Values:
         # The block calls being elaborated, outermost first: (the call's text, its place).
         self.calls: list[tuple[str, Loc]] = []
 
+    @abstractmethod
     def apply(self, e: Expr, x: str | None, env: Env, scope: Scope) -> str:
         """A tensor argument's value: the layer context, which the Elaborator adds."""
-        raise NotImplementedError
 
     # ---- errors -------------------------------------------------------------------
 
