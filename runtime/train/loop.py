@@ -272,12 +272,15 @@ class Trainer:
             done = (
                 stop or epoch == run.epochs or (opts.steps is not None and state.step >= opts.steps)
             )
-            self.checkpoints.save(
-                self.model, run.optimizer, run.schedule, run.precision, state, force=done
-            )
+            # The row first, then the checkpoint: a run killed between the two resumes from
+            # the previous checkpoint, and its rows past that epoch are dropped (keep_until);
+            # the other order lost the row of the epoch the checkpoint holds.
             run.rows.append(row)
             if run.log is not None and self.main:
                 run.log.append(row)
+            self.checkpoints.save(
+                self.model, run.optimizer, run.schedule, run.precision, state, force=done
+            )
             progress.end_epoch(epoch, {k: v for k, v in row.items() if k not in BOOKKEEPING})
             if stop:
                 monitor = run.stopping.monitor
