@@ -34,6 +34,7 @@ from ...dims import Dim
 from ...errors import ShapeError
 from ...ir import Node, ParamSpec, TensorType
 from ..common import GLOROT_UNIFORM, ZEROS, known_channels, numel
+from ..linear.weightnorm import WEIGHT_NORM, weight_params
 from ..registry import (
     BOOL,
     INIT,
@@ -48,7 +49,6 @@ from ..registry import (
     one_of,
     register,
 )
-from ..linear.weightnorm import WEIGHT_NORM, weight_params
 from .examples import ERRORS, EXAMPLES
 
 SIZES = one_of(POS_INT, list_of(POS_INT, "a list of integers >= 1"))

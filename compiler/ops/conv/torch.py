@@ -19,17 +19,6 @@ from ...lower.lowered import Lowered, Rule, channels
 from . import adaptive_sizes, modules, per_axis, upsample_scales, window
 
 _CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
-# the same convolutions with weight_norm=true
-_NORMED: dict[type[nn.Module], type[nn.Module]] = {
-    nn.Conv1d: modules.WeightNormConv1d,
-    nn.Conv2d: modules.WeightNormConv2d,
-    nn.ConvTranspose2d: modules.WeightNormConvTranspose2d,
-    modules.CausalConv1d: modules.WeightNormCausalConv1d,
-}
-
-
-def _module(node: Node, cls: type[nn.Module]) -> type[nn.Module]:
-    return _NORMED[cls] if node.attr("weight_norm") else cls
 _POOL: dict[tuple[str, int], type[nn.Module]] = {
     ("max", 1): nn.MaxPool1d,
     ("max", 2): nn.MaxPool2d,
@@ -41,6 +30,19 @@ _ADAPTIVE: dict[tuple[str, int], type[nn.Module]] = {
     ("avg", 2): nn.AdaptiveAvgPool2d,
     ("max", 2): nn.AdaptiveMaxPool2d,
 }
+
+# the same convolutions with weight_norm=true
+_NORMED: dict[type[nn.Module], type[nn.Module]] = {
+    nn.Conv1d: modules.WeightNormConv1d,
+    nn.Conv2d: modules.WeightNormConv2d,
+    nn.ConvTranspose2d: modules.WeightNormConvTranspose2d,
+    modules.CausalConv1d: modules.WeightNormCausalConv1d,
+}
+
+
+def _module(node: Node, cls: type[nn.Module]) -> type[nn.Module]:
+    """The conv node's module class: `cls`, or its subclass that weight_norm wraps."""
+    return _NORMED[cls] if node.attr("weight_norm") else cls
 
 
 def _conv(node: Node, ins: tuple[TensorType, ...]) -> Lowered:

@@ -46,6 +46,8 @@ ERRORS: dict[str, tuple[Failure, ...]] = {
         Failure(
             "dense(4, init=he_nromal)", "unknown init 'he_nromal' (did you mean 'he_normal'?)", 15
         ),
-        Failure("dense(4, weight_norm='true')", "argument 'weight_norm': expected true or false", 22),
+        Failure(
+            "dense(4, weight_norm='true')", "argument 'weight_norm': expected true or false", 22
+        ),
     ),
 }
