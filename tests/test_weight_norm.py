@@ -3,9 +3,11 @@
 loads into dlc's torch module and ONNX model by name and both compute what torch does
 (ONNX at every opset: ReduceL2's axes are an attribute before 18, an input from it); the
 weight starts equal to v (g = ‖v‖) in dlc's init, its torch module and the standalone
-model.py; the FLOPs are those of the plain layer, the parameters one g per slice of the
-weight's axis 0 more. The registry rows (ops/*/examples.py) add the shape, parameter-name
-and parity cases; tests/test_gradients.py checks the modules' gradients."""
+model.py; the FLOPs are those of the plain layer (onnxruntime folds the weight), the
+parameters one g per slice of the weight's axis 0 more; specs/zoo/tcn.yaml is the TCN of
+the paper's reference code, weight for weight. The registry rows (ops/*/examples.py) add
+the shape, parameter-name and parity cases; tests/test_gradients.py checks the modules'
+gradients."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -22,12 +25,13 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
-from conftest import check_layer, check_text
+from conftest import ROOT, check_layer, check_text
 from dlc.compiler.dims import evaluate
 from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.model_py import model_py
 from dlc.compiler.lower.onnx import supported_opsets, to_onnx
 from dlc.compiler.lower.torch import to_torch
+from dlc.compiler.pipeline import check_file
 
 G, V = "parametrizations.weight.original0", "parametrizations.weight.original1"
 ENV = {"B": 2, "T": 9, "H": 5, "W": 6}
@@ -162,3 +166,81 @@ def test_model_py_builds_torchs_weight_norm_modules_and_loads_dlcs_state_dict(
     x = torch.randn(2, 2, 7)
     with torch.no_grad():
         torch.testing.assert_close(standalone(x), module(x=x))
+
+
+def test_onnxruntime_folds_the_weight_to_a_constant(tmp_path: Path) -> None:
+    """g·v/‖v‖ depends on initializers only: onnxruntime's basic optimizations leave the
+    Conv and Gemm alone, as for the plain layers (so the inference FLOPs are theirs)."""
+    graph = check_text(SPEC).graph
+    model = to_onnx(graph, initial_weights(graph))
+    assert {"ReduceL2", "Div", "Mul"} <= {n.op_type for n in model.graph.node}
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+    assert {n.op_type for n in optimized.graph.node} == {"Conv", "Relu", "Gather", "Gemm"}
+
+
+# -- specs/zoo/tcn.yaml against the paper's reference code ----------------------------
+
+
+class _Chomp(nn.Module):
+    """locuslab/TCN's Chomp1d: drops the last `size` steps of [B, C, T]."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, : -self.size]
+
+
+class _TemporalBlock(nn.Module):
+    """locuslab/TCN's TemporalBlock (TCN/tcn.py): two weight-normalized dilated convs
+    padded on both sides and chomped on the right, ReLU and dropout after each, a 1x1
+    conv on the shortcut where the widths differ, ReLU of the sum."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, d: int, p: float) -> None:
+        super().__init__()
+        pad = (k - 1) * d
+        self.conv1 = weight_norm(nn.Conv1d(c_in, c_out, k, padding=pad, dilation=d))
+        self.conv2 = weight_norm(nn.Conv1d(c_out, c_out, k, padding=pad, dilation=d))
+        self.net = nn.Sequential(self.conv1, _Chomp(pad), nn.ReLU(), nn.Dropout(p),
+                                 self.conv2, _Chomp(pad), nn.ReLU(), nn.Dropout(p))  # fmt: skip
+        self.downsample = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        res = x if self.downsample is None else self.downsample(x)
+        return torch.relu(self.net(x) + res)
+
+
+def test_the_tcn_spec_is_locuslabs_sequential_mnist_tcn() -> None:
+    """The reference's model (8 blocks of 25 channels, kernel 7, dilation 2^i, a linear
+    layer on the last step), built with torch's weight_norm: its parameters, renamed to
+    the spec's nodes, load into the spec's torch module, strictly, and give its logits
+    (the reference's before log_softmax), also through onnxruntime."""
+    graph = check_file(ROOT / "specs" / "zoo" / "tcn.yaml").graph
+    torch.manual_seed(0)
+    blocks = [_TemporalBlock(1 if i == 0 else 25, 25, 7, 2**i, 0.05) for i in range(8)]
+    network, linear = nn.Sequential(*blocks).eval(), nn.Linear(25, 10)
+    state: dict[str, torch.Tensor] = {}
+    for i, block in enumerate(blocks):
+        kind = "temporal_down" if i == 0 else "temporal"
+        for part in ("conv1", "conv2", "downsample"):
+            if getattr(block, part) is not None:
+                for k, v in getattr(block, part).state_dict().items():
+                    state[f"block{i}.{kind}.{part}.{k}"] = v
+    state.update({f"fc.{k}": v for k, v in linear.state_dict().items()})
+    assert sum(v.numel() for v in state.values()) == graph.num_params == 66_910
+    module = to_torch(graph, state).eval()
+    x = torch.randn(2, 1, 40)
+    with torch.no_grad():
+        want = linear(network(x)[:, :, -1])
+        torch.testing.assert_close(module(x=x), want)
+    session = ort.InferenceSession(
+        to_onnx(graph, {k: v.numpy() for k, v in state.items()}).SerializeToString(),
+        providers=["CPUExecutionProvider"],
+    )
+    (got,) = session.run(None, {"x": x.numpy()})
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
