@@ -39,9 +39,7 @@ MAX_REPEAT = 10_000  # copies; a bound on what one line of a spec can make
 MAX_HOPS = 32  # block arguments and string params followed to find a repeat's body
 
 
-def expand_repeat(
-    el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc | None
-) -> str:
+def expand_repeat(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc | None) -> str:
     if x is None:
         raise el.fail(
             "repeat has no input here", loc, "start the pipeline with a tensor: x -> repeat(...)"
