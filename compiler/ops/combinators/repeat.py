@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import DlcError, Loc, did_you_mean
-from ...scope import CONSTANTS, Env, IndexEnv, Reported, Thunk
+from ...scope import CONSTANTS, Env, IndexEnv, Thunk
 from ...syntax import BinOp, Expr, ListExpr, Name, Neg, Num, Pipe, Str, references
 from ..registry import lookup, public_names
 
@@ -108,10 +108,8 @@ def _resolve(el: Any, expr: Expr, env: Env) -> tuple[Expr, Env]:
         if found and isinstance(const, Thunk):
             expr, env = const.expr, const.env
         elif found and isinstance(const, str) and expr.id in el.param_defs:
-            try:
-                expr, env = el.parse_param(expr.id), el.global_env
-            except (DlcError, Reported):
-                break  # reported where the body is elaborated as a layer
+            # A syntax error is reported from here, as a layer would report it.
+            expr, env = el.parse_param(expr.id), el.global_env
         else:
             break
     return expr, env
@@ -124,9 +122,12 @@ def _holds_value(el: Any, const: Any, name: str) -> bool:
         if isinstance(const, Thunk):
             expr, env = const.expr, const.env
         elif isinstance(const, str) and name in el.param_defs:
-            try:
-                expr, env = el.parse_param(name), el.global_env
-            except (DlcError, Reported):
+            text = el.param_defs[name].text
+            if text is None:
+                return True
+            try:  # not el.parse_param: a failure here is no error, so it is not kept
+                expr, env = text.parse(), el.global_env
+            except DlcError:
                 return True  # free text
         else:
             return True  # a number, a boolean, none or a list
