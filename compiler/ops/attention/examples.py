@@ -7,6 +7,15 @@ from ..registry import Example, Failure
 
 TWICE = "concat(identity, identity, axis=1)"  # a memory of S = 2T steps
 SEQ = "[B, T, 8]"  # the error cases' input
+# Token ids [B, T] that are their own key padding mask (id 0 pads, as padding_idx=0 does):
+# the tests draw ids below the vocabulary, so with a vocabulary of 1 every key is padding
+# and every row is fully masked.
+IDS = "[B, T]"
+INT = "int64"
+EMB = "embedding(4, 8) -> "
+ALL_PADDING = "embedding(1, 8) -> "
+BIAS = "take(0, axis=0) -> dense(4)"  # a [T, S] = [4, 4] bias from the input [B, 4, 8]
+BIAS4 = "dense(4) -> reshape([B, 1, 4, 4])"  # a [B, 1, T, S] one
 
 EXAMPLES: dict[str, tuple[Example, ...]] = {
     "self_attention": (
@@ -27,6 +36,14 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             torch="nn.MultiheadAttention(16, 4, bias=False, batch_first=True)",
             parity=False,
         ),
+        Example(f"{EMB}self_attention(2, mask=x)", IDS, "[B, T, 8]", INT),
+        Example(f"{EMB}self_attention(2, causal=true, mask=x)", IDS, "[B, T, 8]", INT),
+        Example(f"{ALL_PADDING}self_attention(2, mask=x)", IDS, "[B, T, 8]", INT),
+        Example(f"{ALL_PADDING}self_attention(2, causal=true, mask=x)", IDS, "[B, T, 8]", INT),
+        Example(f"self_attention(2, attn_bias={BIAS})", "[B, 4, 8]", "[B, 4, 8]"),
+        Example(f"self_attention(2, causal=true, attn_bias={BIAS4})", "[B, 4, 8]", "[B, 4, 8]"),
+        Example("self_attention(2, scale=1)", SEQ, SEQ),
+        Example("self_attention(4, causal=true, bias=false, scale=0.5)", "[B, T, 16]", "[B, T, 16]"),
     ),
     "multihead_cross_attention": (
         Example(f"cross_attention({TWICE}, 2)", "[B, T, 8]", "[B, T, 8]"),
@@ -38,6 +55,15 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             torch="nn.MultiheadAttention(8, 2, batch_first=True)",
             parity=False,
         ),
+        Example(f"{EMB}cross_attention(identity, 2, mask=x)", IDS, "[B, T, 8]", INT),
+        Example(
+            f"{EMB}cross_attention({TWICE}, 2, mask=concat(x, x, axis=1), scale=1)",
+            IDS,
+            "[B, T, 8]",
+            INT,
+        ),
+        Example(f"{ALL_PADDING}cross_attention(identity, 2, mask=x)", IDS, "[B, T, 8]", INT),
+        Example(f"cross_attention(identity, 2, attn_bias={BIAS4})", "[B, 4, 8]", "[B, 4, 8]"),
     ),
     "transformer_encoder": (
         Example(
@@ -81,6 +107,17 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "layer_norm_eps=1e-12), 1, enable_nested_tensor=False)",
             parity=False,
         ),
+        Example(f"{EMB}transformer_encoder(2, 2, 16, mask=x)", IDS, "[B, T, 8]", INT),
+        Example(
+            f"{EMB}transformer_encoder(1, 2, 16, norm_first=true, causal=true, mask=x)",
+            IDS,
+            "[B, T, 8]",
+            INT,
+        ),
+        Example(f"{ALL_PADDING}transformer_encoder(1, 2, 16, mask=x)", IDS, "[B, T, 8]", INT),
+        Example(
+            f"transformer_encoder(2, 2, 16, attn_bias={BIAS}, scale=1)", "[B, 4, 8]", "[B, 4, 8]"
+        ),
     ),
     "transformer_decoder_layers": (
         Example(
@@ -118,6 +155,24 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             torch="nn.TransformerDecoder("
             "nn.TransformerDecoderLayer(8, 2, 16, batch_first=True, layer_norm_eps=1e-12), 1)",
             parity=False,
+        ),
+        Example(
+            f"{EMB}transformer_decoder({TWICE}, 1, 2, 16, mask=x, memory_mask=concat(x, x, "
+            "axis=1))",
+            IDS,
+            "[B, T, 8]",
+            INT,
+        ),
+        Example(
+            f"{ALL_PADDING}transformer_decoder(identity, 1, 2, 16, mask=x, memory_mask=x)",
+            IDS,
+            "[B, T, 8]",
+            INT,
+        ),
+        Example(
+            f"transformer_decoder(identity, 1, 2, 16, causal=false, attn_bias={BIAS4}, scale=1)",
+            "[B, 4, 8]",
+            "[B, 4, 8]",
         ),
     ),
     "cross_attention": (Example("cross_attention(x, heads=2)", "[B, T, 8]", "[B, T, 8]"),),
