@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import __version__
 from ..compiler.dims import evaluate, free_symbols, is_sym, substitute
+from ..compiler.dtypes import FLOAT_DTYPES as FLOATS
 from ..compiler.dtypes import NUMPY_DTYPES
 from ..compiler.errors import Diagnostic, ShapeError, UsageError
 from ..compiler.ir import format_graph
@@ -213,7 +214,7 @@ def sample_inputs(
         if n.op == "embedding":
             for name in n.inputs:
                 vocab[name] = min(vocab.get(name, n.attr("vocab")), n.attr("vocab"))
-    masks = {m for n in checked.graph.nodes for m in key_masks(n)} - set(vocab)
+    masks = _mask_inputs(checked) - set(vocab)
     out: dict[str, np.ndarray] = {}
     for i in checked.graph.inputs:
         shape = tuple(evaluate(d, env) for d in i.type.shape)
@@ -227,6 +228,22 @@ def sample_inputs(
         else:
             out[i.name] = rng.standard_normal(shape).astype(dtype)
     return out
+
+
+def _mask_inputs(checked: Checked) -> set[str]:
+    """The inputs that attention reads as key padding masks, directly or through ops on
+    integer or bool values (`mask=attention_mask -> pad([1, 0], value=1)`)."""
+    nodes = {n.name: n for n in checked.graph.nodes}
+    todo = [m for n in checked.graph.nodes for m in key_masks(n)]
+    seen: set[str] = set()
+    while todo:
+        value = todo.pop()
+        node = nodes.get(value)
+        if value in seen or (node is not None and node.type and node.type.dtype in FLOATS):
+            continue
+        seen.add(value)
+        todo.extend(node.inputs if node is not None else ())
+    return seen & {i.name for i in checked.graph.inputs}
 
 
 def padding_mask(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:

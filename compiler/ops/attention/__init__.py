@@ -96,6 +96,7 @@ GIVEN_ATTN_BIAS = Arg("attn_bias", BOOL, False, "an additive bias of the scores 
 
 # -- shapes ---------------------------------------------------------------------------
 
+
 def _called(ctx: OpCtx) -> str:
     return called(ctx.node)
 
@@ -282,6 +283,7 @@ register(
     OpDef(
         "self_attention",
         examples=EXAMPLES.get("self_attention", ()),
+        errors=ERRORS.get("self_attention", ()),
         args=(
             HEADS,
             Arg("causal", BOOL, False, "mask the future: position t sees positions <= t"),
@@ -385,6 +387,7 @@ register(
     OpDef(
         "cross_attention",
         examples=EXAMPLES.get("cross_attention", ()),
+        errors=ERRORS.get("cross_attention", ()),
         args=(MEMORY, HEADS, DROPOUT0, Arg("bias", BOOL, True), MASK, ATTN_BIAS, SCALE),
         kind="combinator",
         expand=_with_memory(

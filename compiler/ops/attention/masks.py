@@ -108,17 +108,15 @@ def _check_mask(ctx: OpCtx, arg: str, i: int) -> None:
             "a [T, S] or [B, heads, T, S] mask is additive: pass it as attn_bias=",
         )
     if not (dims_equal(mask.shape[0], keys.shape[0]) and dims_equal(mask.shape[1], keys.shape[1])):
-        grown = ""
-        if not dims_equal(mask.shape[1], keys.shape[1]):
-            grown = (
-                " (a cls_token adds one step: pad the mask with pad([1, 0], value=1))"
-                if dims_equal(mask.shape[1] + 1, keys.shape[1])
-                else ""
+        hint = "one flag per key and example"
+        if dims_equal(mask.shape[0], keys.shape[0]) and dims_equal(
+            mask.shape[1] + 1, keys.shape[1]
+        ):
+            hint = (
+                "the keys have one step more than the mask; if a cls_token prepended it, "
+                "let the mask attend to it: mask=... -> pad([1, 0], value=1)"
             )
-        raise ctx.fail(
-            f"{op}'s {arg} '{name}' is {mask}, but the keys {keys} need {want}",
-            f"one flag per key and example{grown}",
-        )
+        raise ctx.fail(f"{op}'s {arg} '{name}' is {mask}, but the keys {keys} need {want}", hint)
 
 
 def _check_bias(ctx: OpCtx, i: int) -> None:
@@ -137,9 +135,15 @@ def _check_bias(ctx: OpCtx, i: int) -> None:
         for d, s in zip(reversed(bias.shape), reversed(scores), strict=False)
     )
     if not fits:
+        hint = (
+            "each of its last dims must equal the scores' or be 1: [B, 1, T, S], "
+            "[heads, T, S] or [T, S]"
+        )
+        if bias.rank == 3 and dims_equal(bias.shape[0], x.shape[0]):
+            b, t, s = bias.shape
+            hint = f"a bias per example needs a heads axis: -> reshape([{b}, 1, {t}, {s}])"
         raise ctx.fail(
             f"{op}'s attn_bias '{name}' is {bias}, which does not broadcast to the scores "
             f"[B, heads, T, S] = {shown}",
-            "each of its last dims must equal the scores' or be 1: [B, 1, T, S], "
-            "[heads, T, S] or [T, S]",
+            hint,
         )

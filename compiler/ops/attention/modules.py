@@ -45,7 +45,7 @@ class Attention(nn.Module):
         self.out_proj = nn.Linear(dim, dim, bias=bias)
 
     def forward(self, x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.attend(x, **dict(zip(self.inputs, tensors)))
+        return self.attend(x, **dict(zip(self.inputs, tensors, strict=False)))
 
     def attend(
         self,
@@ -233,7 +233,7 @@ class _Stack(nn.Module):
         self.inputs = self.default_inputs if inputs is None else inputs
 
     def forward(self, x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
-        named = dict(zip(self.inputs, tensors))
+        named = dict(zip(self.inputs, tensors, strict=False))
         for layer in self.layers:
             x = layer(x, **named)
         return x
