@@ -203,19 +203,20 @@ PADDED = [0, 3, 0]  # the first and the last example are all padding
 
 
 @pytest.mark.parametrize(
-    "layer",
+    ("layer", "dtype"),
     [
-        "self_attention(2, mask=m)",
-        "self_attention(2, causal=true, mask=m, attn_bias=bias)",
-        "cross_attention(mem, 2, mask=mm)",
-        "transformer_encoder(2, 2, 16, mask=m)",
-        "transformer_encoder(1, 2, 16, causal=true, norm_first=true, mask=m)",
-        "transformer_decoder(mem, 1, 2, 16, mask=m, memory_mask=mm)",
+        ("self_attention(2, mask=m)", "bool"),
+        ("self_attention(2, mask=m)", "int32"),
+        ("self_attention(2, causal=true, mask=m, attn_bias=bias)", "int64"),
+        ("cross_attention(mem, 2, mask=mm)", "bool"),
+        ("transformer_encoder(2, 2, 16, mask=m)", "int64"),
+        ("transformer_encoder(1, 2, 16, causal=true, norm_first=true, mask=m)", "bool"),
+        ("transformer_decoder(mem, 1, 2, 16, mask=m, memory_mask=mm)", "bool"),
     ],
 )
-def test_rows_of_padding_only_are_finite_and_agree_at_every_opset(layer: str) -> None:
-    checked = _checked(layer)
-    feeds = _feeds(lengths=PADDED, memory=PADDED)
+def test_rows_of_padding_only_are_finite_and_agree_at_every_opset(layer: str, dtype: str) -> None:
+    checked = _checked(layer, dtype)
+    feeds = _feeds(dtype, lengths=PADDED, memory=PADDED)
     ours, _ = _ours(checked, feeds)
     assert np.isfinite(ours).all()
     for opset in supported_opsets():

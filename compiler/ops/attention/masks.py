@@ -31,6 +31,7 @@ OPTIONAL_INPUTS = ("mask", "memory_mask", "attn_bias")  # in the order a node ta
 # The internal ops of the combinators that read a memory, and the names a spec calls them
 WITH_MEMORY = {"multihead_cross_attention": "cross_attention",
                "transformer_decoder_layers": "transformer_decoder"}  # fmt: skip
+ATTENTION_OPS = ("self_attention", "transformer_encoder", *WITH_MEMORY)
 
 
 def called(node: Node) -> str:
@@ -52,14 +53,6 @@ def key_masks(node: Node) -> tuple[str, ...]:
         return ()
     roles = input_roles(node)
     return tuple(node.inputs[roles[k]] for k in ("mask", "memory_mask") if k in roles)
-
-
-ATTENTION_OPS = (
-    "self_attention",
-    "multihead_cross_attention",
-    "transformer_encoder",
-    "transformer_decoder_layers",
-)
 
 
 def _keys(ctx: OpCtx, arg: str) -> TensorType:
