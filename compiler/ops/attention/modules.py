@@ -23,9 +23,12 @@ from torch.nn import functional as F
 
 
 class Attention(nn.Module):
-    """Multi-head attention: per head softmax(Q Kᵀ / √d_k) V, the heads concatenated and
-    projected by out_proj; Q from x, K and V from `memory` (x itself if none). Q, K and
-    V's projections are stacked in in_proj_weight [3D, D], as in nn.MultiheadAttention."""
+    """Multi-head attention: per head softmax(Q Kᵀ · scale + term) V (scale None: 1/√d_k),
+    the heads concatenated and projected by out_proj; Q from x, K and V from `memory` (x
+    itself if none); the term from a key padding mask and a bias (module docstring). Q, K
+    and V's projections are stacked in in_proj_weight [3D, D], as in nn.MultiheadAttention.
+    forward(x, *tensors) reads its tensors after x as `inputs` names them (default: a
+    memory, so that Attention(...)(x, memory) is cross-attention)."""
 
     def __init__(
         self,
