@@ -199,6 +199,12 @@ class Elaborator(Values):
                     "start the pipeline with a tensor: x -> " + opdef.name,
                 )
             tensors = (x,)
+        # An argument of kind "input" (attention's mask=) is a tensor that joins the
+        # node's inputs after the others, in signature order, when it is given; the
+        # node's attribute says whether it was.
+        given = [a.name for a in opdef.args if a.type.kind == "input"]
+        tensors = (*tensors, *(bound[k] for k in given if bound[k] is not None))
+        bound.update((k, bound[k] is not None) for k in given)
         if not opdef.accepts_arity(len(tensors)):
             raise self.fail(
                 f"{opdef.name} needs at least 2 tensors, got {len(tensors)}",

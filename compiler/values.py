@@ -207,7 +207,7 @@ class Values(ABC):
         kind = a.type.kind
         if kind == "body":
             return Thunk(expr, env)
-        if kind == "tensor":
+        if kind in ("tensor", "input"):
             return self.apply(expr, x, env, scope)
         if kind == "init":
             return self.init_spec(expr, env)

@@ -25,10 +25,12 @@ import numpy as np
 
 from .. import __version__
 from ..compiler.dims import evaluate, free_symbols, is_sym, substitute
+from ..compiler.dtypes import FLOAT_DTYPES as FLOATS
 from ..compiler.dtypes import NUMPY_DTYPES
 from ..compiler.errors import Diagnostic, ShapeError, UsageError
 from ..compiler.ir import format_graph
 from ..compiler.lower.initial_weights import fans, initial_weights
+from ..compiler.ops.attention.masks import key_masks
 from ..compiler.pipeline import Checked
 from ..compiler.shapes import infer_shapes
 from .files import atomic_write
@@ -202,7 +204,9 @@ def sample_inputs(
 ) -> dict[str, np.ndarray]:
     """Random inputs with every symbolic dim made concrete: the batch = `batch`, the
     others `sizes` (default: choose_sizes). Token ids that an embedding reads lie in its
-    vocabulary (the smallest, if several read them); other integers in 0..7."""
+    vocabulary (the smallest, if several read them); an input that attention reads only
+    as a key padding mask is one, each row a prefix of ones (at least one) then padding;
+    other integers in 0..7, other bools true or false at random."""
     env = dict(sizes if sizes is not None else choose_sizes(checked))
     env.update(dict.fromkeys(input_symbols(checked)[0], batch))
     vocab: dict[str, int] = {}
@@ -210,15 +214,45 @@ def sample_inputs(
         if n.op == "embedding":
             for name in n.inputs:
                 vocab[name] = min(vocab.get(name, n.attr("vocab")), n.attr("vocab"))
+    masks = _mask_inputs(checked) - set(vocab)
     out: dict[str, np.ndarray] = {}
     for i in checked.graph.inputs:
         shape = tuple(evaluate(d, env) for d in i.type.shape)
         dtype = NP_DTYPES.get(i.type.dtype, np.float32)
-        if np.issubdtype(dtype, np.integer):
+        if i.name in masks and len(shape) == 2:
+            out[i.name] = padding_mask(shape, rng).astype(dtype)
+        elif dtype == np.bool_:
+            out[i.name] = rng.integers(0, 2, shape).astype(dtype)
+        elif np.issubdtype(dtype, np.integer):
             out[i.name] = rng.integers(0, vocab.get(i.name, 8), shape).astype(dtype)
         else:
             out[i.name] = rng.standard_normal(shape).astype(dtype)
     return out
+
+
+def _mask_inputs(checked: Checked) -> set[str]:
+    """The inputs that attention reads as key padding masks, directly or through ops on
+    integer or bool values (`mask=attention_mask -> pad([1, 0], value=1)`)."""
+    nodes = {n.name: n for n in checked.graph.nodes}
+    todo = [m for n in checked.graph.nodes for m in key_masks(n)]
+    seen: set[str] = set()
+    while todo:
+        value = todo.pop()
+        node = nodes.get(value)
+        if value in seen or (node is not None and node.type and node.type.dtype in FLOATS):
+            continue
+        seen.add(value)
+        todo.extend(node.inputs if node is not None else ())
+    return seen & {i.name for i in checked.graph.inputs}
+
+
+def padding_mask(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """A [B, S] key padding mask as a tokenizer makes one: row b is L_b ones then zeros,
+    L_b drawn from 1..S (the first row S: one example fills the batch's length)."""
+    batch, steps = shape
+    lengths = rng.integers(1, steps + 1, batch)
+    lengths[:1] = steps
+    return np.arange(steps)[None, :] < lengths[:, None]
 
 
 @dataclass
