@@ -240,6 +240,52 @@ def test_dcgan_is_the_tutorials() -> None:
     compare_sequential("dcgan_discriminator", discriminator, {"x": torch.randn(2, 3, 64, 64)})
 
 
+def unet_module() -> Any:
+    """milesial/Pytorch-UNet's UNet(n_channels=3, n_classes=2) (bilinear=False) written
+    anew: its modules in its order (inc, down1..4, up1..4 as transposed conv then double
+    conv, outc) and its forward, whose padding is zero on sides that are multiples of 16."""
+    import torch
+    from torch import nn
+
+    def double_conv(i: int, o: int) -> Any:
+        return nn.Sequential(
+            nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(True),
+            nn.Conv2d(o, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(True),
+        )  # fmt: skip
+
+    class UNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inc = double_conv(3, 64)
+            self.downs = nn.ModuleList(
+                nn.Sequential(nn.MaxPool2d(2), double_conv(c, 2 * c)) for c in (64, 128, 256, 512)
+            )
+            self.ups = nn.ModuleList(
+                nn.ModuleList([nn.ConvTranspose2d(2 * c, c, 2, stride=2), double_conv(2 * c, c)])
+                for c in (512, 256, 128, 64)
+            )
+            self.outc = nn.Conv2d(64, 2, 1)
+
+        def forward(self, x: Any) -> Any:
+            skips = [self.inc(x)]
+            for down in self.downs:
+                skips.append(down(skips[-1]))
+            x = skips.pop()
+            for up, conv in self.ups:
+                x = conv(torch.cat([skips.pop(), up(x)], dim=1))
+            return self.outc(x)
+
+    return UNet()
+
+
+@pytest.mark.zoo
+def test_unet_is_milesials() -> None:
+    import torch
+
+    torch.manual_seed(0)
+    compare_sequential("unet", unet_module(), {"x": torch.randn(2, 3, 32, 32)})
+
+
 def import_or_skip(name: str) -> Any:
     """pytest.importorskip, also where the torchvision wheel is a CUDA build beside a CPU
     torch (PyPI's torchvision 0.28.0 with torch 2.13.0+cpu): its C++ ops do not load,
