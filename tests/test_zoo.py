@@ -7,8 +7,8 @@ wrote it, this file checks the spec, compares dlc's count with that figure, and 
 BIG parameters or more only under `-m zoo`). Under `-m zoo` it also loads the weights of
 torchvision's and Hugging Face's own randomly initialised models into dlc's torch module
 and compares the outputs; those tests skip when torchvision or transformers is missing
-(`pip install ".[zoo]"`). The DCGAN pair is compared with the PyTorch tutorial's modules,
-written out below, in the default suite.
+(`pip install ".[zoo]"`). The DCGAN pair is compared with the PyTorch tutorial's modules
+in the default suite, and U-Net with milesial's UNet under `-m zoo`, both written out below.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from dlc.runtime.compile import build_onnx, choose_sizes, resolve_weights, sampl
 
 ZOO = sorted((ROOT / "specs" / "zoo").glob("*.yaml"))
 PUBLISHED = re.compile(r"# published: (\d{1,3}(?:,\d{3})*) parameters \(source: (.+)\)")
-# Verify builds the ONNX graph in memory and runs both models: about 10 s and 3.6 GB for
-# BERT-base, so the specs this large verify only under `-m zoo`.
+# Verify builds the ONNX graph in memory and runs both models: 10 to 20 s and 3.6 GB for
+# BERT-base and GPT-2, 2 to 5 s for ResNet-50 and U-Net, so the specs this large verify
+# only under `-m zoo`.
 BIG = 25_000_000
 
 
@@ -136,9 +137,15 @@ def test_verify(path: Path) -> None:
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     module = to_torch(checked.graph, weights).eval()
     feeds = sample_inputs(checked, 4, np.random.default_rng(0), sizes)
+    first = checked.graph.outputs[0][0]  # the ONNX model's first output too
+
+    def run(module: Any, dtype: Any) -> Any:
+        result = module(**{k: torch.from_numpy(v).to(dtype) if v.dtype.kind == "f"
+                           else torch.from_numpy(v) for k, v in feeds.items()})  # fmt: skip
+        return result[first] if isinstance(result, dict) else result
+
     with torch.no_grad():
-        ours = module(**{k: torch.from_numpy(v) for k, v in feeds.items()})
-        exact = module.double()(**{k: torch.from_numpy(v).double() for k, v in feeds.items()})
+        ours, exact = run(module, torch.float32), run(module.double(), torch.float64)
     theirs = torch.from_numpy(session.run(None, feeds)[0])
     assert_close(ours, exact, DEEP_RTOL)
     assert_close(theirs, exact, DEEP_RTOL)
