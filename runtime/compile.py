@@ -266,6 +266,7 @@ class Verified:
     ok: bool
     rescaled_for: str | None = None
     too_small: str | None = None
+    calibrated: str = ""  # how the redrawn weights' batchnorm statistics were set, if any
 
     @property
     def passed(self) -> bool:
@@ -279,7 +280,7 @@ class Verified:
         if self.rescaled_for is not None:
             lines.append(f"{head}: output {self.rescaled_for} is below {MIN_SCALE:g} with these "
                          "weights, too small to judge: comparing with weights redrawn "
-                         "N(0, 1/fan_in)")  # fmt: skip
+                         f"N(0, 1/fan_in){self.calibrated}")  # fmt: skip
             head += " with redrawn weights"
         if self.too_small is not None:
             lines.append(f"{head}: CANNOT JUDGE: output {self.too_small} is still below "
@@ -314,7 +315,12 @@ def verify(
     weights = unit_variance_weights(checked, weights)
     rescaled_for = small
     worst, ok, small = _compare(checked, weights, build_onnx(checked, weights, opset), env)
-    return Verified(shown, worst, ok, rescaled_for, small)
+    if small is None or not any(n.op == "batchnorm" for n in checked.graph.nodes):
+        return Verified(shown, worst, ok, rescaled_for, small)
+    # still too small: the batchnorms' initial statistics shrink the signal (SiLU nets)
+    weights = calibrate_batchnorms(checked, weights, env)
+    worst, ok, small = _compare(checked, weights, build_onnx(checked, weights, opset), env)
+    return Verified(shown, worst, ok, rescaled_for, small, CALIBRATED)
 
 
 def _compare(
@@ -368,6 +374,43 @@ def unit_variance_weights(
                 std = 1.0 / math.sqrt(fans(p.shape)[0])
                 out[f"{n.name}.{p.name}"] = rng.normal(0.0, std, p.shape).astype(np.float32)
     return out
+
+
+CALIBRATED = " and batchnorm statistics taken from the inputs"
+
+
+def calibrate_batchnorms(
+    checked: Checked, weights: Mapping[str, np.ndarray], sizes: Mapping[str, int]
+) -> dict[str, np.ndarray]:
+    """`weights` with each batchnorm's running statistics taken from what reaches it on a
+    random batch (in eval mode, layer after layer): each channel's mean, and one variance
+    for all the channels, their mean. Freshly initialised statistics (0 and 1) leave a
+    deep net's signal to shrink layer after layer (EfficientNet-B0's logits: 1e-17, and
+    5e-8 with weights redrawn N(0, 1/fan_in)); calibrated ones bring every layer back to
+    unit scale. One variance per layer, not one per channel: a channel that happens to be
+    near constant (variances of 1e-11) would be amplified until float32 rounding decides
+    the comparison."""
+    if not any(n.op == "batchnorm" for n in checked.graph.nodes):
+        return dict(weights)
+    import torch
+
+    from ..compiler.lower.torch import to_torch
+
+    def calibrate(m: Any, args: tuple[Any, ...]) -> None:
+        x = args[0]
+        axes = [0, *range(2, x.dim())]
+        m.running_mean.copy_(x.mean(axes))
+        m.running_var.fill_(float(x.var(axes).mean()))
+
+    module = to_torch(checked.graph, weights).eval()
+    for m in module.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.register_forward_pre_hook(calibrate)
+    feeds = sample_inputs(checked, 8, np.random.default_rng(1), sizes)
+    with torch.no_grad():
+        module(**{k: torch.from_numpy(v) for k, v in feeds.items()})
+    calibrated = {k: v.numpy() for k, v in module.state_dict().items()}
+    return {k: calibrated.get(k, v) for k, v in weights.items()}
 
 
 def compile_spec(
