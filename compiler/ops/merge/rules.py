@@ -13,7 +13,7 @@ SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}  # the operator a spe
 
 def broadcast(ctx: OpCtx) -> TensorType:
     """numpy broadcasting over all inputs, exact on symbolic dims; one dtype for all."""
-    no_bool(ctx)
+    no_bool(ctx, SYMBOLS.get(ctx.node.op, ctx.node.op))
     same_dtype(ctx)
     rank = max(t.rank for t in ctx.inputs)
     out: list[Dim] = []
@@ -59,13 +59,13 @@ def same_dtype(ctx: OpCtx) -> None:
         )
 
 
-def no_bool(ctx: OpCtx) -> None:
-    """ONNX's Add, Sub, Mul and Div take no bool tensors (and torch refuses `-` on them)."""
+def no_bool(ctx: OpCtx, symbol: str) -> None:
+    """ONNX's Add, Sub, Mul, Div and Neg take no bool tensors (torch's `-` neither)."""
     for t, name in zip(ctx.inputs, ctx.node.inputs, strict=True):
         if t.dtype == "bool":
             raise ctx.fail(
-                f"{ctx.node.op} needs a tensor of numbers, but '{name}' is bool",
-                "arithmetic takes tensors of numbers (ONNX's Add, Mul, ... take no bool)",
+                f"'{symbol}' of the bool tensor '{name}': arithmetic takes tensors of numbers",
+                "ONNX's Add, Sub, Mul and Div take no bool tensors",
             )
 
 

@@ -49,8 +49,8 @@ SCALAR = ArgType("a finite number", _number)
 
 
 def _scalar_shape(ctx: OpCtx) -> TensorType:
-    no_bool(ctx)
     symbol, _ = SCALAR_OPS[ctx.node.op]
+    no_bool(ctx, symbol)
     s, t, name = ctx["scalar"], ctx.x, ctx.node.inputs[0]
     if symbol == "/":
         no_int_division(ctx)
@@ -85,7 +85,7 @@ for _name, (_symbol, _left) in SCALAR_OPS.items():
 
 
 def _neg_shape(ctx: OpCtx) -> TensorType:
-    no_bool(ctx)
+    no_bool(ctx, "-")
     return ctx.x
 
 
