@@ -3,9 +3,9 @@
 Every expression string is parsed and interpreted in one of two contexts:
 
 - a *layer* context (`apply`): the expression is a function of an incoming tensor.
-  Ops and blocks are applied to it, `->` chains, `+` adds the results of its operands,
-  names of inputs and graph nodes are tensors themselves, and combinators (`residual`,
-  `repeat`, ...) expand through their registry entry's `expand` rule;
+  Ops and blocks are applied to it, `->` chains, `+ - * /` and unary minus are elementwise
+  ops (tensor_arith.py: `a * s`, `x * 0.5`), names of inputs and graph nodes are tensors
+  themselves, and combinators (`residual`, `repeat`, ...) expand through their `expand` rule;
 - a *value* context (`value`): arguments, dims and params; arithmetic over numbers,
   params and symbolic dims is exact; a bare unknown word is a string (`padding=same`).
 

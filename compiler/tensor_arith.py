@@ -70,8 +70,9 @@ def apply_arith(el: Elaborator, e: BinOp | Neg, x: str | None, env: Env, scope: 
     tensor, const = (e.left, e.right) if left else (e.right, e.left)
     c = constant(el, const, env, divisor=e.op == "/" and left)
     v = _operand(el, tensor, x, env, scope)
-    reflected = right and e.op in ("-", "/")  # the constant on the left: 1 - x, 2 / x
-    return el.emit(f"{'r' * reflected}{op}_scalar", (v,), {"scalar": c}, e.loc, scope)
+    if right and e.op in ("-", "/"):
+        op = "r" + op  # the constant on the left: 1 - x is rsub_scalar, 2 / x rdiv_scalar
+    return el.emit(f"{op}_scalar", (v,), {"scalar": c}, e.loc, scope)
 
 
 def is_tensor(el: Elaborator, e: Expr, env: Env) -> bool:
