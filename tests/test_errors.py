@@ -286,6 +286,34 @@ CATALOG = [
         "the spec has no inputs",
         "3:8",
     ),
+    (
+        "tensor_arithmetic_broadcast",
+        "dlc: 1\nname: t\ninputs: {x: [B, 8, 4, 4], s: [B, 4]}\nmodel:\n  y: x * s\n",
+        ShapeError,
+        "mul cannot broadcast [B, 8, 4, 4] and [B, 4]: axis -2 is 4 and B",
+        "5:6",
+    ),
+    (
+        "tensor_arithmetic_over_constants_only",
+        HEAD + "params: {d: 4}\nmodel:\n  y: 2 * d\n",
+        ElaborationError,
+        "expected a layer or a tensor here, got the number 8 (arithmetic over constants only)",
+        "6:6",
+    ),
+    (
+        "tensor_divided_by_zero",
+        HEAD + "model:\n  y: x / 0\n",
+        ElaborationError,
+        "division by zero",
+        "5:10",
+    ),
+    (
+        "int_tensor_times_float",
+        "dlc: 1\nname: t\ninputs: {x: {shape: [B, 4], dtype: int64}}\nmodel:\n  y: x * 0.5\n",
+        ShapeError,
+        "'*' of the int64 tensor 'x' and the float 0.5 would make a float tensor",
+        "5:6",
+    ),
 ]
 
 
@@ -309,7 +337,15 @@ def test_error_catalog(case: str, text: str, kind: type, message: str, where: st
     [
         c
         for c in CATALOG
-        if c[0] in ("bad_yaml", "unknown_op", "cycle", "shape_mismatch", "yaml_bomb")
+        if c[0]
+        in (
+            "bad_yaml",
+            "unknown_op",
+            "cycle",
+            "shape_mismatch",
+            "yaml_bomb",
+            "tensor_arithmetic_broadcast",
+        )
     ],
     ids=lambda v: v if isinstance(v, str) and "\n" not in v else "",
 )
