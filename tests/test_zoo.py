@@ -328,7 +328,7 @@ def gpt2_weights(hf: Mapping[str, Any]) -> dict[str, Any]:
 @pytest.mark.zoo
 def test_bert_is_hugging_faces() -> None:
     """transformers.BertModel(BertConfig()), random weights loaded into bert_base.yaml's
-    module: the same hidden states and pooled output."""
+    module: the same hidden states and pooled output, with one sequence padded."""
     import torch
 
     transformers = import_or_skip("transformers")
@@ -338,9 +338,10 @@ def test_bert_is_hugging_faces() -> None:
     module.load_state_dict(bert_weights(reference.state_dict()))
     ids = torch.randint(0, 30522, (2, 16))
     types_ = torch.randint(0, 2, (2, 16))
+    mask = (torch.arange(16) < torch.tensor([[16], [9]])).long()  # the second padded
     with torch.no_grad():
-        ours = module(input_ids=ids, token_type_ids=types_)
-        theirs = reference(input_ids=ids, token_type_ids=types_)
+        ours = module(input_ids=ids, token_type_ids=types_, attention_mask=mask)
+        theirs = reference(input_ids=ids, token_type_ids=types_, attention_mask=mask)
     assert_close(ours["last_hidden_state"], theirs.last_hidden_state)
     assert_close(ours["pooler_output"], theirs.pooler_output)
 
