@@ -39,7 +39,9 @@ class ArgType:
 
     name: str
     coerce: Callable[[Any], Any]
-    kind: str = "value"  # value | init | body | tensor
+    # value | init | body | tensor (a node an attribute names: tie=) | input (a tensor that
+    # joins the node's inputs: attention's mask=)
+    kind: str = "value"
     words: bool = False  # takes bare words (`padding=same`), so an unknown name is a value
 
 
@@ -134,6 +136,7 @@ AXIS = INT
 INIT = ArgType("an init scheme", lambda v: v, kind="init")
 BODY = ArgType("a layer or pipeline", lambda v: v, kind="body")
 TENSOR = ArgType("a tensor", lambda v: v, kind="tensor")
+INPUT = ArgType("a tensor", lambda v: v, kind="input")
 
 
 def _none(v: Any) -> None:
