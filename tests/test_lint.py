@@ -287,3 +287,12 @@ SPEC_LINTS: dict[str, list[tuple[str, int, int]]] = {
 )
 def test_the_specs_lint_as_listed(path: Path) -> None:
     assert found(path) == SPEC_LINTS.get(path.stem, [])
+
+
+def test_train_prints_the_lints_first_and_trains(tmp_path: Path) -> None:
+    case = ROOT / "tests" / "lint_cases" / "dlc113_learning_rate.yaml"
+    result = run_dlc("train", str(case), "--set", "training.epochs=1", "--out",
+                     str(tmp_path / "run"), "-q", env={"OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "dlc113_learning_rate.yaml:11:19: warning: lr=1 is far above adam's" in result.stderr
+    assert (tmp_path / "run" / "model.onnx").exists()
