@@ -224,6 +224,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from ..compiler.pipeline import check_file
 
     checked = check_file(args.spec, args.overrides)
+    if not args.json:
+        _warnings(checked)  # the checker's own (stderr), before the lessons (stdout)
     report = lint(checked)
     lints = list(report.lints)  # a runtime probe (--probe) would add its findings here
     if args.json:

@@ -151,18 +151,22 @@ def zscore_near_constant(ctx: LintContext) -> Iterator[Finding]:
     for n in ctx.nodes:
         if n.op != "standardize" or n.attr("method") != "zscore":
             continue
-        if not _reads_raw_input(ctx, n) or _width_of(n) != data.features:
+        width = _width_of(n)
+        if not _reads_raw_input(ctx, n) or not width or (data.features or 0) % width:
             continue
         x = _load_sklearn(data.sklearn)
         if x is None:
             return
-        count, z = zscore_extremes(x, float(n.attr("eps")))
+        # Without a permute on the way, the standardized axis is the data's last one cut
+        # into rows of `width` (the digits as 8 steps of 8 pixels: statistics per column).
+        count, z = zscore_extremes(x.reshape(-1, width), float(n.attr("eps")))
         if count:
+            what = (f"{count} of its {width} features" if width == data.features
+                    else f"{count} of the {width} features standardized here")  # fmt: skip
             yield Finding(
-                f"z-scoring {data.name}: {count} of its {data.features} features are nearly "
-                f"constant, and their rare other values land {MAX_Z:g}σ to {z:.0f}σ from the "
-                f"mean; a split that holds such values feeds the network inputs it never "
-                f"trained on",
+                f"z-scoring {data.name}: {what} are nearly constant, and their rare "
+                f"other values land {MAX_Z:g}σ to {z:.0f}σ from the mean; a split that holds "
+                f"such values feeds the network inputs it never trained on",
                 n.loc,
                 "use standardize(method=minmax) (pixels land in [0, 1]), or a floor on the "
                 "scale: standardize(eps=1)",
@@ -175,12 +179,12 @@ def _width_of(n: Node) -> int | None:
 
 
 def _reads_raw_input(ctx: LintContext, n: Node) -> bool:
-    """`n` reads a graph input directly or through layout ops only."""
+    """`n` reads a graph input directly or through flatten/reshape only."""
     inputs = {i.name for i in ctx.graph.inputs}
     value = n.inputs[0] if n.inputs else None
     while value is not None and value not in inputs:
         producer = ctx.producer(value)
-        if producer is None or producer.op not in LAYOUT:
+        if producer is None or producer.op not in ("flatten", "reshape"):
             return False
         value = producer.inputs[0] if producer.inputs else None
     return value is not None

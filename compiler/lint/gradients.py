@@ -15,10 +15,10 @@ RELU_FAMILY = frozenset(
 )
 GLOROT = frozenset({"glorot_normal", "glorot_uniform", "lecun_normal", "lecun_uniform"})
 HE = frozenset({"he_normal", "he_uniform"})
-# Between a weighted layer and its activation these change neither the fan nor the
-# variance argument of the init (a norm re-scales, but the lesson is about the layer).
-PASS_THROUGH = frozenset({"dropout", "flatten", "reshape", "permute", "batchnorm",
-                          "layernorm", "groupnorm", "stochastic_depth"})  # fmt: skip
+# Between a weighted layer and its activation these leave the init's variance argument
+# as it is. A norm does not: it rescales whatever the init gave, so a layer followed by
+# one has no activation to match.
+PASS_THROUGH = frozenset({"dropout", "flatten", "reshape", "permute", "stochastic_depth"})
 WEIGHTED = frozenset({"dense", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
                       "conv_transpose2d"})  # fmt: skip
 # Depth at which a saturating stack is worth a warning: 0.25**5 ≈ 1e-3.
