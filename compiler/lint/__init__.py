@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import Collector, DlcError, Loc, Source, did_you_mean
-from . import data, gradients, layers, losses, optim  # noqa: F401, I001 - register, in id order
+from . import data, gradients, layers, losses, optim  # noqa: F401 - they register the rules
 from .registry import RULES, Finding, Lint, LintContext, Rule
 
 if TYPE_CHECKING:

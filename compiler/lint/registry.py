@@ -85,6 +85,8 @@ def rule(id: str, name: str, title: str, doc: str) -> Callable[[Check], Check]:
     def register(check: Check) -> Check:
         assert id not in RULES, f"lint rule {id} registered twice"
         RULES[id] = Rule(id, name, title, doc, check)
+        for key in sorted(RULES):  # in id order, whichever module registered first
+            RULES[key] = RULES.pop(key)
         return check
 
     return register
