@@ -38,6 +38,7 @@ from .ops.registry import BODY, REGISTRY, REQUIRED, Arg, lookup
 from .order import in_dependency_order
 from .scope import Block, Env, Reported, Scope, Thunk
 from .spec import Body, GraphBody, SeqBody, Spec, Text
+from .state_refs import initial_inputs, state_reference
 from .syntax import (
     BinOp,
     Call,
@@ -144,6 +145,8 @@ class Elaborator(Values):
         )
 
     def apply_name(self, e: Name, x: str | None, env: Env, scope: Scope) -> str:
+        if "." in e.id:  # enc.h: a part of a node's final state
+            return state_reference(self, e, x, env, scope)
         if e.id in self.clashed:
             raise Reported()  # a block with another meaning too, reported where it is defined
         tensor = env.tensor(e.id)
@@ -198,7 +201,7 @@ class Elaborator(Values):
                     e.loc,
                     "start the pipeline with a tensor: x -> " + opdef.name,
                 )
-            tensors = (x,)
+            tensors = (x, *initial_inputs(self, opdef, bound, scope))
         if not opdef.accepts_arity(len(tensors)):
             raise self.fail(
                 f"{opdef.name} needs at least 2 tensors, got {len(tensors)}",

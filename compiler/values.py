@@ -173,7 +173,7 @@ class Values(ABC):
         """An argument's value, checked and converted by its type: plain data (a `Word`
         becomes its text), a tensor's IR value, an init, or a `Thunk` for a body."""
         kind = a.type.kind
-        if kind == "body":
+        if kind in ("body", "input"):  # inputs are bound with the node (state_refs.py)
             return Thunk(expr, env)
         if kind == "tensor":
             return self.apply(expr, x, env, scope)

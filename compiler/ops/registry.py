@@ -39,7 +39,7 @@ class ArgType:
 
     name: str
     coerce: Callable[[Any], Any]
-    kind: str = "value"  # value | init | body | tensor
+    kind: str = "value"  # value | init | body | tensor | input
     words: bool = False  # takes bare words (`padding=same`), so an unknown name is a value
 
 
@@ -134,6 +134,9 @@ AXIS = INT
 INIT = ArgType("an init scheme", lambda v: v, kind="init")
 BODY = ArgType("a layer or pipeline", lambda v: v, kind="body")
 TENSOR = ArgType("a tensor", lambda v: v, kind="tensor")
+# Tensors the node reads as more inputs after x (a list gives several), not an attribute:
+# a recurrent net's initial state. Elaboration binds them (state_refs.py).
+INPUT = ArgType("a tensor or a list of tensors", lambda v: v, kind="input")
 
 
 def _none(v: Any) -> None:
@@ -260,6 +263,9 @@ class OpDef:
     # Parameters that must be positive (variances, scales): tests that perturb weights
     # keep them so.
     positive_params: tuple[str, ...] = ()
+    # The parts of the op's final state, which `node.h` names (recurrent nets: h, and c for
+    # an lstm) and an `initial=node` of another such op reads.
+    state: tuple[str, ...] = ()
     examples: tuple[Example, ...] = ()  # test cases, read by the table-driven tests
     errors: tuple[Failure, ...] = ()  # error cases, message and place
 
