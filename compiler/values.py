@@ -96,7 +96,7 @@ class Values(ABC):
         else:
             pools = (env.names() | self.dim_names,)
             kind = "name"
-        if not layer and env.tensor(name) is not None:
+        if not layer and env.tensor(name.split(".", 1)[0]) is not None:  # x, or enc.h
             return self.fail(
                 f"'{name}' is a tensor, not a value",
                 loc,

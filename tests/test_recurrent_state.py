@@ -60,9 +60,7 @@ def _feeds(checked: Checked, batch: int = 3, steps: int = 6) -> dict[str, np.nda
     rng = np.random.default_rng(0)
     sizes = {"B": batch, "T": steps}
     return {
-        i.name: rng.standard_normal([sizes.get(str(d), d) for d in i.type.shape]).astype(
-            np.float32
-        )
+        i.name: rng.standard_normal([sizes.get(str(d), d) for d in i.type.shape]).astype(np.float32)
         for i in checked.graph.inputs
     }
 
@@ -93,9 +91,9 @@ def test_initial_and_final_state_are_torchs_h0_c0_and_h_n_c_n() -> None:
     checked = check_text(LSTM_SPEC, "t.yaml")
     weights = {f"enc.{k}": v.numpy() for k, v in theirs.state_dict().items()}
     feeds = _feeds(checked)
+    x, h0, c0 = (torch.from_numpy(feeds[k]) for k in ("x", "h0", "c0"))
     with torch.no_grad():
-        y, (h_n, c_n) = theirs(*(torch.from_numpy(feeds[k]) for k in ("x",)),
-                               (torch.from_numpy(feeds["h0"]), torch.from_numpy(feeds["c0"])))  # fmt: skip
+        y, (h_n, c_n) = theirs(x, (h0, c0))
     ours, ort_out, reference, model = _run(checked, weights, feeds)
     want = {"y": y.numpy(), "h": h_n.numpy(), "c": c_n.numpy()}
     for name, value in want.items():
@@ -235,6 +233,7 @@ model:
         ("nope.h", "unknown node or input 'nope'", 8),
         ("enc.h.c", "a lstm has no state part 'h.c'", 8),
         ("x -> enc.h", "'enc.h' is a tensor, not a layer", 13),
+        ("x -> dense(enc.h)", "'enc.h' is a tensor, not a value", 19),
         ("x -> lstm(4, initial=enc.c)", "lstm's initial state is 2 tensors (h, c), got 1", 29),
         ("x -> lstm(4, initial=g)", "lstm starts from a state (h, c), but gru node 'g' has no c",
          29),
