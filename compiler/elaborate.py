@@ -400,7 +400,7 @@ class Elaborator(Values):
         if isinstance(d, int):
             return d
         e = d.parse()
-        if isinstance(e, Name) and e.id not in self.global_env.consts:
+        if isinstance(e, Name) and "." not in e.id and e.id not in self.global_env.consts:
             return sym(e.id)
         v = plain(self.value(e, self.global_env))
         if isinstance(v, float) and v.is_integer():

@@ -13,7 +13,8 @@ state, and its parts, is their OpDef's `state` (rnn, gru: h; lstm: h and c).
 - `initial=` (an argument of kind "input", registry.INPUT) gives the node more inputs
   after x, one per part of its own state, in order: a list `[h, c]` of tensors as they
   are; or one expression: a node with a state gives the parts that the consumer takes (an
-  lstm's h for a gru), any other tensor is h itself (so an lstm needs the list).
+  lstm's h for a gru), any other tensor is h itself (so an lstm needs the list); `none`
+  (the default, also as a block argument) gives none: the net starts from zeros.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ElaborationError, did_you_mean
 from .ir import Node
 from .ops.registry import REGISTRY, OpDef
-from .scope import Env, Scope, Thunk
+from .scope import CONSTANTS, Env, Scope, Thunk
 from .syntax import Expr, ListExpr, Name
 
 if TYPE_CHECKING:
@@ -86,10 +87,21 @@ def initial_inputs(el: Elaborator, opdef: OpDef, bound: dict[str, Any], scope: S
     for a in opdef.args:
         if a.type.kind == "input":
             thunk = bound.pop(a.name)
-            if thunk is not None:
+            if thunk is not None and not _is_none(thunk.expr, thunk.env):
                 assert isinstance(thunk, Thunk)
                 out += _initial(el, opdef, thunk.expr, thunk.env, scope)
     return tuple(out)
+
+
+def _is_none(e: Expr, env: Env) -> bool:
+    """`initial=none` (the default written out), also through a block argument or param:
+    no state is given."""
+    if not isinstance(e, Name):
+        return False
+    found, const = env.const(e.id)
+    if found and isinstance(const, Thunk):
+        return _is_none(const.expr, const.env)
+    return const is None if found else CONSTANTS.get(e.id, False) is None
 
 
 def _initial(el: Elaborator, opdef: OpDef, expr: Expr, env: Env, scope: Scope) -> list[str]:

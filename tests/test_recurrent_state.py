@@ -256,3 +256,21 @@ def test_a_state_of_a_bidirectional_net_starts_a_twin() -> None:
     text = BASE.replace("EXPR", "x -> lstm(4, layers=2, bidirectional=true, initial=b)")
     graph = check_text(text, "t.yaml").graph
     assert str(graph.types()[dict(graph.outputs)["y"]]) == "[B, T, 8]"
+
+
+def test_initial_none_is_the_default_also_through_a_block_argument() -> None:
+    """A block can take the state as an argument, and `none` starts from zeros."""
+    text = """dlc: 1
+name: t
+inputs: {x: [B, T, 3]}
+blocks:
+  decoder(start): ["lstm(4, initial=start)"]
+model:
+  enc: x -> lstm(4)
+  a: x -> decoder(enc)
+  b: x -> decoder(none)
+  c: x -> lstm(4, initial=none)
+  y: concat(a, b, c, axis=-1)
+"""
+    nodes = check_text(text, "t.yaml").graph.nodes
+    assert [len(n.inputs) for n in nodes if n.op == "lstm"] == [1, 3, 1, 1]

@@ -28,6 +28,7 @@ in order). `initial=` takes, per part, that shape or, where layers·D = 1, [B, H
     lstm(64, initial=enc)         enc an lstm node: its final (h, c)
     lstm(64, initial=[h, c])      any two tensors, e.g. h: z -> dense(64) -> tanh
     gru(64, initial=h)            any tensor: h0 itself
+    lstm(64, initial=none)        zeros: the default (useful as a block's argument)
 
 `enc.h` and `enc.c` are nodes of the internal op `state` (state_refs.py), which take
 the part from what the net computes anyway (torch's second and third results, the Y_h

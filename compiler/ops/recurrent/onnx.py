@@ -173,7 +173,7 @@ def _state(e: Emit) -> str:
         for n in e.builder.nodes
         if n.op_type == op_type and re.fullmatch(re.escape(first) + r"(_\d+)?", n.name)
     ]
-    assert len(cells) == net.attr("layers"), f"{net.name}'s native nodes"  # fmt: skip
+    assert len(cells) == net.attr("layers"), f"{net.name}'s native nodes"
     parts = []
     for cell in cells:
         while len(cell.output) <= index:
