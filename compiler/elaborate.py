@@ -3,9 +3,9 @@
 Every expression string is parsed and interpreted in one of two contexts:
 
 - a *layer* context (`apply`): the expression is a function of an incoming tensor.
-  Ops and blocks are applied to it, `->` chains, `+` adds the results of its operands,
-  names of inputs and graph nodes are tensors themselves, and combinators (`residual`,
-  `repeat`, ...) expand through their registry entry's `expand` rule;
+  Ops and blocks are applied to it, `->` chains, `+ - * /` and unary minus are elementwise
+  ops (tensor_arith.py: `a * s`, `x * 0.5`), names of inputs and graph nodes are tensors
+  themselves, and combinators (`residual`, `repeat`, ...) expand through their `expand` rule;
 - a *value* context (`value`): arguments, dims and params; arithmetic over numbers,
   params and symbolic dims is exact; a bare unknown word is a string (`padding=same`).
 
@@ -54,6 +54,7 @@ from .syntax import (
     parse_many,
     references,
 )
+from .tensor_arith import apply_arith
 from .training import TrainingPlan, check_training_calls, training_plan
 from .values import MAX_BLOCK_DEPTH, Values, call_note, call_text, plain
 
@@ -126,23 +127,14 @@ class Elaborator(Values):
                     )
                 v = self.apply(stage, v, env, scope)
             return v
-        if isinstance(e, BinOp) and e.op == "+":
-            terms = list(_sum_terms(e))
-            values = tuple(self.apply(t, x, env, scope) for t in terms)
-            return self.emit("add", values, {}, e.loc, scope)
+        if isinstance(e, BinOp | Neg):
+            return apply_arith(self, e, x, env, scope)
         if isinstance(e, Name):
             return self.apply_name(e, x, env, scope)
         if isinstance(e, Call):
             return self.apply_call(e, x, env, scope)
-        what = {Num: "a number", Str: "a string", ListExpr: "a list", Neg: "a negation"}
-        desc = what.get(type(e), f"the arithmetic '{e.op}'" if isinstance(e, BinOp) else "this")
-        raise self.fail(
-            f"expected a layer or a tensor here, got {desc}",
-            e.loc,
-            "tensors combine with '+' and with add(...), mul(...), concat(...)"
-            if isinstance(e, BinOp)
-            else None,
-        )
+        what = {Num: "a number", Str: "a string", ListExpr: "a list"}
+        raise self.fail(f"expected a layer or a tensor here, got {what[type(e)]}", e.loc)
 
     def apply_name(self, e: Name, x: str | None, env: Env, scope: Scope) -> str:
         if "." in e.id:  # enc.h: a part of a node's final state
@@ -201,10 +193,19 @@ class Elaborator(Values):
                     e.loc,
                     "start the pipeline with a tensor: x -> " + opdef.name,
                 )
-            tensors = (x, *initial_inputs(self, opdef, bound, scope))
+            tensors = (x,)
+        # An argument of kind "input" (attention's mask=) is a tensor that joins the
+        # node's inputs after the others, in signature order, when it is given; the
+        # node's attribute says whether it was. One of kind "state" (initial=) likewise
+        # gives one tensor per part of a recurrent net's state (state_refs.py).
+        given = [a.name for a in opdef.args if a.type.kind == "input"]
+        tensors = (*tensors, *(bound[k] for k in given if bound[k] is not None))
+        bound.update((k, bound[k] is not None) for k in given)
+        tensors = (*tensors, *initial_inputs(self, opdef, bound, scope))
         if not opdef.accepts_arity(len(tensors)):
+            need = opdef.arity if isinstance(opdef.arity, int) else f"at least {opdef.arity[0]}"
             raise self.fail(
-                f"{opdef.name} needs at least 2 tensors, got {len(tensors)}",
+                f"{opdef.name} needs {need} tensors, got {len(tensors)}",
                 e.loc,
                 f"write {opdef.name}(a, b) with node names or layers",
             )
@@ -472,14 +473,6 @@ class Elaborator(Values):
         for name, value in outputs:
             self.global_env.tensors.setdefault(name, value)
         return self.named_values(self.spec.export.outputs, root)
-
-
-def _sum_terms(e: Expr) -> Iterator[Expr]:
-    if isinstance(e, BinOp) and e.op == "+":
-        yield from _sum_terms(e.left)
-        yield from _sum_terms(e.right)
-    else:
-        yield e
 
 
 def _texts(body: Body) -> Iterator[Text]:

@@ -1,7 +1,8 @@
 """Names during elaboration: environments, naming scopes, and deferred arguments.
 
 `Env` maps the names an expression may use (params and block arguments as constants,
-inputs and graph nodes as tensors) and chains to the environment it was written in.
+inputs and graph nodes as tensors) and chains to the environment it was written in; an
+`IndexEnv` is the one link that binds the index of one copy of `repeat(n, i -> ...)`.
 `Scope` hands out the dotted IR node names (`body.repeat.0.dense_1`). A `Thunk` is a
 block argument kept unevaluated until it is used, so one argument can be a number or a
 whole sub-network.
@@ -76,6 +77,12 @@ class Env:
             out |= set(env.consts)
             env = env.parent
         return out
+
+
+class IndexEnv(Env):
+    """One copy of `repeat(n, i -> body)`: the index name bound to the copy's number, over
+    the environment the body was written in (sharing its tensors). A class of its own so
+    that a later repeat can tell an enclosing index from a param or a block argument."""
 
 
 @dataclass

@@ -10,8 +10,9 @@ state, and its parts, is their OpDef's `state` (rnn, gru: h; lstm: h and c).
 - `enc.h` (a dotted name, schema/expr.lark's DOTTED) where a tensor stands: the state
   node of node `enc`'s part `h`. `enc` must name a node with a state, and `h` be one of
   its parts; anything else is an error at the reference.
-- `initial=` (an argument of kind "input", registry.INPUT) gives the node more inputs
-  after x, one per part of its own state, in order: a list `[h, c]` of tensors as they
+- `initial=` (an argument of kind "state", registry.INITIAL_STATE) gives the node more
+  inputs after x, one per part of its own state, in order, and its attribute says
+  whether it did (as for an argument of kind "input"): a list `[h, c]` of tensors as they
   are; or one expression: a node with a state gives the parts that the consumer takes (an
   lstm's h for a gru), any other tensor is h itself (so an lstm needs the list); `none`
   (the default, also as a block argument) gives none: the net starts from zeros.
@@ -81,15 +82,17 @@ def state_reference(el: Elaborator, e: Name, x: str | None, env: Env, scope: Sco
 
 
 def initial_inputs(el: Elaborator, opdef: OpDef, bound: dict[str, Any], scope: Scope) -> tuple:
-    """The node's inputs after x that its arguments of kind "input" give (taken out of
-    `bound`, which holds them as Thunks): an `initial=` state, one tensor per part."""
+    """The node's inputs that its arguments of kind "state" give (`bound` holds them as
+    Thunks, and gets whether each was given instead): an `initial=` state, one tensor per
+    part."""
     out: list[str] = []
     for a in opdef.args:
-        if a.type.kind == "input":
-            thunk = bound.pop(a.name)
-            if thunk is not None and not _is_none(thunk.expr, thunk.env):
-                assert isinstance(thunk, Thunk)
+        if a.type.kind == "state":
+            thunk = bound[a.name]
+            given = thunk is not None and not _is_none(thunk.expr, thunk.env)
+            if given:
                 out += _initial(el, opdef, thunk.expr, thunk.env, scope)
+            bound[a.name] = given
     return tuple(out)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from .arith import compute
@@ -57,6 +58,9 @@ class Values(ABC):
         self.parsed: dict[Text, Expr | DlcError] = {}
         # The block calls being elaborated, outermost first: (the call's text, its place).
         self.calls: list[tuple[str, Loc]] = []
+        # The copies of `repeat(n, i -> ...)` being elaborated, outermost first: how many
+        # block calls were open when each began (to order the notes), and its note.
+        self.copies: list[tuple[int, Diagnostic]] = []
 
     @abstractmethod
     def apply(self, e: Expr, x: str | None, env: Env, scope: Scope) -> str:
@@ -80,14 +84,42 @@ class Values(ABC):
             pass
 
     def call_notes(self) -> tuple[Diagnostic, ...]:
-        """The block calls that led here, innermost first: a mistake in a block's body
-        may be due to the arguments of one call (`repeat(n - 1, ...)` with n = 1). A deep
-        chain (a block calling itself) shows its innermost calls only."""
-        notes = [call_note(text, loc) for text, loc in reversed(self.calls)]
+        """The block calls and indexed repeat copies that led here, innermost first: a
+        mistake in a block's body may be due to the arguments of one call (`repeat(n - 1,
+        ...)` with n = 1), one in a repeat's body to its index. A deep chain (a block
+        calling itself) shows its innermost calls only."""
+        outer_first: list[Diagnostic] = []
+        copies = iter(self.copies)
+        copy = next(copies, None)
+        for depth, (text, loc) in enumerate(self.calls):
+            while copy is not None and copy[0] <= depth:
+                outer_first.append(copy[1])
+                copy = next(copies, None)
+            outer_first.append(call_note(text, loc))
+        if copy is not None:
+            outer_first += [copy[1], *(note for _, note in copies)]
+        notes = outer_first[::-1]
         if len(notes) > MAX_CALL_NOTES:
             more = len(notes) - MAX_CALL_NOTES
             notes[MAX_CALL_NOTES:] = [Diagnostic(f"and {more} calls further out", severity="note")]
         return tuple(notes)
+
+    @contextmanager
+    def in_copy(self, index: str, i: int, loc: Loc | None) -> Iterator[None]:
+        """Elaborating copy `i` of `repeat(n, index -> ...)` (written at `loc`): a mistake
+        in it gets the note `in repeat copy i = 2`, after the calls inside the copy and
+        before those around the repeat, since that mistake may hold for one copy only."""
+        self.copies.append((len(self.calls), copy_note(index, i, loc)))
+        try:
+            yield
+        except ExprSyntaxError:
+            raise  # about the text itself, the same in every copy
+        except DlcError as e:
+            notes = self.call_notes()
+            diags = [d if d.notes else replace(d, notes=notes) for d in e.diagnostics]
+            raise type(e)(diags) from None
+        finally:
+            self.copies.pop()
 
     def unknown_name(self, name: str, loc: Loc, env: Env, *, layer: bool) -> ElaborationError:
         if layer:
@@ -173,9 +205,9 @@ class Values(ABC):
         """An argument's value, checked and converted by its type: plain data (a `Word`
         becomes its text), a tensor's IR value, an init, or a `Thunk` for a body."""
         kind = a.type.kind
-        if kind in ("body", "input"):  # inputs are bound with the node (state_refs.py)
+        if kind in ("body", "state"):  # a state is bound with its node (state_refs.py)
             return Thunk(expr, env)
-        if kind == "tensor":
+        if kind in ("tensor", "input"):
             return self.apply(expr, x, env, scope)
         if kind == "init":
             return self.init_spec(expr, env)
@@ -318,6 +350,10 @@ def call_text(e: Call) -> str:
 
 def call_note(text: str, loc: Loc) -> Diagnostic:
     return Diagnostic(f"in the call {text}", loc, severity="note")
+
+
+def copy_note(index: str, i: int, loc: Loc | None) -> Diagnostic:
+    return Diagnostic(f"in repeat copy {index} = {i}", loc, severity="note")
 
 
 def plain(v: Any) -> Any:

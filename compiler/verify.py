@@ -2,8 +2,7 @@
 
 The IR (ir.py) knows no ops; this module does: every node must apply a known op of
 kind "op", to values defined before it, with as many inputs as the op takes, and with
-attributes that are exactly the op's arguments (names; those of kind "input" are
-inputs instead), each value one the argument's
+attributes that are exactly the op's arguments (names), each value one the argument's
 type accepts. A failure is a bug in dlc, not a user's mistake, so it is an assert.
 """
 
@@ -44,8 +43,7 @@ def _check_attrs(n: Node, opdef: OpDef) -> None:
     """The attributes are the op's arguments, sorted, each value of the argument's type."""
     keys = [k for k, _ in n.attrs]
     assert keys == sorted(keys), f"{n.name}: attrs are not sorted"
-    # an argument of kind "input" (initial=) is more inputs of the node, no attribute
-    expected = sorted(a.name for a in opdef.args if a.type.kind != "input")
+    expected = sorted(a.name for a in opdef.args)
     assert keys == expected, f"{n.name}: attrs {keys} are not {n.op}'s arguments {expected}"
     for key, value in n.attrs:
         arg = opdef.arg(key)

@@ -25,10 +25,12 @@ import numpy as np
 
 from .. import __version__
 from ..compiler.dims import evaluate, free_symbols, is_sym, substitute
+from ..compiler.dtypes import FLOAT_DTYPES as FLOATS
 from ..compiler.dtypes import NUMPY_DTYPES
 from ..compiler.errors import Diagnostic, ShapeError, UsageError
 from ..compiler.ir import format_graph
 from ..compiler.lower.initial_weights import fans, initial_weights
+from ..compiler.ops.attention.masks import key_masks
 from ..compiler.pipeline import Checked
 from ..compiler.shapes import infer_shapes
 from .files import atomic_write
@@ -202,7 +204,9 @@ def sample_inputs(
 ) -> dict[str, np.ndarray]:
     """Random inputs with every symbolic dim made concrete: the batch = `batch`, the
     others `sizes` (default: choose_sizes). Token ids that an embedding reads lie in its
-    vocabulary (the smallest, if several read them); other integers in 0..7."""
+    vocabulary (the smallest, if several read them); an input that attention reads only
+    as a key padding mask is one, each row a prefix of ones (at least one) then padding;
+    other integers in 0..7, other bools true or false at random."""
     env = dict(sizes if sizes is not None else choose_sizes(checked))
     env.update(dict.fromkeys(input_symbols(checked)[0], batch))
     vocab: dict[str, int] = {}
@@ -210,15 +214,45 @@ def sample_inputs(
         if n.op == "embedding":
             for name in n.inputs:
                 vocab[name] = min(vocab.get(name, n.attr("vocab")), n.attr("vocab"))
+    masks = _mask_inputs(checked) - set(vocab)
     out: dict[str, np.ndarray] = {}
     for i in checked.graph.inputs:
         shape = tuple(evaluate(d, env) for d in i.type.shape)
         dtype = NP_DTYPES.get(i.type.dtype, np.float32)
-        if np.issubdtype(dtype, np.integer):
+        if i.name in masks and len(shape) == 2:
+            out[i.name] = padding_mask(shape, rng).astype(dtype)
+        elif dtype == np.bool_:
+            out[i.name] = rng.integers(0, 2, shape).astype(dtype)
+        elif np.issubdtype(dtype, np.integer):
             out[i.name] = rng.integers(0, vocab.get(i.name, 8), shape).astype(dtype)
         else:
             out[i.name] = rng.standard_normal(shape).astype(dtype)
     return out
+
+
+def _mask_inputs(checked: Checked) -> set[str]:
+    """The inputs that attention reads as key padding masks, directly or through ops on
+    integer or bool values (`mask=attention_mask -> pad([1, 0], value=1)`)."""
+    nodes = {n.name: n for n in checked.graph.nodes}
+    todo = [m for n in checked.graph.nodes for m in key_masks(n)]
+    seen: set[str] = set()
+    while todo:
+        value = todo.pop()
+        node = nodes.get(value)
+        if value in seen or (node is not None and node.type and node.type.dtype in FLOATS):
+            continue
+        seen.add(value)
+        todo.extend(node.inputs if node is not None else ())
+    return seen & {i.name for i in checked.graph.inputs}
+
+
+def padding_mask(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """A [B, S] key padding mask as a tokenizer makes one: row b is L_b ones then zeros,
+    L_b drawn from 1..S (the first row S: one example fills the batch's length)."""
+    batch, steps = shape
+    lengths = rng.integers(1, steps + 1, batch)
+    lengths[:1] = steps
+    return np.arange(steps)[None, :] < lengths[:, None]
 
 
 @dataclass
@@ -232,6 +266,7 @@ class Verified:
     ok: bool
     rescaled_for: str | None = None
     too_small: str | None = None
+    calibrated: str = ""  # how the redrawn weights' batchnorm statistics were set, if any
 
     @property
     def passed(self) -> bool:
@@ -245,7 +280,7 @@ class Verified:
         if self.rescaled_for is not None:
             lines.append(f"{head}: output {self.rescaled_for} is below {MIN_SCALE:g} with these "
                          "weights, too small to judge: comparing with weights redrawn "
-                         "N(0, 1/fan_in)")  # fmt: skip
+                         f"N(0, 1/fan_in){self.calibrated}")  # fmt: skip
             head += " with redrawn weights"
         if self.too_small is not None:
             lines.append(f"{head}: CANNOT JUDGE: output {self.too_small} is still below "
@@ -280,7 +315,12 @@ def verify(
     weights = unit_variance_weights(checked, weights)
     rescaled_for = small
     worst, ok, small = _compare(checked, weights, build_onnx(checked, weights, opset), env)
-    return Verified(shown, worst, ok, rescaled_for, small)
+    if small is None or not any(n.op == "batchnorm" for n in checked.graph.nodes):
+        return Verified(shown, worst, ok, rescaled_for, small)
+    # still too small: the batchnorms' initial statistics shrink the signal (SiLU nets)
+    weights = calibrate_batchnorms(checked, weights, env)
+    worst, ok, small = _compare(checked, weights, build_onnx(checked, weights, opset), env)
+    return Verified(shown, worst, ok, rescaled_for, small, CALIBRATED)
 
 
 def _compare(
@@ -334,6 +374,43 @@ def unit_variance_weights(
                 std = 1.0 / math.sqrt(fans(p.shape)[0])
                 out[f"{n.name}.{p.name}"] = rng.normal(0.0, std, p.shape).astype(np.float32)
     return out
+
+
+CALIBRATED = " and batchnorm statistics taken from the inputs"
+
+
+def calibrate_batchnorms(
+    checked: Checked, weights: Mapping[str, np.ndarray], sizes: Mapping[str, int]
+) -> dict[str, np.ndarray]:
+    """`weights` with each batchnorm's running statistics taken from what reaches it on a
+    random batch (in eval mode, layer after layer): each channel's mean, and one variance
+    for all the channels, their mean. Freshly initialised statistics (0 and 1) leave a
+    deep net's signal to shrink layer after layer (EfficientNet-B0's logits: 1e-17, and
+    5e-8 with weights redrawn N(0, 1/fan_in)); calibrated ones bring every layer back to
+    unit scale. One variance per layer, not one per channel: a channel that happens to be
+    near constant (variances of 1e-11) would be amplified until float32 rounding decides
+    the comparison."""
+    if not any(n.op == "batchnorm" for n in checked.graph.nodes):
+        return dict(weights)
+    import torch
+
+    from ..compiler.lower.torch import to_torch
+
+    def calibrate(m: Any, args: tuple[Any, ...]) -> None:
+        x = args[0]
+        axes = [0, *range(2, x.dim())]
+        m.running_mean.copy_(x.mean(axes))
+        m.running_var.fill_(float(x.var(axes).mean()))
+
+    module = to_torch(checked.graph, weights).eval()
+    for m in module.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.register_forward_pre_hook(calibrate)
+    feeds = sample_inputs(checked, 8, np.random.default_rng(1), sizes)
+    with torch.no_grad():
+        module(**{k: torch.from_numpy(v) for k, v in feeds.items()})
+    calibrated = {k: v.numpy() for k, v in module.state_dict().items()}
+    return {k: calibrated.get(k, v) for k, v in weights.items()}
 
 
 def compile_spec(

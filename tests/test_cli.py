@@ -44,11 +44,11 @@ def test_check_ir_prints_the_canonical_text() -> None:
     assert result.stdout == (
         "graph xor(%x: [B, 2]) {\n"
         "  %dense: [B, 4] = dense(%x; bias=true, bias_init=none, init=lecun_normal, tie=none, "
-        "units=4)"
+        "units=4, weight_norm=false)"
         "  {weight: [4, 2] lecun_normal, bias: [4] zeros}\n"
         "  %sigmoid: [B, 4] = sigmoid(%dense)\n"
         "  %dense_1: [B, 1] = dense(%sigmoid; bias=true, bias_init=none, init=lecun_normal, "
-        "tie=none, units=1)  {weight: [1, 4] lecun_normal, bias: [1] zeros}\n"
+        "tie=none, units=1, weight_norm=false)  {weight: [1, 4] lecun_normal, bias: [1] zeros}\n"
         "  return y=%dense_1\n"
         "}\n"
     )

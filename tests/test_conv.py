@@ -110,12 +110,21 @@ def _bias(y: np.ndarray, c: Any) -> np.ndarray:
     return y if b is None else y + b.reshape((-1,) + (1,) * (y.ndim - 2))
 
 
+def _weight(p: dict[str, np.ndarray]) -> np.ndarray:
+    """The weight, or weight_norm's g·v/‖v‖ with the norm over every axis but the first
+    (Salimans & Kingma; torch's dim=0)."""
+    if "weight" in p:
+        return p["weight"]
+    g, v = p["parametrizations.weight.original0"], p["parametrizations.weight.original1"]
+    return g * v / np.sqrt(np.square(v).sum(axis=tuple(range(1, v.ndim)), keepdims=True))
+
+
 def ref_conv(c: Any) -> np.ndarray:
     """y[b, m] = Σ_{c in m's group, taps} w[m, c, tap] x[b, c, s·i + d·tap − p]."""
     n = c.x.ndim - 2
     k, s, d, before, after = _geometry(c.node, n)
     win, _ = _windows(c.x, k, s, d, before, after, 0.0)  # [B, C, *out, K]
-    w = c.p["weight"]  # [M, C/g, *k]
+    w = _weight(c.p)  # [M, C/g, *k]
     g = c.node.attr("groups")
     cg, mg = c.x.shape[1] // g, w.shape[0] // g
     parts = [
@@ -134,7 +143,7 @@ def ref_conv_transpose(c: Any) -> np.ndarray:
     each side (output_padding extends the far side)."""
     k, s, d, p, _ = _geometry(c.node, 2)
     extra = _ints(c.node, "output_padding", 2)
-    w = c.p["weight"]  # [C, M/g, *k]
+    w = _weight(c.p)  # [C, M/g, *k]
     g = c.node.attr("groups")
     cg, mg = c.x.shape[1] // g, w.shape[1]
     size = [(c.x.shape[2 + i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 + extra[i] for i in range(2)]

@@ -426,6 +426,11 @@ def test_layer_errors(layer: str, shape: str, message: str, hint: str | None) ->
         ("tie=emb", "tie=x", "but 'x' is not a node of this graph"),
         ("tie=emb", "tie=emb, init=he_normal", "dense(tie=emb) has no weight to init"),
         (
+            "tie=emb",
+            "tie=emb, weight_norm=true",
+            "dense(tie=emb, weight_norm=true): a tied layer has no weight of its own",
+        ),
+        (
             "embedding(vocab, dim)",
             "embedding(vocab, dim) -> dropout(0.1)",
             "but 'emb.dropout' is a dropout node",

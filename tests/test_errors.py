@@ -244,11 +244,75 @@ CATALOG = [
         "4:9",
     ),
     (
+        "repeat_index_makes_a_width_zero",
+        HEAD + "model:\n  - repeat(3, i -> dense(16 - 8 * i))\n",
+        ElaborationError,
+        "argument 'units': expected an integer >= 1, got 0",
+        "5:26",
+    ),
+    (
+        "repeat_index_as_a_layer",
+        HEAD + "model:\n  - repeat(2, i -> dense(8) -> i)\n",
+        ElaborationError,
+        "'i' is the number 0, not a layer",
+        "5:32",
+    ),
+    (
+        "repeat_index_shadows_a_param",
+        "dlc: 1\nname: t\nparams: {c: 8}\ninputs: {x: [B, 4]}\nmodel:\n"
+        "  - repeat(2, c -> dense(c))\n",
+        ElaborationError,
+        "repeat's index 'c' is also a param (defined at spec.yaml:3:10)",
+        "6:15",
+    ),
+    (
+        "repeat_index_shadows_a_block_argument",
+        HEAD + "blocks:\n  'stage(w)': ['repeat(2, w -> dense(w))']\nmodel: [stage(4)]\n",
+        ElaborationError,
+        "repeat's index 'w' is also an argument of the block",
+        "5:27",
+    ),
+    (
+        "repeat_index_unused",
+        HEAD + "model: ['repeat(2, k -> dense(8))']\n",
+        ElaborationError,
+        "repeat's index 'k' is not used in its body",
+        "4:20",
+    ),
+    (
         "no_inputs",
         "dlc: 1\nname: t\nmodel: [relu]\n",
         ElaborationError,
         "the spec has no inputs",
         "3:8",
+    ),
+    (
+        "tensor_arithmetic_broadcast",
+        "dlc: 1\nname: t\ninputs: {x: [B, 8, 4, 4], s: [B, 4]}\nmodel:\n  y: x * s\n",
+        ShapeError,
+        "mul cannot broadcast [B, 8, 4, 4] and [B, 4]: axis -2 is 4 and B",
+        "5:6",
+    ),
+    (
+        "tensor_arithmetic_over_constants_only",
+        HEAD + "params: {d: 4}\nmodel:\n  y: 2 * d\n",
+        ElaborationError,
+        "expected a layer or a tensor here, got the number 8 (arithmetic over constants only)",
+        "6:6",
+    ),
+    (
+        "tensor_divided_by_zero",
+        HEAD + "model:\n  y: x / 0\n",
+        ElaborationError,
+        "division by zero",
+        "5:10",
+    ),
+    (
+        "int_tensor_times_float",
+        "dlc: 1\nname: t\ninputs: {x: {shape: [B, 4], dtype: int64}}\nmodel:\n  y: x * 0.5\n",
+        ShapeError,
+        "'*' of the int64 tensor 'x' and the float 0.5 would make a float tensor",
+        "5:6",
     ),
 ]
 
@@ -273,7 +337,15 @@ def test_error_catalog(case: str, text: str, kind: type, message: str, where: st
     [
         c
         for c in CATALOG
-        if c[0] in ("bad_yaml", "unknown_op", "cycle", "shape_mismatch", "yaml_bomb")
+        if c[0]
+        in (
+            "bad_yaml",
+            "unknown_op",
+            "cycle",
+            "shape_mismatch",
+            "yaml_bomb",
+            "tensor_arithmetic_broadcast",
+        )
     ],
     ids=lambda v: v if isinstance(v, str) and "\n" not in v else "",
 )
@@ -364,6 +436,38 @@ def test_errors_outside_blocks_and_syntax_errors_have_no_call_notes() -> None:
         ("spec.yaml:5:13", ()),
         ("spec.yaml:8:11", ()),
     ], err.render()
+
+
+def test_a_mistake_in_one_repeat_copy_names_the_copy_and_the_calls_around_it() -> None:
+    err = error_of(
+        HEAD + "blocks:\n  'stage(w)': [dense(w)]\n"
+        "  'outer(n)': ['repeat(2, i -> stage(n - i))']\n"
+        "model:\n  - repeat(3, j -> outer(j + 1))\n"
+    )
+    # outer(1) fails in its copy i = 1 (stage(0)); outer(2), outer(3) are fine
+    (diag,) = err.diagnostics
+    assert (diag.message, str(diag.loc)) == (
+        "argument 'units': expected an integer >= 1, got 0",
+        "spec.yaml:5:22",
+    )
+    notes = [(n.severity, n.message, str(n.loc)) for n in diag.notes]
+    assert notes == [  # innermost first: block calls and copies as they nest
+        ("note", "in the call stage(n - i)", "spec.yaml:6:32"),
+        ("note", "in repeat copy i = 1", "spec.yaml:6:17"),
+        ("note", "in the call outer(j + 1)", "spec.yaml:8:20"),
+        ("note", "in repeat copy j = 0", "spec.yaml:8:5"),
+    ]
+    assert diag.render().endswith(
+        "spec.yaml:8:5: note: in repeat copy j = 0\n"
+        " 8 |   - repeat(3, j -> outer(j + 1))\n"
+        "   |     ^^^^^^^^^^^^^^^^^^^^^^^^^^^^"
+    )
+
+
+def test_a_repeat_without_an_index_adds_no_copy_note() -> None:
+    err = error_of(HEAD + "blocks:\n  'b(w)': [dense(w)]\nmodel: ['repeat(2, b(0))']\n")
+    # (each copy reports it: the copies are the same, the notes too)
+    assert {tuple(n.message for n in d.notes) for d in err.diagnostics} == {("in the call b(0)",)}
 
 
 CLASHES = [c for c in CATALOG if c[0].endswith(("like_a_param", "like_a_block", "like_an_input"))]

@@ -188,7 +188,7 @@ def test_onnx_model_torch_and_reference_agree(layer: str, shape: str) -> None:
          "expected one of row, batch, got string 'col'", 53),
         ("gaussian_sample(dense(4), dense(3))", "[B, 8]",
          "gaussian_sample needs mu and logvar of one shape, got [B, 4] and [B, 3]", 5),
-        ("gaussian_sample(dense(4))", "[B, 8]", "gaussian_sample needs at least 2 tensors", 5),
+        ("gaussian_sample(dense(4))", "[B, 8]", "gaussian_sample needs 2 tensors, got 1", 5),
     ],
 )  # fmt: skip
 def test_errors_are_located(layer: str, shape: str, message: str, col: int) -> None:

@@ -62,6 +62,14 @@ def _linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.nda
     return y if b is None else y + b
 
 
+def _weight(p: dict[str, np.ndarray]) -> np.ndarray:
+    """dense's weight, or weight_norm's g·v/‖v‖ (the norm of each row)."""
+    if "weight" in p:
+        return p["weight"]
+    g, v = p["parametrizations.weight.original0"], p["parametrizations.weight.original1"]
+    return g * v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
 def _prelu(c: Call) -> np.ndarray:
     w = c.p["weight"]
     if w.size > 1:
@@ -141,7 +149,7 @@ def _fold(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[Call]
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805  # torch's
 
 REFERENCE: dict[str, Callable[[Call], np.ndarray]] = {
-    "dense": lambda c: _linear(c.x, c.p["weight"], c.p.get("bias")),
+    "dense": lambda c: _linear(c.x, _weight(c.p), c.p.get("bias")),
     "identity": lambda c: c.x,
     "step": lambda c: (c.x >= 0).astype(c.x.dtype),
     "sigmoid": lambda c: _sigmoid(c.x),

@@ -11,6 +11,10 @@ so the same seed gives the same weights everywhere. N(0, v) below is a normal wi
     he_normal      N(0, 2/fan_in)              he_uniform     U(±√(6/fan_in))
     orthogonal(gain), zeros, ones, constant(value), uniform(a, b), normal(mean, std)
 
+One init is no scheme a spec names but a parameter derived from another of its node:
+`norm(of=v)`, weight_norm's g (ops/linear/weightnorm.py), is ‖v‖ over every axis but the
+first, as torch sets it when it wraps a module, so the weight g·v/‖v‖ starts equal to v.
+
 Fans follow PyTorch: a weight [out, in, *kernel] has fan_in = in·∏kernel and
 fan_out = out·∏kernel; a vector's fans are its length.
 """
@@ -82,7 +86,22 @@ def param_array(p: ParamSpec, rng: np.random.Generator) -> np.ndarray:
     return init_array(p.init, p.shape, rng)
 
 
+def _norm_except_first(v: np.ndarray) -> np.ndarray:
+    """‖v‖ over every axis but the first, kept as size-1 axes (torch's norm_except_dim)."""
+    axes = tuple(range(1, v.ndim))
+    norm = np.sqrt(np.sum(np.square(v, dtype=np.float64), axis=axes, keepdims=True))
+    return norm.astype(np.float32)
+
+
 def initial_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     """Every weight and buffer of a typed graph, keyed like torch's state_dict."""
     rng = np.random.default_rng(seed)
-    return {f"{n.name}.{p.name}": param_array(p, rng) for n in graph.nodes for p in n.params}
+    out: dict[str, np.ndarray] = {}
+    for n in graph.nodes:
+        drawn = {p.name: param_array(p, rng) for p in n.params if p.init.name != "norm"}
+        for p in n.params:
+            value = drawn.get(p.name)
+            if value is None:  # derived after the draws, so the param it reads is drawn
+                value = _norm_except_first(drawn[p.init.arg("of")])
+            out[f"{n.name}.{p.name}"] = value
+    return out

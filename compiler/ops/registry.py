@@ -39,7 +39,10 @@ class ArgType:
 
     name: str
     coerce: Callable[[Any], Any]
-    kind: str = "value"  # value | init | body | tensor | input
+    # value | init | body | tensor (a node an attribute names: tie=) | input (a tensor that
+    # joins the node's inputs: attention's mask=) | state (tensors that join them: a
+    # recurrent net's initial state, state_refs.py)
+    kind: str = "value"
     words: bool = False  # takes bare words (`padding=same`), so an unknown name is a value
 
 
@@ -134,9 +137,10 @@ AXIS = INT
 INIT = ArgType("an init scheme", lambda v: v, kind="init")
 BODY = ArgType("a layer or pipeline", lambda v: v, kind="body")
 TENSOR = ArgType("a tensor", lambda v: v, kind="tensor")
-# Tensors the node reads as more inputs after x (a list gives several), not an attribute:
-# a recurrent net's initial state. Elaboration binds them (state_refs.py).
-INPUT = ArgType("a tensor or a list of tensors", lambda v: v, kind="input")
+INPUT = ArgType("a tensor", lambda v: v, kind="input")
+# An initial state: a node with a state (its parts) or tensors, one per part, that join
+# the node's inputs; the node's attribute says whether one was given (state_refs.py).
+INITIAL_STATE = ArgType("a recurrent node or tensors", lambda v: v, kind="state")
 
 
 def _none(v: Any) -> None:

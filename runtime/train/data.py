@@ -7,8 +7,8 @@ a built-in `builtin:NAME` / `builtin:NAME(k=v, ...)`. `load_source` turns it int
 
 What a loaded `Dataset` guarantees:
   - every array has the same length along axis 0, and there is at least one example;
-  - features are float32, except integer arrays of an `.npz` (they may be tokens) and
-    the tokens of the sequence built-ins, which are int64;
+  - features are float32, except integer and bool arrays of an `.npz` (tokens, masks)
+    and the tokens of the sequence built-ins, which are int64;
   - class labels are int64 [N] (task "classification", or "binary" for two classes),
     regression targets float32 (task "regression"), per-position labels of a sequence
     int64 [N, T] (task "sequence");
@@ -171,8 +171,9 @@ def _numeric(key: str, value: np.ndarray, where: str) -> np.ndarray:
         raise DataError(
             f"array '{key}' of {where} has dtype {value.dtype}; training data must be numbers"
         )
-    # integers stay exact (they may be tokens); the trainer casts to the model's dtype
-    return value.astype(np.int64 if value.dtype.kind in "iu" else np.float32)
+    # integers stay exact (they may be tokens), booleans too as 0 / 1 (attention masks);
+    # the trainer casts to the model's dtype
+    return value.astype(np.int64 if value.dtype.kind in "biu" else np.float32)
 
 
 def _read_npz(path: Path, target: str | None, options: dict[str, Any]) -> Dataset:

@@ -16,6 +16,13 @@ BERT uses 1e-12).
 `cross_attention` and `transformer_decoder` read a second tensor, `memory` (a node or
 input [B, S, D]), so they are combinators: elaboration binds `memory` to its IR value
 and expands the call into one internal op whose inputs are (x, memory).
+
+Every attention op also takes, optionally, a key padding mask `mask=` ([B, S], 1 / true
+attends, 0 / false is padding, as Hugging Face's attention_mask; the decoder's
+`memory_mask=` is the memory's), an additive `attn_bias=` (broadcast to the scores
+[B, heads, T, S]) and `scale=` (the scores' factor, default 1/√d_k; T5 uses 1). These
+tensors are arguments of kind "input": they join the node's inputs after x and the
+memory (masks.py says which is which and checks them).
 """
 
 from __future__ import annotations
@@ -28,8 +35,30 @@ from ...ir import InitSpec, ParamSpec, TensorType
 from ...scope import Scope
 from ..common import GLOROT_UNIFORM, ONES, ZEROS, numel
 from ..linear import features
-from ..registry import BOOL, POS_INT, POS_NUMBER, PROB, TENSOR, Arg, OpCtx, OpDef, choice, register
+from ..registry import (
+    BOOL,
+    INPUT,
+    NONE,
+    POS_INT,
+    POS_NUMBER,
+    PROB,
+    TENSOR,
+    Arg,
+    OpCtx,
+    OpDef,
+    choice,
+    one_of,
+    register,
+)
 from .examples import ERRORS, EXAMPLES
+from .masks import (
+    OPTIONAL_INPUTS,
+    WITH_MEMORY,
+    called,
+    check_extras,
+    check_queries,
+    input_roles,
+)
 
 MAX_LAYERS = 1000  # layers of one stack; a bound on what one line of a spec can make
 HEADS = Arg("heads", POS_INT, doc="attention heads; each sees d_k = D / heads features")
@@ -50,17 +79,26 @@ LAYER_ARGS = (
 )
 # Last, after `causal`, so that no argument already written positionally moves.
 EPS = Arg("eps", POS_NUMBER, 1e-5, "of every layer norm (torch's layer_norm_eps; BERT: 1e-12)")
+MASK = Arg("mask", INPUT, None, "key padding mask [B, S]: 1 / true attends, 0 / false is padding")
+MEMORY_MASK = Arg("memory_mask", INPUT, None, "the memory's key padding mask [B, S]")
+ATTN_BIAS = Arg("attn_bias", INPUT, None, "added to the scores [B, heads, T, S] (broadcast)")
+SCALE = Arg(
+    "scale",
+    one_of(POS_NUMBER, NONE),
+    None,
+    "the scores' factor (torch's SDPA scale=): none is 1/√d_k; 1 is T5's unscaled attention",
+)
+# The internal ops record which tensors they were given (their inputs, in this order).
+GIVEN_MASK = Arg("mask", BOOL, False, "a key padding mask is an input")
+GIVEN_MEMORY_MASK = Arg("memory_mask", BOOL, False, "the memory's key padding mask is an input")
+GIVEN_ATTN_BIAS = Arg("attn_bias", BOOL, False, "an additive bias of the scores is an input")
 
 
 # -- shapes ---------------------------------------------------------------------------
 
-# the internal ops' names as a spec writes them, for messages
-_CALLED = {"multihead_cross_attention": "cross_attention",
-           "transformer_decoder_layers": "transformer_decoder"}  # fmt: skip
-
 
 def _called(ctx: OpCtx) -> str:
-    return _CALLED.get(ctx.node.op, ctx.node.op)
+    return called(ctx.node)
 
 
 def model_dim(ctx: OpCtx) -> int:
@@ -82,7 +120,7 @@ def model_dim(ctx: OpCtx) -> int:
 
 def _memory(ctx: OpCtx) -> TensorType:
     """The memory input [B, S, D], checked against the queries' [B, T, D]."""
-    x, memory = ctx.inputs
+    x, memory = ctx.x, ctx.inputs[input_roles(ctx.node)["memory"]]
     batch_ok = memory.rank == 3 and dims_equal(memory.shape[0], x.shape[0])
     if not batch_ok or memory.shape[2] != x.shape[2]:
         raise ctx.fail(
@@ -95,13 +133,17 @@ def _memory(ctx: OpCtx) -> TensorType:
 
 
 def _self_shape(ctx: OpCtx) -> TensorType:
+    check_queries(ctx)
     model_dim(ctx)
+    check_extras(ctx)
     return ctx.x
 
 
 def _cross_shape(ctx: OpCtx) -> TensorType:
+    check_queries(ctx)
     model_dim(ctx)
     _memory(ctx)
+    check_extras(ctx)
     return ctx.x
 
 
@@ -112,7 +154,7 @@ def _stack_shape(ctx: OpCtx) -> TensorType:
             f"{_called(ctx)} stacks {ctx['layers']} layers, more than {MAX_LAYERS}",
             "check the layer count (the first argument)",
         )
-    return _cross_shape(ctx) if len(ctx.inputs) == 2 else _self_shape(ctx)
+    return _cross_shape(ctx) if ctx.node.op in WITH_MEMORY else _self_shape(ctx)
 
 
 # -- parameters -----------------------------------------------------------------------
@@ -208,8 +250,12 @@ def _self_flops(ctx: OpCtx, out: TensorType) -> Dim:
     return attention_flops(ctx, ctx.x, ctx.x)
 
 
+def _memory_of(ctx: OpCtx) -> TensorType:
+    return ctx.inputs[input_roles(ctx.node)["memory"]]
+
+
 def _cross_flops(ctx: OpCtx, out: TensorType) -> Dim:
-    return attention_flops(ctx, ctx.x, ctx.inputs[1])
+    return attention_flops(ctx, ctx.x, _memory_of(ctx))
 
 
 def _feed_forward_flops(ctx: OpCtx) -> Dim:
@@ -225,7 +271,7 @@ def _encoder_flops(ctx: OpCtx, out: TensorType) -> Dim:
 
 
 def _decoder_flops(ctx: OpCtx, out: TensorType) -> Dim:
-    memory = ctx.inputs[1]
+    memory = _memory_of(ctx)
     cross = attention_flops(ctx, ctx.x, memory) + 9 * numel(ctx.x)  # + norm3 and an add
     per_layer = attention_flops(ctx, ctx.x, ctx.x) + cross + _feed_forward_flops(ctx)
     return ctx["layers"] * per_layer
@@ -237,12 +283,18 @@ register(
     OpDef(
         "self_attention",
         examples=EXAMPLES.get("self_attention", ()),
+        errors=ERRORS.get("self_attention", ()),
         args=(
             HEADS,
             Arg("causal", BOOL, False, "mask the future: position t sees positions <= t"),
             DROPOUT0,
             Arg("bias", BOOL, True, "biases of the Q, K, V and output projections"),
+            MASK,
+            ATTN_BIAS,
+            SCALE,
         ),
+        arity=(1, 3),
+        int_inputs=True,  # the mask; masks.py checks each input's dtype
         shape=_self_shape,
         params=_self_params,
         flops=_self_flops,
@@ -256,8 +308,9 @@ register(
     OpDef(
         "multihead_cross_attention",
         examples=EXAMPLES.get("multihead_cross_attention", ()),
-        args=(HEADS, DROPOUT0, Arg("bias", BOOL, True)),
-        arity=2,
+        args=(HEADS, DROPOUT0, Arg("bias", BOOL, True), GIVEN_MASK, GIVEN_ATTN_BIAS, SCALE),
+        arity=(2, 4),
+        int_inputs=True,
         shape=_cross_shape,
         params=_self_params,
         flops=_cross_flops,
@@ -272,7 +325,11 @@ register(
         "transformer_encoder",
         examples=EXAMPLES.get("transformer_encoder", ()),
         errors=ERRORS.get("transformer_encoder", ()),
-        args=LAYER_ARGS + (Arg("causal", BOOL, False, "mask the future in self-attention"), EPS),
+        args=LAYER_ARGS
+        + (Arg("causal", BOOL, False, "mask the future in self-attention"), EPS)
+        + (MASK, ATTN_BIAS, SCALE),
+        arity=(1, 3),
+        int_inputs=True,
         shape=_stack_shape,
         params=_encoder_params,
         flops=_encoder_flops,
@@ -287,8 +344,10 @@ register(
     OpDef(
         "transformer_decoder_layers",
         examples=EXAMPLES.get("transformer_decoder_layers", ()),
-        args=LAYER_ARGS + (Arg("causal", BOOL, True), EPS),
-        arity=2,
+        args=LAYER_ARGS
+        + (Arg("causal", BOOL, True), EPS, GIVEN_MASK, GIVEN_MEMORY_MASK, GIVEN_ATTN_BIAS, SCALE),
+        arity=(2, 5),
+        int_inputs=True,
         shape=_stack_shape,
         params=_decoder_params,
         flops=_decoder_flops,
@@ -303,8 +362,8 @@ register(
 
 
 def _with_memory(name: str, op: str, keys: tuple[str, ...]) -> Any:
-    """The expand rule of combinator `name`: one `op` node of (x, memory), named like the
-    call."""
+    """The expand rule of combinator `name`: one `op` node of (x, memory) and the masks
+    and bias given (masks.py's order), named like the call."""
 
     def expand(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc | None) -> str:
         if x is None:
@@ -314,9 +373,12 @@ def _with_memory(name: str, op: str, keys: tuple[str, ...]) -> Any:
                 "start the pipeline with the queries: x -> ...(memory, ...)",
             )
         attrs = {k: args[k] for k in keys}
+        extras = [k for k in OPTIONAL_INPUTS if k in args]
+        attrs.update((k, args[k] is not None) for k in extras)
+        inputs = (x, args["memory"], *(args[k] for k in extras if args[k] is not None))
         # The node takes the name elaboration opened for the call (`cross_attention`),
         # so weights read `cross_attention.in_proj_weight`, as for a plain op.
-        return el.emit(op, (x, args["memory"]), attrs, loc, Scope(""), scope.prefix)
+        return el.emit(op, inputs, attrs, loc, Scope(""), scope.prefix)
 
     return expand
 
@@ -325,10 +387,11 @@ register(
     OpDef(
         "cross_attention",
         examples=EXAMPLES.get("cross_attention", ()),
-        args=(MEMORY, HEADS, DROPOUT0, Arg("bias", BOOL, True)),
+        errors=ERRORS.get("cross_attention", ()),
+        args=(MEMORY, HEADS, DROPOUT0, Arg("bias", BOOL, True), MASK, ATTN_BIAS, SCALE),
         kind="combinator",
         expand=_with_memory(
-            "cross_attention", "multihead_cross_attention", ("heads", "dropout", "bias")
+            "cross_attention", "multihead_cross_attention", ("heads", "dropout", "bias", "scale")
         ),
         category="attention",
         doc="Multi-head attention with queries from the input [B, T, D] and keys and "
@@ -343,12 +406,23 @@ register(
         errors=ERRORS.get("transformer_decoder", ()),
         args=(MEMORY,)
         + LAYER_ARGS
-        + (Arg("causal", BOOL, True, "mask the future in self-attn"), EPS),
+        + (Arg("causal", BOOL, True, "mask the future in self-attn"), EPS)
+        + (MASK, MEMORY_MASK, ATTN_BIAS, SCALE),
         kind="combinator",
         expand=_with_memory(
             "transformer_decoder",
             "transformer_decoder_layers",
-            ("layers", "heads", "ff", "dropout", "activation", "norm_first", "causal", "eps"),
+            (
+                "layers",
+                "heads",
+                "ff",
+                "dropout",
+                "activation",
+                "norm_first",
+                "causal",
+                "eps",
+                "scale",
+            ),
         ),
         category="attention",
         doc="`layers` transformer decoder layers: causal self-attention, cross-attention "

@@ -10,6 +10,11 @@ back and the output projection. The transformer layers add LayerNormalization, t
 residual Adds and the feed-forward sublayer (Relu, or the exact or tanh GELU: `Gelu` from
 opset 20, else the erf or tanh pattern onnxruntime fuses, activations/onnx.py's `gelu`).
 The layer norms' epsilon is the node's `eps`. Dropout is the identity at inference.
+
+A key padding mask and an additive bias join the scores as one additive term, built once
+per node (masks.py): Where(mask, bias or 0, the float type's most negative value),
+Unsqueezed to [B, 1, 1, S], plus the causal mask. `scale` replaces 1/√d_k (no Mul when
+it is 1).
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from onnx import helper
+from onnx import TensorProto, helper
 
 from ...ir import TensorType
 from ..activations.onnx import gelu
 from ..linear.onnx import linear
 from ..norm.onnx import layernorm
 from . import attention_param_names
+from .masks import input_roles
 
 if TYPE_CHECKING:
     from ...lower.onnx import Emit, Rule
@@ -58,11 +64,48 @@ def causal_mask(e: Emit, x: str) -> str:
     return mask
 
 
+def _min(e: Emit) -> float:
+    """The most negative finite value of the node's float type (float32's for bfloat16,
+    which has the same range)."""
+    try:
+        return float(np.finfo(e.dtype).min)
+    except ValueError:
+        return float(np.finfo(np.float32).min)
+
+
+def scores_term(
+    e: Emit, queries: str, mask: str | None, bias: str | None, causal: bool
+) -> str | None:
+    """The additive term of the scores, broadcasting to [B, heads, T, S], or None: the
+    bias (or 0) where the key padding mask [B, S] keeps a key, the most negative float
+    where it pads, plus the causal mask (T read off `queries`)."""
+    if mask is None and bias is None:
+        return causal_mask(e, queries) if causal else None
+    term = bias if bias is not None else e.const(0.0, "zero")
+    if mask is not None:
+        keep = mask if _is_bool(e, mask) else e.op("Cast", mask, to=TensorProto.BOOL)
+        keep = e.op("Unsqueeze", keep, e.ints([1, 2], "axes"), tag="keep")  # [B, 1, 1, S]
+        term = e.op("Where", keep, term, e.const(_min(e), "padding"), tag="key_mask")
+    if causal:
+        term = e.op("Add", term, causal_mask(e, queries), tag="causal_term")
+    return term
+
+
+def _is_bool(e: Emit, value: str) -> bool:
+    return e.types[e.inputs.index(value)].dtype == "bool"
+
+
+def _tensor(e: Emit, role: str) -> str | None:
+    """The node's input that plays `role` (memory, mask, memory_mask, attn_bias), if any."""
+    i = input_roles(e.node).get(role)
+    return None if i is None else e.inputs[i]
+
+
 def attention(
     e: Emit, x: str, memory: str, prefix: str, mask: str | None, bias: bool, out: bool = False
 ) -> str:
     """Multi-head attention of queries x [B, T, D] over memory [B, S, D] with the weights
-    `{prefix}in_proj_weight` etc.; `mask` an additive [T, S] mask or None."""
+    `{prefix}in_proj_weight` etc.; `mask` an additive term of the scores or None."""
     dim, heads = e.types[0].shape[-1], e.attr("heads")
     assert isinstance(dim, int), "shape inference guarantees a concrete model width"
     names = attention_param_names(prefix)
@@ -76,7 +119,10 @@ def attention(
     q, k, v = project(0, x, "q"), project(1, memory, "k"), project(2, memory, "v")
     q_heads, k_t = _heads(e, q, heads, dim, [0, 2, 1, 3]), _heads(e, k, heads, dim, [0, 2, 3, 1])
     scores = e.op("MatMul", q_heads, k_t)
-    scores = e.op("Mul", scores, e.const(1 / math.sqrt(dim // heads), "scale"))
+    scale = e.attr("scale")
+    scale = 1 / math.sqrt(dim // heads) if scale is None else scale
+    if scale != 1:
+        scores = e.op("Mul", scores, e.const(scale, "scale"))
     if mask is not None:
         scores = e.op("Add", scores, mask, tag="masked")
     probs = e.op("Softmax", scores, axis=-1)
@@ -89,12 +135,15 @@ def attention(
 
 
 def _self_attention(e: Emit) -> str:
-    mask = causal_mask(e, e.x) if e.attr("causal") else None
-    return attention(e, e.x, e.x, "", mask, e.attr("bias"), out=True)
+    term = scores_term(e, e.x, _tensor(e, "mask"), _tensor(e, "attn_bias"), e.attr("causal"))
+    return attention(e, e.x, e.x, "", term, e.attr("bias"), out=True)
 
 
 def _cross_attention(e: Emit) -> str:
-    return attention(e, e.x, e.inputs[1], "", None, e.attr("bias"), out=True)
+    term = scores_term(e, e.x, _tensor(e, "mask"), _tensor(e, "attn_bias"), False)
+    memory = _tensor(e, "memory")
+    assert memory is not None
+    return attention(e, e.x, memory, "", term, e.attr("bias"), out=True)
 
 
 # -- transformer layers ---------------------------------------------------------------
@@ -129,8 +178,9 @@ def _residual(e: Emit, x: str, f: Sublayer, norm: str, out: bool) -> str:
 
 
 def _layers(e: Emit, sublayers: Callable[[str, str | None], list[tuple[Sublayer, str]]]) -> str:
-    """The stack: for each layer i, its sublayers (function, norm name) in order."""
-    mask = causal_mask(e, e.x) if e.attr("causal") else None
+    """The stack: for each layer i, its sublayers (function, norm name) in order; `mask`
+    is the self-attention's additive term, built once."""
+    mask = scores_term(e, e.x, _tensor(e, "mask"), _tensor(e, "attn_bias"), e.attr("causal"))
     x, n = e.x, e.attr("layers")
     for i in range(n):
         steps = sublayers(f"layers.{i}.", mask)
@@ -150,14 +200,17 @@ def _encoder(e: Emit) -> str:
 
 
 def _decoder(e: Emit) -> str:
-    memory = e.inputs[1]
+    memory = _tensor(e, "memory")
+    assert memory is not None
+    memory_mask = _tensor(e, "memory_mask")
+    cross_term = scores_term(e, e.x, memory_mask, None, False) if memory_mask else None
 
     def sublayers(p: str, mask: str | None) -> list[tuple[Sublayer, str]]:
         def attend(h: str) -> str:
             return attention(e, h, h, f"{p}self_attn.", mask, True)
 
         def cross(h: str) -> str:
-            return attention(e, h, memory, f"{p}multihead_attn.", None, True)
+            return attention(e, h, memory, f"{p}multihead_attn.", cross_term, True)
 
         steps = [(attend, f"{p}norm1"), (cross, f"{p}norm2")]
         return steps + [(_feed_forward(e, p), f"{p}norm3")]

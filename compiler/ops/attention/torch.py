@@ -9,6 +9,12 @@ from __future__ import annotations
 from ...ir import Node, TensorType
 from ...lower.lowered import Lowered, Rule
 from . import modules
+from .masks import input_roles
+
+
+def _inputs(node: Node) -> tuple[str, ...]:
+    """What the module's tensors after x are, in the node's order (memory, mask, ...)."""
+    return tuple(r for r in input_roles(node) if r != "x")
 
 
 def _dim(ins: tuple[TensorType, ...]) -> int:
@@ -25,6 +31,8 @@ def _attention(causal: bool | None) -> Rule:
             "causal": node.attr("causal") if causal is None else causal,
             "dropout": node.attr("dropout"),
             "bias": node.attr("bias"),
+            "scale": node.attr("scale"),
+            "inputs": _inputs(node),
         }
         return Lowered(modules.Attention, (_dim(ins), node.attr("heads")), kwargs)
 
@@ -34,8 +42,9 @@ def _attention(causal: bool | None) -> Rule:
 def _stack(module: type[modules.TransformerEncoder] | type[modules.TransformerDecoder]) -> Rule:
     def rule(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
         args = (_dim(ins), node.attr("layers"), node.attr("heads"), node.attr("ff"))
-        keys = ("dropout", "activation", "norm_first", "causal", "eps")
-        return Lowered(module, args, {k: node.attr(k) for k in keys})
+        keys = ("dropout", "activation", "norm_first", "causal", "eps", "scale")
+        kwargs = {k: node.attr(k) for k in keys}
+        return Lowered(module, args, {**kwargs, "inputs": _inputs(node)})
 
     return rule
 

@@ -10,6 +10,7 @@ value that the combinator produces. They never reach the IR themselves.
 `residual(...)` body: `residual` keeps a record of the stochastic_depth ops elaborated
 inside its body (`_DROPS`, per elaborator) and checks that the one it has is its
 body's result; one elaborated outside any residual is an error where it is written.
+`repeat` and its index form `repeat(n, i -> body)` are in repeat.py.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from ..common import GLOROT_UNIFORM, ZEROS, numel, shapes_equal
 from ..linear import features
 from ..norm import DROP_PATH_ARGS
 from ..registry import AXIS, BODY, NONNEG_INT, NUMBER, Arg, OpCtx, OpDef, choice, register
-from .examples import EXAMPLES
-
-MAX_REPEAT = 10_000  # copies; a bound on what one line of a spec can make
+from .examples import ERRORS, EXAMPLES
+from .repeat import expand_repeat
 
 
 def _need_input(el: Any, x: str | None, name: str, loc: Loc | None) -> str:
@@ -87,16 +87,6 @@ def _highway(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc 
     return el.emit("highway_gate", (x, h), {"gate_bias": args["gate_bias"]}, loc, scope, "gate")
 
 
-def _repeat(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc | None) -> str:
-    x = _need_input(el, x, "repeat", loc)
-    n, body = args["n"], args["body"]
-    if n > MAX_REPEAT:
-        raise el.fail(f"repeat({n}, ...) is more than {MAX_REPEAT} copies", loc)
-    for i in range(n):
-        x = el.apply(body.expr, x, body.env, scope.child(str(i)))
-    return x
-
-
 def _parallel(el: Any, args: dict, x: str | None, env: Any, scope: Any, loc: Loc | None) -> str:
     x = _need_input(el, x, "parallel", loc)
     branches = args["*"]
@@ -138,11 +128,13 @@ register(
     OpDef(
         "repeat",
         examples=EXAMPLES.get("repeat", ()),
+        errors=ERRORS["repeat"],
         args=(Arg("n", NONNEG_INT), Arg("body", BODY)),
         kind="combinator",
-        expand=_repeat,
+        expand=expand_repeat,
         category="combinator",
-        doc="body applied n times, each with its own weights; repeat(0, body) is the identity.",
+        doc="body applied n times, each with its own weights; repeat(0, body) is the identity; "
+        "in repeat(n, i -> body) each copy's arguments see its index i = 0 .. n-1.",
     )
 )
 register(

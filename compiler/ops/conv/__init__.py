@@ -20,8 +20,8 @@ pads d·(k - 1) in all, the odd one after, and keeps L; `valid` pads nothing; `c
 (conv1d only: temporal CNNs, WaveNet) pads d·(k - 1) before and nothing after, so that
 output t sees inputs <= t only and stride 1 keeps L.
 
-Parameters are torch's: conv weights [filters, C/groups, *kernel] and conv_transpose
-weights [C, filters/groups, *kernel], under the names `weight` and `bias`. The channel
+Parameters are torch's `weight` [filters, C/groups, *k] (conv_transpose: [C, filters/groups,
+*k]; weight_norm=true: g and v instead, ops/linear/weightnorm.py) and `bias`. The channel
 count must be concrete; groups must divide it and the filters.
 """
 
@@ -34,6 +34,7 @@ from ...dims import Dim
 from ...errors import ShapeError
 from ...ir import Node, ParamSpec, TensorType
 from ..common import GLOROT_UNIFORM, ZEROS, known_channels, numel
+from ..linear.weightnorm import WEIGHT_NORM, weight_params
 from ..registry import (
     BOOL,
     INIT,
@@ -75,6 +76,7 @@ CONV_TAIL = (
     Arg("bias", BOOL, True),
     Arg("init", INIT, None, "weight init (default: training.init, else glorot_uniform)"),
     Arg("bias_init", INIT, None, "bias init (default zeros)"),
+    WEIGHT_NORM,
 )
 
 AXES = {1: ("length",), 2: ("height", "width")}
@@ -232,9 +234,8 @@ def _conv_window(ctx: OpCtx, n: int) -> tuple[int, Window]:
 
 def _conv_params(ctx: OpCtx, weight_shape: tuple[int, ...]) -> tuple[ParamSpec, ...]:
     weight = ParamSpec("weight", weight_shape, ctx.init("init", GLOROT_UNIFORM))
-    if not ctx["bias"]:
-        return (weight,)
-    return (weight, ParamSpec("bias", (ctx["filters"],), ctx["bias_init"] or ZEROS))
+    bias = (ParamSpec("bias", (ctx["filters"],), ctx["bias_init"] or ZEROS),) if ctx["bias"] else ()
+    return weight_params(weight, ctx["weight_norm"]) + bias
 
 
 def _conv(n: int) -> OpDef:

@@ -26,6 +26,16 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             torch="nn.Conv1d(4, 6, 3, groups=2, bias=False)",
             parity=False,
         ),
+        # weight_norm: torch's parametrization, g and v under its state_dict keys
+        Example(
+            "conv1d(6, 3, groups=2, weight_norm=true)",
+            "[B, 4, T]",
+            "[B, 6, T - 2]",
+            torch="nn.utils.parametrizations.weight_norm(nn.Conv1d(4, 6, 3, groups=2))",
+        ),
+        Example(
+            "conv1d(4, 3, padding=causal, dilation=2, weight_norm=true)", "[B, 2, T]", "[B, 4, T]"
+        ),
     ),
     "conv2d": (
         Example("conv2d(16, 3)", "[B, 3, 8, 8]", "[B, 16, 6, 6]"),
@@ -62,6 +72,13 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             torch='nn.Conv2d(3, 6, 3, padding="same")',
             parity=False,
         ),
+        Example(
+            "conv2d(6, 3, padding=same, bias=false, weight_norm=true)",
+            "[B, 3, H, W]",
+            "[B, 6, H, W]",
+            torch='nn.utils.parametrizations.weight_norm(nn.Conv2d(3, 6, 3, padding="same", '
+            "bias=False))",
+        ),
     ),
     "conv_transpose2d": (
         Example("conv_transpose2d(8, 2, stride=2)", "[B, 4, H, W]", "[B, 8, 2*H, 2*W]"),
@@ -95,6 +112,13 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "[B, 2, H + 4, W + 2]",
             torch="nn.ConvTranspose2d(4, 2, (3, 2), groups=2, dilation=2)",
             parity=False,
+        ),
+        # torch's weight_norm normalizes axis 0, here the input channels: g is [4, 1, 1, 1]
+        Example(
+            "conv_transpose2d(8, 3, stride=2, weight_norm=true)",
+            "[B, 4, H, W]",
+            "[B, 8, 2*H + 1, 2*W + 1]",
+            torch="nn.utils.parametrizations.weight_norm(nn.ConvTranspose2d(4, 8, 3, stride=2))",
         ),
     ),
     "maxpool1d": (
@@ -259,6 +283,14 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
 }
 
 ERRORS: dict[str, tuple[Failure, ...]] = {
+    "conv1d": (
+        Failure(
+            "conv1d(4, 3, weight_norm=1)",
+            "argument 'weight_norm': expected true or false, got number 1",
+            26,
+            "[B, 3, 8]",
+        ),
+    ),
     "conv2d": (
         Failure(
             "conv2d(4, 3, padding=causal)",

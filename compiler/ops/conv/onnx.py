@@ -7,7 +7,8 @@ given (torch's default is 1, ONNX's 0), `ceil_mode=1` where a last window is par
 (onnxruntime drops the window that would start in the right padding, as torch does),
 Resize with half_pixel coordinates for bilinear and asymmetric + floor for nearest
 (what F.interpolate does with align_corners=False). Weights keep torch's layout, which is ONNX's:
-Conv [M, C/group, *k], ConvTranspose [C, M/group, *k].
+Conv [M, C/group, *k], ConvTranspose [C, M/group, *k]; with weight_norm=true the weight is
+computed from the initializers g and v (linear/onnx.py's `weight`).
 
 ONNX has no adaptive pooling. Output size 1 is Global*Pool; input sizes the output divides
 are a plain pool (kernel = stride = L/o); other known sizes get torch's own windows,
@@ -24,6 +25,7 @@ import numpy as np
 
 from ...dims import Dim
 from ...errors import ShapeError
+from ..linear.onnx import weight
 from . import AXES, Window, adaptive_sizes, per_axis, upsample_scales, window
 
 if TYPE_CHECKING:
@@ -44,7 +46,9 @@ def _geometry(w: Window) -> dict[str, Any]:
 
 
 def _weights(e: Emit) -> list[str]:
-    return [e.weight("weight")] + ([e.weight("bias")] if e.attr("bias") else [])
+    """The weight (weight_norm's g·v/‖v‖ computed from g and v) and the bias."""
+    w = weight(e, e.types[0].rank)  # a kernel has as many axes as the input
+    return [w] + ([e.weight("bias")] if e.attr("bias") else [])
 
 
 def _conv(e: Emit) -> str:

@@ -2,7 +2,8 @@
 
 Convolutions and windowed pooling are the torch.nn modules of the same name, built with
 the node's window (ops/conv/__init__.py), so their state_dict is nn.Conv2d's (a causal
-conv1d is modules.py's nn.Conv1d that pads on the left first); adaptive
+conv1d is modules.py's nn.Conv1d that pads on the left first; with weight_norm=true each
+is modules.py's subclass that torch's weight_norm wraps as it is built); adaptive
 pooling is nn.Adaptive*Pool*d; global pooling is a helper of modules.py, upsampling
 nn.Upsample.
 """
@@ -30,6 +31,19 @@ _ADAPTIVE: dict[tuple[str, int], type[nn.Module]] = {
     ("max", 2): nn.AdaptiveMaxPool2d,
 }
 
+# the same convolutions with weight_norm=true
+_NORMED: dict[type[nn.Module], type[nn.Module]] = {
+    nn.Conv1d: modules.WeightNormConv1d,
+    nn.Conv2d: modules.WeightNormConv2d,
+    nn.ConvTranspose2d: modules.WeightNormConvTranspose2d,
+    modules.CausalConv1d: modules.WeightNormCausalConv1d,
+}
+
+
+def _module(node: Node, cls: type[nn.Module]) -> type[nn.Module]:
+    """The conv node's module class: `cls`, or its subclass that weight_norm wraps."""
+    return _NORMED[cls] if node.attr("weight_norm") else cls
+
 
 def _conv(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
     n = ins[0].rank - 2
@@ -38,11 +52,11 @@ def _conv(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
         kwargs = {"stride": w.stride, "dilation": w.dilation, "groups": node.attr("groups"),
                   "bias": node.attr("bias")}  # fmt: skip
         args = (channels(ins), node.attr("filters"), w.kernel)
-        return Lowered(modules.CausalConv1d, args, kwargs)
+        return Lowered(_module(node, modules.CausalConv1d), args, kwargs)
     padding: Any = "same" if node.attr("padding") == "same" else w.before
     kwargs = {"stride": w.stride, "padding": padding, "dilation": w.dilation,
               "groups": node.attr("groups"), "bias": node.attr("bias")}  # fmt: skip
-    return Lowered(_CONV[n], (channels(ins), node.attr("filters"), w.kernel), kwargs)
+    return Lowered(_module(node, _CONV[n]), (channels(ins), node.attr("filters"), w.kernel), kwargs)
 
 
 def _conv_transpose(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
@@ -51,7 +65,8 @@ def _conv_transpose(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
               "output_padding": per_axis(node, "output_padding", 2),
               "groups": node.attr("groups"), "bias": node.attr("bias"),
               "dilation": w.dilation}  # fmt: skip
-    return Lowered(nn.ConvTranspose2d, (channels(ins), node.attr("filters"), w.kernel), kwargs)
+    module = _module(node, nn.ConvTranspose2d)
+    return Lowered(module, (channels(ins), node.attr("filters"), w.kernel), kwargs)
 
 
 def _pool(kind: str) -> Rule:

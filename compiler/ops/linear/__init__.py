@@ -2,7 +2,8 @@
 
 With `tie=emb` the layer has no weight of its own: W is the table E [vocab, dim] of the
 embedding node `emb` (y = x Eᵀ + b, as in weight-tied language models), so the model
-holds E once and trains it from both ends.
+holds E once and trains it from both ends. With `weight_norm=true` the weight is
+g·v/‖v‖ (weightnorm.py); a tied layer has no weight of its own to reparametrize.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from ...ir import ParamSpec, TensorType
 from ..common import GLOROT_UNIFORM, ZEROS, numel
 from ..registry import BOOL, INIT, POS_INT, Arg, ArgType, OpCtx, OpDef, register
 from .examples import ERRORS, EXAMPLES
+from .weightnorm import WEIGHT_NORM, weight_params
 
 NODE = ArgType("a node", lambda v: v, kind="tensor")  # the value name of a graph node
 
@@ -58,6 +60,13 @@ def _check_tie(ctx: OpCtx, f: int) -> None:
 def _shape(ctx: OpCtx) -> TensorType:
     f = features(ctx)
     if ctx["tie"] is not None:
+        if ctx["weight_norm"]:
+            raise ctx.fail(
+                f"dense(tie={ctx['tie']}, weight_norm=true): a tied layer has no weight of its "
+                f"own to reparametrize, it uses {ctx['tie']}'s table",
+                "drop one of the two: tie= shares the table, weight_norm= gives a layer its "
+                "own g·v/‖v‖",
+            )
         _check_tie(ctx, f)
     if ctx.x.rank == 4:
         ctx.warn(
@@ -72,7 +81,8 @@ def _params(ctx: OpCtx, out: TensorType) -> tuple[ParamSpec, ...]:
     bias = (ParamSpec("bias", (units,), ctx["bias_init"] or ZEROS),) if ctx["bias"] else ()
     if ctx["tie"] is not None:
         return bias  # the weight is the embedding's
-    return (ParamSpec("weight", (units, f), ctx.init("init", GLOROT_UNIFORM)),) + bias
+    weight = ParamSpec("weight", (units, f), ctx.init("init", GLOROT_UNIFORM))
+    return weight_params(weight, ctx["weight_norm"]) + bias
 
 
 def _flops(ctx: OpCtx, out: TensorType) -> Dim:
@@ -91,6 +101,7 @@ DENSE = register(
             Arg("init", INIT, None, "weight init (default: training.init, else glorot_uniform)"),
             Arg("bias_init", INIT, None, "bias init (default zeros)"),
             Arg("tie", NODE, None, "an embedding node whose table, transposed, is the weight"),
+            WEIGHT_NORM,
         ),
         shape=_shape,
         params=_params,
@@ -98,6 +109,7 @@ DENSE = register(
         aliases=("linear",),
         category="linear",
         doc="Fully connected layer on the last axis of [B, ..., F] (torch.nn.Linear); "
-        "tie=emb uses the embedding node emb's table as the weight (x Eᵀ + b).",
+        "tie=emb uses the embedding node emb's table as the weight (x Eᵀ + b); "
+        "weight_norm=true makes the weight g·v/‖v‖ (torch's weight_norm).",
     )
 )

@@ -17,6 +17,19 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             torch="nn.Linear(64, 10, bias=False)",
             parity=False,
         ),
+        # weight_norm: torch's parametrization, g and v under its state_dict keys
+        Example(
+            "dense(8, weight_norm=true)",
+            "[B, T, 4]",
+            "[B, T, 8]",
+            torch="nn.utils.parametrizations.weight_norm(nn.Linear(4, 8))",
+        ),
+        Example(
+            "dense(3, bias=false, weight_norm=true)",
+            "[B, 5]",
+            "[B, 3]",
+            torch="nn.utils.parametrizations.weight_norm(nn.Linear(5, 3, bias=False))",
+        ),
     ),
 }
 
@@ -27,11 +40,14 @@ ERRORS: dict[str, tuple[Failure, ...]] = {
         Failure("dense(true)", "expected an integer >= 1, got boolean true", 7),
         Failure("dense(4, bias=1)", "expected true or false", 15),
         Failure("dense(units=4, units=5)", "given twice", 16),
-        Failure("dense(4, 5, 6, 7, 8, 9)", "dense takes 5 positional arguments, got 6", 22),
+        Failure("dense(4, 5, 6, 7, 8, 9, 1)", "dense takes 6 positional arguments, got 7", 25),
         Failure("dense", "dense needs its argument 'units'", 1),
         Failure("dense(4, bais=false)", "dense has no argument 'bais' (did you mean 'bias'?)", 10),
         Failure(
             "dense(4, init=he_nromal)", "unknown init 'he_nromal' (did you mean 'he_normal'?)", 15
+        ),
+        Failure(
+            "dense(4, weight_norm='true')", "argument 'weight_norm': expected true or false", 22
         ),
     ),
 }

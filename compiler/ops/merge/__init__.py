@@ -1,33 +1,21 @@
-"""Ops that combine tensors: add, mul (with broadcasting), concat."""
+"""Ops that combine tensors: add, sub, mul, div (numpy broadcasting), concat; and the
+internal ops that tensor arithmetic with a constant elaborates to (scalar.py)."""
 
 from __future__ import annotations
 
-from ...dims import Dim, dims_equal
+from ...dims import Dim
 from ...ir import TensorType
 from ..common import norm_axis, numel, shapes_equal
 from ..registry import AXIS, TENSOR, Arg, OpCtx, OpDef, register
-from .examples import EXAMPLES
+from . import scalar  # noqa: F401  (registers the ops with a constant operand)
+from .examples import ERRORS, EXAMPLES
+from .rules import SYMBOLS, broadcast, no_int_division
 
 
-def broadcast(ctx: OpCtx) -> TensorType:
-    """numpy broadcasting over all inputs, exact on symbolic dims."""
-    rank = max(t.rank for t in ctx.inputs)
-    out: list[Dim] = []
-    for axis in range(-rank, 0):
-        dim: Dim = 1
-        for t in ctx.inputs:
-            d = t.shape[axis] if -axis <= t.rank else 1
-            if d == 1:
-                continue
-            if dim != 1 and not dims_equal(dim, d):
-                shapes = " and ".join(str(t) for t in ctx.inputs)
-                raise ctx.fail(
-                    f"{ctx.node.op} cannot combine {shapes}: axis {axis} differs",
-                    "the shapes must match (or be 1) on every axis",
-                )
-            dim = d
-        out.append(dim)
-    return TensorType(tuple(out), ctx.x.dtype)
+def _div_shape(ctx: OpCtx) -> TensorType:
+    out = broadcast(ctx)
+    no_int_division(ctx)
+    return out
 
 
 def _elementwise_flops(ctx: OpCtx, out: TensorType) -> Dim:
@@ -39,13 +27,32 @@ for _name, _what in (("add", "sum"), ("mul", "product")):
         OpDef(
             _name,
             examples=EXAMPLES.get(_name, ()),
+            errors=ERRORS.get(_name, ()),
             varargs=Arg("inputs", TENSOR),
             arity=(2, None),
             shape=broadcast,
             flops=_elementwise_flops,
             category="merge",
             int_inputs=True,
-            doc=f"The elementwise {_what} of two or more tensors (numpy broadcasting).",
+            doc=f"The elementwise {_what} of two or more tensors (numpy broadcasting); "
+            f"`a {SYMBOLS[_name]} b` in a spec.",
+        )
+    )
+
+for _name, _what, _shape in (("sub", "difference", broadcast), ("div", "quotient", _div_shape)):
+    register(
+        OpDef(
+            _name,
+            examples=EXAMPLES.get(_name, ()),
+            errors=ERRORS.get(_name, ()),
+            varargs=Arg("inputs", TENSOR),
+            arity=2,
+            shape=_shape,
+            flops=_elementwise_flops,
+            category="merge",
+            int_inputs=True,  # int tensors subtract; `/` of ints is its own error
+            doc=f"The elementwise {_what} a {SYMBOLS[_name]} b of two tensors (numpy "
+            f"broadcasting); `a {SYMBOLS[_name]} b` in a spec.",
         )
     )
 

@@ -28,3 +28,8 @@ def mul(*xs: torch.Tensor) -> torch.Tensor:
     for x in xs[1:]:
         out = out * x
     return out
+
+
+def rdiv(x: torch.Tensor, scalar: float) -> torch.Tensor:
+    """scalar / x, a number divided by a tensor (torch.div takes the tensor first)."""
+    return scalar / x

@@ -49,7 +49,18 @@ import math
 from ...dims import Dim, dims_equal, format_shape
 from ...ir import InitSpec, ParamSpec, TensorType
 from ..linear import features
-from ..registry import BOOL, INIT, INPUT, POS_INT, PROB, Arg, OpCtx, OpDef, choice, register
+from ..registry import (
+    BOOL,
+    INIT,
+    INITIAL_STATE,
+    POS_INT,
+    PROB,
+    Arg,
+    OpCtx,
+    OpDef,
+    choice,
+    register,
+)
 from .examples import ERRORS, EXAMPLES
 
 DIRECTIONS = ("", "_reverse")  # the state_dict suffix of each direction
@@ -172,7 +183,7 @@ def _args(*extra: Arg) -> tuple[Arg, ...]:
         Arg("init", INIT, None, "weight init (default: training.init, else U(±1/√hidden))"),
         Arg(
             "initial",
-            INPUT,
+            INITIAL_STATE,
             None,
             "the state to start from (h, or an lstm's [h, c]): "
             "a recurrent node or tensors [layers·D, B, H] (or [B, H])",
