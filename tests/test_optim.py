@@ -400,6 +400,14 @@ def test_param_groups_decay_weights_only() -> None:
     assert len(everything) == 8 and none == []
 
 
+def test_param_groups_keep_weight_norms_scale() -> None:
+    # g of w = g·v/‖v‖ is [out, 1]: a scale, not decayed; v is the weight
+    model = nn.utils.parametrizations.weight_norm(nn.Linear(3, 4))
+    decayed, kept = param_groups(model)
+    assert [n for n, _ in decayed] == ["parametrizations.weight.original1"]
+    assert [n for n, _ in kept] == ["bias", "parametrizations.weight.original0"]
+
+
 def test_penalty_is_the_course_formula() -> None:
     torch.manual_seed(0)
     decayed, _ = param_groups(small_model())

@@ -41,13 +41,19 @@ def param_groups(
 ) -> tuple[list[tuple[str, nn.Parameter]], list[tuple[str, nn.Parameter]]]:
     """(decayed, not decayed) trainable named parameters. Weights (ndim >= 2) are
     decayed; biases and normalization scales and shifts (ndim <= 1) are not, as the
-    course excludes them, unless `regularize_all`."""
+    course excludes them, and neither is a weight-normalized layer's g ([out, 1, ...],
+    a scale although it has two axes), unless `regularize_all`."""
     decayed: list[tuple[str, nn.Parameter]] = []
     kept: list[tuple[str, nn.Parameter]] = []
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (decayed if regularize_all or p.ndim >= 2 else kept).append((name, p))
+            weight = p.ndim >= 2 and not name.endswith(WEIGHT_NORM_SCALE)
+            (decayed if regularize_all or weight else kept).append((name, p))
     return decayed, kept
+
+
+# the g of torch.nn.utils.parametrizations.weight_norm (dlc's weight_norm=true)
+WEIGHT_NORM_SCALE = "parametrizations.weight.original0"
 
 
 def penalty(

@@ -35,7 +35,7 @@ ERRORS: dict[str, tuple[Failure, ...]] = {
     "repeat": (
         # which copy fails is the note `in repeat copy i = 2` (tests/test_repeat_index.py)
         Failure("repeat(3, i -> dense(16 - 8 * i))", "expected an integer >= 1, got 0", 22),
-        Failure("repeat(2, i -> dense(8) + i)", "'i' is the number 0, not a layer", 27),
+        Failure("repeat(2, i -> dense(8) -> i)", "'i' is the number 0, not a layer", 28),
         Failure("repeat(2, k -> dense(8))", "repeat's index 'k' is not used in its body", 11),
         Failure("repeat(2, rleu -> dense(8))", "unknown op or block 'rleu' (did you mean", 11),
         Failure("repeat(2, B -> dense(B))", "repeat's index 'B' is also a symbolic dim", 11),
