@@ -130,6 +130,14 @@ class ExportSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class LintSpec:
+    """The `lint:` section: the rule ids the spec silences, each with where it stands
+    (`dlc lint` checks them against its registry)."""
+
+    ignore: tuple[tuple[str, Loc], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Spec:
     name: str
     doc: str
@@ -141,6 +149,7 @@ class Spec:
     training: TrainingSpec | None
     export: ExportSpec | None
     document: Document = field(repr=False, compare=False)
+    lint: LintSpec = LintSpec()
 
 
 def read_spec(doc: Document) -> Spec:
@@ -165,7 +174,13 @@ def read_spec(doc: Document) -> Spec:
         training=_training(doc, data["training"]) if "training" in data else None,
         export=_export(doc, data["export"]) if "export" in data else None,
         document=doc,
+        lint=_lint(doc, data.get("lint") or {}),
     )
+
+
+def _lint(doc: Document, section: dict[str, Any]) -> LintSpec:
+    rules = section.get("ignore") or []
+    return LintSpec(tuple((r, doc.loc(("lint", "ignore", i))) for i, r in enumerate(rules)))
 
 
 def _param(doc: Document, name: str, value: Any) -> ParamDef:

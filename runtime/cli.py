@@ -20,6 +20,7 @@ EPILOG = """examples:
   dlc check specs/mnist_mlp.yaml
   dlc summary specs/mnist_mlp.yaml --set hidden=512
   dlc check specs/resnet_mlp.yaml --ir
+  dlc lint specs/lenet_digits.yaml --strict
   dlc compile specs/mnist_mlp.yaml --verify --emit onnx,torch
   dlc train specs/digits_mlp.yaml
   dlc train specs/xor.yaml --set init=uniform(-10,10) --set training.seed=3
@@ -66,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = _spec_parser(sub, "summary", "a table of nodes: op, output shape, parameters, FLOPs")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_summary)
+
+    p = _spec_parser(sub, "lint", "the course's lessons as located warnings (rule ids DLC1xx)")
+    p.add_argument("--json", action="store_true", help="print the warnings as a JSON list")
+    p.add_argument(
+        "--strict",
+        "--error-on-warning",
+        dest="strict",
+        action="store_true",
+        help="exit 1 when there is any warning (for CI)",
+    )
+    p.set_defaults(run=cmd_lint)
 
     p = _spec_parser(sub, "compile", "write the ONNX model of a spec (and a standalone model.py)")
     p.add_argument(
@@ -204,6 +216,28 @@ def cmd_summary(args: argparse.Namespace) -> int:
         _warnings(checked)
         print(summary_table(checked.graph))
     return 0
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    """Lint a spec: exit 0 with warnings (1 with --strict), 1 when it does not check."""
+    from ..compiler.lint import lint
+    from ..compiler.pipeline import check_file
+
+    checked = check_file(args.spec, args.overrides)
+    if not args.json:
+        _warnings(checked)  # the checker's own (stderr), before the lessons (stdout)
+    report = lint(checked)
+    lints = list(report.lints)  # a runtime probe (--probe) would add its findings here
+    if args.json:
+        print(json.dumps([x.to_json() for x in lints], indent=2, ensure_ascii=False))
+    else:
+        for x in lints:
+            print(x.render())
+        n = len(lints)
+        silenced = f" ({report.silenced} silenced)" if report.silenced else ""
+        verdict = f"{n} warning{'s' if n != 1 else ''}" if n else "clean"
+        print(f"{args.spec}: {verdict}{silenced}")
+    return 1 if args.strict and lints else 0
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

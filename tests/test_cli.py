@@ -100,7 +100,7 @@ def test_front_end_does_not_import_torch() -> None:
 
 def test_warnings_are_printed_but_do_not_fail(tmp_path) -> None:  # noqa: ANN001
     spec = tmp_path / "w.yaml"
-    spec.write_text("dlc: 1\nname: w\ninputs: {x: [B, 3, 8, 8]}\nmodel: [dense(4)]\n")
+    spec.write_text("dlc: 1\nname: w\ninputs: {x: [B, T, 3]}\nmodel:\n  - lstm(4, dropout=0.3)\n")
     result = run_dlc("check", str(spec))
     assert result.returncode == 0
-    assert "w.yaml:4:9: warning: dense acts on the last axis of the feature map" in result.stderr
+    assert "w.yaml:5:5: warning: dropout=0.3 of a one-layer lstm does nothing" in result.stderr

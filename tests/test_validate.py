@@ -84,6 +84,8 @@ export:
   outputs: {probs: softmax(y)}
   ir_version: 9
   dynamic_batch: true
+lint:
+  ignore: [DLC103]
 """
 
 HEAD = "dlc: 1\nname: m\n"  # lines 1-2
@@ -122,6 +124,7 @@ def test_full_spec_uses_every_key() -> None:
     assert set(data["training"]["early_stopping"]) == set(defs["earlyStopping"]["properties"])
     assert set(data["training"]["loss"][0]) == set(defs["lossTerm"]["properties"])
     assert set(data["export"]) == set(defs["export"]["properties"])
+    assert set(data["lint"]) == set(defs["lint"]["properties"])
 
 
 @pytest.mark.parametrize(

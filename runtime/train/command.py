@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...compiler.errors import UsageError
+from ...compiler.lint import lint as run_lints
 from ...compiler.pipeline import check_file
 from . import distributed as dist
 from .runs import claim_run_dir, load_checkpoint, new_run_dir
@@ -37,6 +38,9 @@ def train_command(args: argparse.Namespace) -> int:
     checked = check_file(spec, overrides)
     for w in checked.warnings:
         print(w.render(), file=sys.stderr)
+    if dist.world_size() == 1:  # the static lints, once (not per process): never fatal
+        for lint in run_lints(checked).lints:
+            print(lint.render(), file=sys.stderr)
 
     from .loop import Interrupted, Trainer
     from .runs import ir_hash, start_run

@@ -68,11 +68,8 @@ def _shape(ctx: OpCtx) -> TensorType:
                 "own g·v/‖v‖",
             )
         _check_tie(ctx, f)
-    if ctx.x.rank == 4:
-        ctx.warn(
-            f"dense acts on the last axis of the feature map {ctx.x}",
-            "this is almost always a forgotten flatten: write flatten -> dense(...)",
-        )
+    # dense on an NCHW map is legal (it acts on the last axis) and almost always a
+    # forgotten flatten: that lesson is `dlc lint`'s (DLC109), not a shape check's.
     return TensorType(ctx.x.shape[:-1] + (ctx["units"],), ctx.x.dtype)
 
 
