@@ -21,6 +21,7 @@ EPILOG = """examples:
   dlc summary specs/mnist_mlp.yaml --set hidden=512
   dlc check specs/resnet_mlp.yaml --ir
   dlc compile specs/mnist_mlp.yaml --verify --emit onnx,torch
+  dlc graph specs/resnet_small.yaml -o resnet_small.html --expand body
   dlc train specs/digits_mlp.yaml
   dlc train specs/xor.yaml --set init=uniform(-10,10) --set training.seed=3
   dlc train --resume runs/digits_mlp/20261122-120000
@@ -66,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _spec_parser(sub, "summary", "a table of nodes: op, output shape, parameters, FLOPs")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_summary)
+
+    p = _spec_parser(sub, "graph", "draw the architecture: .svg, .html, .dot or .mmd")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="the drawing: .svg, .html (pan, zoom, open groups), .dot (Graphviz) "
+                   "or .mmd (Mermaid)")  # fmt: skip
+    p.add_argument("--expand", action="append", default=[], metavar="GROUP",
+                   help="draw a group open (a dotted path such as body.repeat, repeatable), "
+                   "or 'all'; default: the spec's top level")  # fmt: skip
+    p.set_defaults(run=cmd_graph)
 
     p = _spec_parser(sub, "compile", "write the ONNX model of a spec (and a standalone model.py)")
     p.add_argument(
@@ -203,6 +213,19 @@ def cmd_summary(args: argparse.Namespace) -> int:
     else:
         _warnings(checked)
         print(summary_table(checked.graph))
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from ..compiler.graph import graph_format, render_graph
+    from ..compiler.pipeline import check_file
+    from .files import atomic_write
+
+    fmt = graph_format(args.output)  # before the check: a wrong -o fails fast
+    checked = check_file(args.spec, args.overrides)
+    _warnings(checked)
+    atomic_write(args.output, render_graph(checked.graph, fmt, args.expand))
+    print(f"wrote {args.output}")
     return 0
 
 
