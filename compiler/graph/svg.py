@@ -129,8 +129,10 @@ def render_svg(view: View) -> str:
         if (a, shape) not in labelled:  # a unit's output shape, once beside it
             labelled.add((a, shape))
             (xa, ya), (xb, _) = pts[0], pts[1]
-            tx = xa + 4 if xb >= xa else xa - 4 - len(shape) * 5.8
-            out.append(f'<text x="{tx:.1f}" y="{ya + 13:.1f}">{escape(shape)}</text>')
+            mx = (xa + xb) / 2
+            tx = mx + 4 if xb >= xa else mx - 4 - len(shape) * 5.8
+            ty = (ya + pts[1][1]) / 2 + 3  # halfway down the first leg, clear of the frames
+            out.append(f'<text x="{tx:.1f}" y="{ty:.1f}">{escape(shape)}</text>')
         out.append("</g>")
     for i, u in enumerate(view.units):
         w, h = sizes[i]

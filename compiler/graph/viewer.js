@@ -189,8 +189,9 @@
       el("path", {d: pathD(pts), stroke: EDGE[kind], "marker-end": `url(#arrow-${kind})`}, g);
       if (!labelled.has(a + shape)) {
         labelled.add(a + shape);
-        const x = pts[1][0] >= pts[0][0] ? pts[0][0] + 4 : pts[0][0] - 4 - shape.length * 5.8;
-        el("text", {x, y: pts[0][1] + 13}, g, shape);
+        const mx = (pts[0][0] + pts[1][0]) / 2;
+        const x = pts[1][0] >= pts[0][0] ? mx + 4 : mx - 4 - shape.length * 5.8;
+        el("text", {x, y: (pts[0][1] + pts[1][1]) / 2 + 3}, g, shape);
       }
     });
     v.units.forEach((u, i) => {
