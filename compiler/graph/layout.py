@@ -24,6 +24,7 @@ from dataclasses import dataclass
 MAX_SPAN = 40  # longest edge (in layers) that gets dummy vertices
 SWEEPS = 4  # barycenter passes, each down then up
 PLACE_PASSES = 4
+DUMMY_WEIGHT = 0.05  # a long edge's bend gives way to a node that wants the same place
 NODE_SEP = 28.0
 RANK_SEP = 50.0
 
@@ -107,10 +108,13 @@ def layered_layout(sizes: list[tuple[float, float]], edges: list[tuple[int, int]
         rows, nbrs = (layers[1:], up) if p % 2 == 0 else (layers[-2::-1], down)
         for row in rows:
             want = []
-            for v in row:
+            for v in row:  # the neighbours' mean x, a long edge's bends counting little
                 ns = nbrs[v]
-                want.append(sum(x[u] for u in ns) / len(ns) if ns else x[v])
-            for v, cx in zip(row, _place(want, [w[v] for v in row]), strict=True):
+                wsum = sum(1.0 if u < n else DUMMY_WEIGHT for u in ns)
+                xsum = sum(x[u] * (1.0 if u < n else DUMMY_WEIGHT) for u in ns)
+                want.append(xsum / wsum if ns else x[v])
+            weight = [1.0 if v < n else DUMMY_WEIGHT for v in row]
+            for v, cx in zip(row, _place(want, [w[v] for v in row], weight), strict=True):
                 x[v] = cx
     left = min((x[v] - w[v] / 2 for v in range(total)), default=0.0)
     x = [xv - left + 20.0 for xv in x]
@@ -145,23 +149,23 @@ def layered_layout(sizes: list[tuple[float, float]], edges: list[tuple[int, int]
     return Layout(x[:n], y[:n], width, cy, routes)
 
 
-def _place(want: list[float], widths: list[float]) -> list[float]:
-    """Centres as close as can be (least squares) to `want`, in order, without overlap:
-    subtract each vertex's offset in a tight packing, make the rest non-decreasing by
-    pool-adjacent-violators, add the offsets back."""
+def _place(want: list[float], widths: list[float], weight: list[float]) -> list[float]:
+    """Centres as close as can be (weighted least squares) to `want`, in order, without
+    overlap: subtract each vertex's offset in a tight packing, make the rest non-decreasing
+    by pool-adjacent-violators, add the offsets back."""
     offs, o = [], 0.0
     for i, wd in enumerate(widths):
         if i:
             o += widths[i - 1] / 2 + NODE_SEP + wd / 2
         offs.append(o)
     blocks: list[list[float]] = []  # [mean, count]
-    for t, off in zip(want, offs, strict=True):
-        blocks.append([t - off, 1.0])
+    for t, off, wt in zip(want, offs, weight, strict=True):
+        blocks.append([t - off, wt, 1.0])  # [mean, weight, count]
         while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            m2, c2 = blocks.pop()
-            m1, c1 = blocks[-1]
-            blocks[-1] = [(m1 * c1 + m2 * c2) / (c1 + c2), c1 + c2]
+            m2, w2, c2 = blocks.pop()
+            m1, w1, c1 = blocks[-1]
+            blocks[-1] = [(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, c1 + c2]
     out: list[float] = []
-    for m, c in blocks:
+    for m, _, c in blocks:
         out.extend([m] * int(c))
     return [b + off for b, off in zip(out, offs, strict=True)]

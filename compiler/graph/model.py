@@ -21,8 +21,9 @@ from ..ops.registry import REGISTRY, REQUIRED
 from ..summary import batch_symbols
 
 # Ops that join branches: the edges into them are the residual and concat edges a reader
-# looks for, drawn in their own colour.
-MERGE_OPS = {"add": "residual", "residual_add": "residual", "concat": "concat"}
+# looks for, drawn in their own colour. residual(f)'s add takes the skip as its input 0.
+MERGE_OPS = {"add": ("residual", None), "residual_add": ("residual", 0),
+             "concat": ("concat", None)}  # fmt: skip
 
 
 @dataclass
@@ -180,15 +181,13 @@ def build_model(graph: Graph) -> Model:
     ref = {i.name: "i:" + i.name for i in graph.inputs}
     ref.update((n.name, "n:" + n.name) for n in graph.nodes)
     edges: list[Edge] = []
-    previous = None
     for n in graph.nodes:
-        kind = MERGE_OPS.get(n.op, "data")
-        for v in n.inputs:
-            how = kind if kind != "data" and v != previous else "data"
+        kind, which = MERGE_OPS.get(n.op, ("data", None))
+        for k, v in enumerate(n.inputs):
+            how = kind if which is None or k == which else "data"
             edges.append(Edge(ref[v], "n:" + n.name, types[v], how))
         for v in n.weights_of:  # dense(tie=emb) reads emb's table
             edges.append(Edge(ref[v], "n:" + n.name, "tied weights", "tied"))
-        previous = n.name
     for out_name, v in graph.outputs:
         leaves.append(Leaf("o:" + out_name, "output", out_name, out_name, (), types[v],
                            row=f"{out_name}  output  {types[v]}"))  # fmt: skip

@@ -128,10 +128,14 @@ def render_svg(view: View) -> str:
                    f'marker-end="url(#arrow-{kind})"/>')  # fmt: skip
         if (a, shape) not in labelled:  # a unit's output shape, once beside it
             labelled.add((a, shape))
-            (xa, ya), (xb, _) = pts[0], pts[1]
-            mx = (xa + xb) / 2
+            (xa, ya), (xb, yb) = pts[0], pts[1]
+            # a third of the way down the first leg (t = 0.3 on its curve): clear of the
+            # frame borders below, and apart from the label of an edge that joins this one
+            t = 0.3
+            s = 3 * t * t - 2 * t**3
+            mx = xa + (xb - xa) * s
             tx = mx + 4 if xb >= xa else mx - 4 - len(shape) * 5.8
-            ty = (ya + pts[1][1]) / 2 + 3  # halfway down the first leg, clear of the frames
+            ty = ya + (yb - ya) * (s + 1.5 * t * (1 - t)) + 3
             out.append(f'<text x="{tx:.1f}" y="{ty:.1f}">{escape(shape)}</text>')
         out.append("</g>")
     for i, u in enumerate(view.units):

@@ -42,19 +42,19 @@
     return {units, edges};
   }
 
-  function place(want, widths) {  // least squares under the gaps: pool adjacent violators
+  function place(want, widths, weight) {  // weighted least squares under the gaps: PAV
     const offs = []; let o = 0;
     widths.forEach((w, i) => { if (i) o += widths[i - 1] / 2 + NODE_SEP + w / 2; offs.push(o); });
     const blocks = [];
     want.forEach((t, i) => {
-      blocks.push([t - offs[i], 1]);
+      blocks.push([t - offs[i], weight[i], 1]);
       while (blocks.length > 1 && blocks[blocks.length - 2][0] > blocks[blocks.length - 1][0]) {
-        const [m2, c2] = blocks.pop(), [m1, c1] = blocks[blocks.length - 1];
-        blocks[blocks.length - 1] = [(m1 * c1 + m2 * c2) / (c1 + c2), c1 + c2];
+        const [m2, w2, c2] = blocks.pop(), [m1, w1, c1] = blocks[blocks.length - 1];
+        blocks[blocks.length - 1] = [(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, c1 + c2];
       }
     });
     const out = [];
-    for (const [m, c] of blocks) for (let k = 0; k < c; k++) out.push(m);
+    for (const [m, , c] of blocks) for (let k = 0; k < c; k++) out.push(m);
     return out.map((b, i) => b + offs[i]);
   }
 
@@ -103,7 +103,8 @@
     for (let p = 0; p < 4; p++) {
       const [rows, nb] = p % 2 === 0 ? [layers.slice(1), up] : [layers.slice(0, -1).reverse(), down];
       for (const row of rows) {
-        const got = place(row.map(v => mean(nb[v], x, x[v])), row.map(v => w[v]));
+        const wmean = v => { let ws = 0, xs = 0; for (const u of nb[v]) { const k = u < n ? 1 : 0.05; ws += k; xs += k * x[u]; } return ws ? xs / ws : x[v]; };
+        const got = place(row.map(wmean), row.map(v => w[v]), row.map(v => (v < n ? 1 : 0.05)));
         row.forEach((v, i) => { x[v] = got[i]; });
       }
     }
@@ -189,9 +190,10 @@
       el("path", {d: pathD(pts), stroke: EDGE[kind], "marker-end": `url(#arrow-${kind})`}, g);
       if (!labelled.has(a + shape)) {
         labelled.add(a + shape);
-        const mx = (pts[0][0] + pts[1][0]) / 2;
+        const t = 0.3, s = 3 * t * t - 2 * t ** 3;  // as svg.py: a third of the way down
+        const mx = pts[0][0] + (pts[1][0] - pts[0][0]) * s;
         const x = pts[1][0] >= pts[0][0] ? mx + 4 : mx - 4 - shape.length * 5.8;
-        el("text", {x, y: (pts[0][1] + pts[1][1]) / 2 + 3}, g, shape);
+        el("text", {x, y: pts[0][1] + (pts[1][1] - pts[0][1]) * (s + 1.5 * t * (1 - t)) + 3}, g, shape);
       }
     });
     v.units.forEach((u, i) => {
