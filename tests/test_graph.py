@@ -276,3 +276,33 @@ def test_html_in_headless_chromium(tmp_path: Path) -> None:
         assert errors == []
     finally:
         browser.quit()
+
+
+@pytest.mark.parametrize("spec", ["specs/resnet_small.yaml", "specs/zoo/unet.yaml"])
+def test_the_page_lays_out_as_the_svg(tmp_path: Path, spec: str) -> None:
+    """viewer.js runs layout.py's steps again: the same boxes, state by state."""
+    from selenium.webdriver.common.by import By
+
+    graph = graph_of(ROOT / spec)
+    browser = _browser()
+    try:
+        for expand in ([], ["all"]):
+            svg = ET.fromstring(render_graph(graph, ".svg", expand))
+            want = {}
+            for g in svg.iter(SVG_NS + "g"):
+                if "unit" in g.get("class", "").split():
+                    r = g.find(SVG_NS + "rect")
+                    want[g.get("data-id")] = (float(r.get("x")), float(r.get("y")))
+            page = tmp_path / "page.html"
+            page.write_text(render_graph(graph, ".html", expand))
+            browser.get(page.as_uri())
+            got = {}
+            for g in browser.find_elements(By.CSS_SELECTOR, ".unit"):
+                r = g.find_element(By.TAG_NAME, "rect")
+                got[g.get_attribute("data-id")] = (float(r.get_attribute("x")),
+                                                   float(r.get_attribute("y")))  # fmt: skip
+            assert got.keys() == want.keys()
+            for uid, (x, y) in want.items():
+                assert got[uid] == pytest.approx((x, y), abs=0.06), uid
+    finally:
+        browser.quit()

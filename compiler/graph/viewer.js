@@ -83,7 +83,7 @@
       }
       chains.push(chain);
     }
-    const total = layer.length, nl = Math.max(-1, ...layer) + 1;
+    const total = layer.length, nl = layer.reduce((m, l) => Math.max(m, l), -1) + 1;  // no spread: 100k args overflow
     const layers = Array.from({length: nl}, () => []);
     for (let v = 0; v < total; v++) layers[layer[v]].push(v);
     const pos = new Array(total).fill(0);
@@ -201,8 +201,12 @@
       const g = el("g", {class: "unit " + u.kind, "data-id": u.id}, root);
       el("rect", {x: x0, y: y0, width: w, height: h, rx: u.kind === "input" || u.kind === "output" ? 12 : 4, fill: FILL[u.kind]}, g);
       u.lines.forEach((line, k) => el("text", {x: x0 + 9, y: y0 + 5 + LINE_H * (k + 0.75), "font-weight": k ? "normal" : "bold"}, g, line));
-      g.addEventListener("mousemove", ev => { tip.textContent = u.row; tip.style.display = "block";
-        tip.style.left = ev.clientX + 14 + "px"; tip.style.top = ev.clientY + 14 + "px"; });
+      g.addEventListener("mousemove", ev => {
+        tip.textContent = u.row; tip.style.display = "block";
+        const right = ev.clientX + 14 + tip.offsetWidth > window.innerWidth;  // keep it in view
+        tip.style.left = (right ? Math.max(0, ev.clientX - 14 - tip.offsetWidth) : ev.clientX + 14) + "px";
+        tip.style.top = ev.clientY + 14 + "px";
+      });
       g.addEventListener("mouseleave", () => { tip.style.display = "none"; });
       if (u.kind === "group") g.addEventListener("click", ev => { ev.stopPropagation(); open.add(u.id.slice(2)); draw(); });
     });
@@ -214,9 +218,9 @@
     draw();
   }
 
-  function fit() {
+  function fit(whole) {  // the whole drawing; or, to start, its top at a readable scale
     const b = root.getBBox(), W = svg.clientWidth, H = svg.clientHeight;
-    scale = Math.min(1.5, W / (b.width + 40), H / (b.height + 40));
+    scale = Math.min(whole ? 1.5 : 1, W / (b.width + 40), whole ? H / (b.height + 40) : Infinity);
     if (!isFinite(scale) || scale <= 0) scale = 1;
     tx = (W - b.width * scale) / 2 - b.x * scale; ty = 20 - b.y * scale; apply();
   }
@@ -231,9 +235,9 @@
     const mx = ev.clientX - r.left, my = ev.clientY - r.top;
     tx = mx - (mx - tx) * k; ty = my - (my - ty) * k; scale *= k; apply();
   }, {passive: false});
-  document.getElementById("dlc-fit").addEventListener("click", fit);
-  document.getElementById("dlc-expand").addEventListener("click", () => { for (const p of groups.keys()) open.add(p); draw(); fit(); });
-  document.getElementById("dlc-collapse").addEventListener("click", () => { open.clear(); draw(); fit(); });
-  draw(); fit();
+  document.getElementById("dlc-fit").addEventListener("click", () => fit(true));
+  document.getElementById("dlc-expand").addEventListener("click", () => { for (const p of groups.keys()) open.add(p); draw(); fit(false); });
+  document.getElementById("dlc-collapse").addEventListener("click", () => { open.clear(); draw(); fit(false); });
+  draw(); fit(false);
   window.dlcGraph = {open, draw, fit, groups};
 })();
