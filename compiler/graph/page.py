@@ -46,8 +46,8 @@ html, body {{ margin: 0; height: 100%; font: 13px system-ui, sans-serif; }}
 def render_html(model: Model, expanded: set[str]) -> str:
     data = as_json(model)
     data["expanded"] = sorted(expanded)
-    # `</` cannot end the script element early once escaped in the JSON text
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    # no `<` in the script element's text, so nothing in a name can end it early
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
     markers = "".join(
         f'<marker id="arrow-{k}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
         f'markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="{c}"/></marker>'

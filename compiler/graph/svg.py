@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 from .layout import FRAME_SIDE, FRAME_TOP, Layout, layered_layout
 from .view import View
 
+QUOTE = {'"': "&quot;"}  # for attribute values
 CHAR_W = 6.8  # px per character of the 11px monospace font
 LINE_H = 15.0
 FILL = {"input": "#dff3e3", "output": "#dde9f7", "node": "#ffffff", "group": "#fff4d6"}
@@ -117,7 +118,7 @@ def render_svg(view: View) -> str:
     ]
     for path, label, x0, y0, x1, y1 in fr:
         out.append(
-            f'<g class="frame" data-group="{escape(path)}"><rect x="{x0:.1f}" y="{y0:.1f}" '
+            f'<g class="frame" data-group="{escape(path, QUOTE)}"><rect x="{x0:.1f}" y="{y0:.1f}" '
             f'width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" rx="6"/>'
             f'<text x="{x0 + 6:.1f}" y="{y0 + 13:.1f}" font-weight="bold">'
             f"▾ {escape(label)}</text></g>"
@@ -143,7 +144,8 @@ def render_svg(view: View) -> str:
         x0, y0 = lay.x[i] - w / 2, lay.y[i] - h / 2
         rx = 12 if u.kind in ("input", "output") else 4
         out.append(
-            f'<g class="unit {u.kind}" data-id="{escape(u.id)}"><title>{escape(u.row)}</title>'
+            f'<g class="unit {u.kind}" data-id="{escape(u.id, QUOTE)}">'
+            f"<title>{escape(u.row)}</title>"
             f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{rx}" '
             f'fill="{FILL[u.kind]}"/>'
         )

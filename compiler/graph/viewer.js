@@ -6,7 +6,7 @@
   const D = JSON.parse(document.getElementById("dlc-data").textContent);
   const NS = "http://www.w3.org/2000/svg";
   const CHAR_W = 6.8, LINE_H = 15, NODE_SEP = 28, RANK_SEP = 50, MAX_SPAN = 40;
-  const FRAME_TOP = 20, FRAME_SIDE = 6;
+  const FRAME_TOP = 20, FRAME_SIDE = 6, DUMMY_WEIGHT = 0.05;
   const FILL = {input: "#dff3e3", output: "#dde9f7", node: "#ffffff", group: "#fff4d6"};
   const EDGE = {data: "#555555", residual: "#d9480f", concat: "#7048e8", tied: "#74c0fc"};
   const groups = new Map(D.groups.map(g => [g[0], {path: g[0], label: g[1], parent: g[2],
@@ -103,8 +103,8 @@
     for (let p = 0; p < 4; p++) {
       const [rows, nb] = p % 2 === 0 ? [layers.slice(1), up] : [layers.slice(0, -1).reverse(), down];
       for (const row of rows) {
-        const wmean = v => { let ws = 0, xs = 0; for (const u of nb[v]) { const k = u < n ? 1 : 0.05; ws += k; xs += k * x[u]; } return ws ? xs / ws : x[v]; };
-        const got = place(row.map(wmean), row.map(v => w[v]), row.map(v => (v < n ? 1 : 0.05)));
+        const wmean = v => { let ws = 0, xs = 0; for (const u of nb[v]) { const k = u < n ? 1 : DUMMY_WEIGHT; ws += k; xs += k * x[u]; } return ws ? xs / ws : x[v]; };
+        const got = place(row.map(wmean), row.map(v => w[v]), row.map(v => (v < n ? 1 : DUMMY_WEIGHT)));
         row.forEach((v, i) => { x[v] = got[i]; });
       }
     }
