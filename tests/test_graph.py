@@ -306,3 +306,18 @@ def test_the_page_lays_out_as_the_svg(tmp_path: Path, spec: str) -> None:
                 assert got[uid] == pytest.approx((x, y), abs=0.06), uid
     finally:
         browser.quit()
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "label"),
+    [
+        ("specs/zoo/resnet50.yaml", "layer1", "layer1 (layer)"),  # a node that calls a block
+        ("specs/zoo/resnet50.yaml", "layer1.layer.repeat", "bottleneck × 2"),
+        ("specs/zoo/resnet50.yaml", "layer1.layer.repeat.1", "bottleneck #1"),
+        ("specs/zoo/mobilenet_v2.yaml", "features.stage.repeat", "inverted_res × 1"),
+        ("specs/graph_mlp.yaml", "y.parallel", "parallel"),  # numbered branches, no repeat
+        ("specs/graph_mlp.yaml", "y.parallel.1", "#1"),
+    ],
+)
+def test_group_labels(spec: str, path: str, label: str) -> None:
+    assert build_model(graph_of(ROOT / spec)).groups[path].label == label

@@ -11,6 +11,7 @@ around its members. By default the spec's top level shows: every top-level group
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ from ..errors import UsageError, did_you_mean
 from ..ir import Graph, Node, format_value
 from ..ops.registry import REGISTRY, REQUIRED
 from ..summary import batch_symbols
+
+REPEAT = re.compile(r"repeat(_\d+)?$")  # the names elaboration gives a repeat(n, f)
 
 # Ops that join branches: the edges into them are the residual and concat edges a reader
 # looks for, drawn in their own colour. residual(f)'s add takes the skip as its input 0.
@@ -140,8 +143,6 @@ def build_model(graph: Graph) -> Model:
                 canon[p] = prev  # same content as its parent group: one box
                 groups[prev].aliases.append(p)
                 alias[p] = prev
-                g = groups[prev]
-                g.label = _chain_label(g.label, parts[k - 1])
                 continue
             canon[p] = p
             alias[p] = p
@@ -151,9 +152,12 @@ def build_model(graph: Graph) -> Model:
     for g in groups.values():
         if g.parent is not None:
             children.setdefault(g.parent, []).append(g)
+    for g in groups.values():
+        g.label = _chain_label([q.rsplit(".", 1)[-1] for q in [g.path, *g.aliases]])
     for g in groups.values():  # repeat groups: "basic × 2"
         kids = children.get(g.path, [])
-        if kids and all(c.path.rsplit(".", 1)[-1].isdigit() for c in kids):
+        if (REPEAT.match(g.path.rsplit(".", 1)[-1]) and kids
+                and all(c.path.rsplit(".", 1)[-1].isdigit() for c in kids)):  # fmt: skip
             inner = {c.label.split(" #")[0] for c in kids}
             name = inner.pop() if len(inner) == 1 else g.label
             g.label = f"{name} × {len(kids)}"
@@ -206,9 +210,16 @@ def build_model(graph: Graph) -> Model:
     return Model(graph.name, leaves, edges, groups, alias)
 
 
-def _chain_label(label: str, part: str) -> str:
-    """`0` then `basic`: "basic #0"; `n4` then `residual`: "n4 (residual)"."""
-    return f"{part} #{label}" if label.isdigit() else f"{label} ({part})"
+def _chain_label(segments: list[str]) -> str:
+    """The label of a chain of prefixes drawn as one group, from their last segments:
+    `0 basic` (a repeat's block) is "basic #0", `layer1 layer` (a block's call) is
+    "layer1 (layer)", `repeat 0 inverted_res residual` (a repeat of one) "inverted_res × 1"."""
+    words = [s for s in segments if not s.isdigit()]
+    if segments[0].isdigit():
+        return f"{words[0]} #{segments[0]}" if words else f"#{segments[0]}"
+    if len(segments) > 1 and segments[1].isdigit() and REPEAT.match(segments[0]):
+        return f"{words[1] if len(words) > 1 else words[0]} × 1"
+    return words[0] + (f" ({words[1]})" if len(words) > 1 else "")
 
 
 def group_row(g: Group) -> str:
