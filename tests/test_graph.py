@@ -321,3 +321,35 @@ def test_the_page_lays_out_as_the_svg(tmp_path: Path, spec: str) -> None:
 )
 def test_group_labels(spec: str, path: str, label: str) -> None:
     assert build_model(graph_of(ROOT / spec)).groups[path].label == label
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_layered_layout_invariants(seed: int) -> None:
+    """Random graphs (long edges, fan-in, fan-out, an edge pointing back): edges run down,
+    boxes in a layer never overlap, every route starts and ends at its boxes."""
+    import random
+
+    from dlc.compiler.graph.layout import NODE_SEP, layered_layout
+
+    rng = random.Random(seed)
+    n = rng.randint(1, 60)
+    sizes = [(rng.uniform(20, 300), rng.choice([25.0, 40.0, 55.0])) for _ in range(n)]
+    edges = sorted({(rng.randrange(i), i) for i in range(1, n) for _ in range(rng.randint(0, 3))})
+    if n > 3:
+        edges.append((n - 1, 1))  # collapsing can make one
+    lay = layered_layout(sizes, edges)
+    for (a, b), route in zip(edges, lay.routes, strict=True):
+        top, bottom = (a, b) if a < b else (b, a)
+        assert lay.y[bottom] > lay.y[top]
+        down = 1 if a < b else -1  # a back edge leaves its source's top
+        assert route[0] == pytest.approx((lay.x[a], lay.y[a] + down * sizes[a][1] / 2))
+        assert route[-1] == pytest.approx((lay.x[b], lay.y[b] - down * sizes[b][1] / 2))
+    by_layer: dict[float, list[int]] = {}
+    for v in range(n):
+        by_layer.setdefault(round(lay.y[v], 6), []).append(v)
+    for row in by_layer.values():
+        row.sort(key=lambda v: lay.x[v])
+        for u, v in zip(row, row[1:], strict=False):
+            gap = (lay.x[v] - sizes[v][0] / 2) - (lay.x[u] + sizes[u][0] / 2)
+            assert gap >= NODE_SEP - 1e-6
+    assert all(lay.x[v] - sizes[v][0] / 2 >= 0 for v in range(n))
