@@ -278,7 +278,9 @@ def test_html_in_headless_chromium(tmp_path: Path) -> None:
         browser.quit()
 
 
-@pytest.mark.parametrize("spec", ["specs/resnet_small.yaml", "specs/zoo/unet.yaml"])
+@pytest.mark.parametrize(
+    "spec", ["specs/resnet_small.yaml", "specs/zoo/unet.yaml", "specs/seq2seq_reverse.yaml"]
+)
 def test_the_page_lays_out_as_the_svg(tmp_path: Path, spec: str) -> None:
     """viewer.js runs layout.py's steps again: the same boxes, state by state."""
     from selenium.webdriver.common.by import By
@@ -353,3 +355,23 @@ def test_layered_layout_invariants(seed: int) -> None:
             gap = (lay.x[v] - sizes[v][0] / 2) - (lay.x[u] + sizes[u][0] / 2)
             assert gap >= NODE_SEP - 1e-6
     assert all(lay.x[v] - sizes[v][0] / 2 >= 0 for v in range(n))
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda p: p.stem)
+def test_frames_nest_and_never_overlap(spec: Path) -> None:
+    """With every group open, two frames either nest or stay apart (an encoder and a
+    decoder side by side, a block's two branches)."""
+    svg = ET.fromstring(render_graph(graph_of(spec), ".svg", ["all"]))
+    frames = []
+    for g in svg.iter(SVG_NS + "g"):
+        if g.get("class") == "frame":
+            r = g.find(SVG_NS + "rect")
+            x, y = float(r.get("x")), float(r.get("y"))
+            frames.append((g.get("data-group"), x, y, x + float(r.get("width")),
+                           y + float(r.get("height"))))  # fmt: skip
+    for i, (p, ax0, ay0, ax1, ay1) in enumerate(frames):
+        for q, bx0, by0, bx1, by1 in frames[i + 1 :]:
+            if q.startswith(p + ".") or p.startswith(q + "."):
+                continue
+            apart = ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0
+            assert apart, f"frames {p} and {q} overlap"

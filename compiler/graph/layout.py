@@ -25,6 +25,7 @@ MAX_SPAN = 40  # longest edge (in layers) that gets dummy vertices
 SWEEPS = 4  # barycenter passes, each down then up
 PLACE_PASSES = 4
 DUMMY_WEIGHT = 0.05  # a long edge's bend gives way to a node that wants the same place
+SEPARATE_CAP = 50  # earlier sibling groups a group is kept clear of
 NODE_SEP = 28.0
 RANK_SEP = 50.0
 
@@ -61,12 +62,15 @@ def layered_layout(sizes: list[tuple[float, float]], edges: list[tuple[int, int]
     up: list[list[int]] = [[] for _ in range(n)]
     down: list[list[int]] = [[] for _ in range(n)]
     chains: list[list[int]] = []  # per edge: its vertices, top to bottom
+    group: list[tuple[str, ...]] = list(frames) if frames else [()] * n
     for a, b in fwd:
         chain = [a]
         span = layer[b] - layer[a]
         if 1 < span <= MAX_SPAN:
+            common = _common(group[a], group[b])  # a bend stays in the groups of both ends
             for k in range(1, span):
                 d = len(layer)
+                group.append(common)
                 layer.append(layer[a] + k)
                 w.append(6.0)
                 h.append(0.0)
@@ -91,11 +95,11 @@ def layered_layout(sizes: list[tuple[float, float]], edges: list[tuple[int, int]
     for _ in range(SWEEPS):
         for rows, nbrs in ((layers[1:], up), (layers[-2::-1], down)):
             for row in rows:
-                key = {}
+                bary = {}
                 for v in row:
                     ns = nbrs[v]
-                    key[v] = sum(pos[u] for u in ns) / len(ns) if ns else pos[v]
-                row.sort(key=key.__getitem__)
+                    bary[v] = sum(pos[u] for u in ns) / len(ns) if ns else pos[v]
+                row.sort(key=_nested_keys(row, bary, group).__getitem__)
                 for i, v in enumerate(row):
                     pos[v] = float(i)
     x = [0.0] * total
@@ -116,6 +120,8 @@ def layered_layout(sizes: list[tuple[float, float]], edges: list[tuple[int, int]
             weight = [1.0 if v < n else DUMMY_WEIGHT for v in row]
             for v, cx in zip(row, _place(want, [w[v] for v in row], weight), strict=True):
                 x[v] = cx
+    if frames:
+        _separate_groups(x, w, layer, group, layers)
     left = min((x[v] - w[v] / 2 for v in range(total)), default=0.0)
     x = [xv - left + 20.0 for xv in x]
     above, below = [0] * nlayers, [0] * nlayers
@@ -147,6 +153,88 @@ def layered_layout(sizes: list[tuple[float, float]], edges: list[tuple[int, int]
         pts[-1] = (pts[-1][0], pts[-1][1] - h[chain[-1]] / 2)
         routes.append(pts if a < b else pts[::-1])
     return Layout(x[:n], y[:n], width, cy, routes)
+
+
+def _separate_groups(x: list[float], w: list[float], layer: list[int],
+                     group: list[tuple[str, ...]], layers: list[list[int]]) -> None:
+    """Sibling groups side by side (an encoder beside a decoder) get frames that do not
+    overlap: inner groups first, each sibling (left to right) moves right of the siblings
+    before it whose layers it shares (the last SEPARATE_CAP of them); then every layer is
+    pushed apart again where a move closed a gap."""
+    members: dict[str, list[int]] = {}
+    parent: dict[str, str | None] = {}
+    for v, chain in enumerate(group):
+        for i, g in enumerate(chain):
+            members.setdefault(g, []).append(v)
+            parent[g] = chain[i - 1] if i else None
+    depth = {g: len(_chain_of(g, parent)) for g in members}
+    height = {g: max(len(group[v]) for v in ms) - depth[g] + 1 for g, ms in members.items()}
+    kids: dict[str | None, list[str]] = {}
+    for g in members:
+        kids.setdefault(parent[g], []).append(g)
+    for p in sorted(kids, key=lambda q: -1 if q is None else depth[q], reverse=True):
+        boxes: list[tuple[float, float, int, int, str]] = []
+        for g in kids[p]:
+            ms = members[g]
+            boxes.append((min(x[v] - w[v] / 2 for v in ms), max(x[v] + w[v] / 2 for v in ms),
+                          min(layer[v] for v in ms), max(layer[v] for v in ms), g))  # fmt: skip
+        boxes.sort(key=lambda b: (b[0], b[4]))
+        placed: list[tuple[float, float, int, int, str]] = []
+        for x0, x1, lo, hi, g in boxes:
+            shift = 0.0
+            for _px0, px1, plo, phi, pg in placed[-SEPARATE_CAP:]:
+                if plo <= hi and lo <= phi:
+                    gap = NODE_SEP + FRAME_SIDE * (height[pg] + height[g])
+                    shift = max(shift, px1 + gap - x0)
+            if shift > 0:
+                for v in members[g]:
+                    x[v] += shift
+            placed.append((x0 + shift, x1 + shift, lo, hi, g))
+    for row in layers:
+        for u, v in zip(row, row[1:], strict=False):
+            least = x[u] + (w[u] + w[v]) / 2 + NODE_SEP
+            if x[v] < least:
+                x[v] = least
+
+
+def _chain_of(g: str, parent: dict[str, str | None]) -> list[str]:
+    out: list[str] = []
+    p: str | None = g
+    while p is not None:
+        out.append(p)
+        p = parent[p]
+    return out
+
+
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    k = 0
+    while k < len(a) and k < len(b) and a[k] == b[k]:
+        k += 1
+    return a[:k]
+
+
+def _nested_keys(row: list[int], bary: dict[int, float],
+                 group: list[tuple[str, ...]]) -> dict[int, list[tuple[float, str]]]:
+    """Sort keys that keep each group's members side by side in a layer (so frames do not
+    overlap): a group sorts by its members' mean barycenter, among its siblings, and so on
+    down to the vertex's own barycenter."""
+    sums: dict[tuple[str, ...], list[float]] = {}
+    for v in row:
+        c = group[v]
+        for i in range(1, len(c) + 1):
+            s = sums.setdefault(c[:i], [0.0, 0.0])
+            s[0] += bary[v]
+            s[1] += 1.0
+    keys = {}
+    for v in row:
+        c = group[v]
+        key = []
+        for i in range(1, len(c) + 1):
+            s = sums[c[:i]]
+            key.append((s[0] / s[1], c[i - 1]))
+        key.append((bary[v], "\uffff"))  # at a tie, after the groups (and stable)
+        keys[v] = key
+    return keys
 
 
 def _place(want: list[float], widths: list[float], weight: list[float]) -> list[float]:

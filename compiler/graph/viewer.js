@@ -6,7 +6,7 @@
   const D = JSON.parse(document.getElementById("dlc-data").textContent);
   const NS = "http://www.w3.org/2000/svg";
   const CHAR_W = 6.8, LINE_H = 15, NODE_SEP = 28, RANK_SEP = 50, MAX_SPAN = 40;
-  const FRAME_TOP = 20, FRAME_SIDE = 6, DUMMY_WEIGHT = 0.05;
+  const FRAME_TOP = 20, FRAME_SIDE = 6, DUMMY_WEIGHT = 0.05, SEPARATE_CAP = 50;
   const FILL = {input: "#dff3e3", output: "#dde9f7", node: "#ffffff", group: "#fff4d6"};
   const EDGE = {data: "#555555", residual: "#d9480f", concat: "#7048e8", tied: "#74c0fc"};
   const groups = new Map(D.groups.map(g => [g[0], {path: g[0], label: g[1], parent: g[2],
@@ -58,6 +58,79 @@
     return out.map((b, i) => b + offs[i]);
   }
 
+  // as layout.py's _nested_keys: a group's members stay side by side in a layer
+  function nestedKeys(row, bary, group) {
+    const sums = new Map();
+    for (const v of row) {
+      const c = group[v];
+      for (let i = 1; i <= c.length; i++) {
+        const k = c.slice(0, i).join("\u0001"), s = sums.get(k) || [0, 0];
+        s[0] += bary.get(v); s[1] += 1; sums.set(k, s);
+      }
+    }
+    const keys = new Map();
+    for (const v of row) {
+      const c = group[v], key = [];
+      for (let i = 1; i <= c.length; i++) { const s = sums.get(c.slice(0, i).join("\u0001")); key.push([s[0] / s[1], c[i - 1]]); }
+      key.push([bary.get(v), "\uffff"]);
+      keys.set(v, key);
+    }
+    return keys;
+  }
+
+  function compareKeys(a, b) {  // Python's order of lists of (float, str) tuples
+    for (let i = 0; i < a.length && i < b.length; i++) {
+      if (a[i][0] !== b[i][0]) return a[i][0] < b[i][0] ? -1 : 1;
+      if (a[i][1] !== b[i][1]) return a[i][1] < b[i][1] ? -1 : 1;
+    }
+    return a.length - b.length;
+  }
+
+  // as layout.py's _separate_groups: sibling groups' frames kept apart, then layers pushed apart
+  function separateGroups(x, w, layer, group, layers) {
+    const members = new Map(), parent = new Map();
+    group.forEach((chain, v) => chain.forEach((g, i) => {
+      if (!members.has(g)) members.set(g, []);
+      members.get(g).push(v); parent.set(g, i ? chain[i - 1] : null);
+    }));
+    const depth = new Map(), height = new Map(), kids = new Map();
+    for (const g of members.keys()) { let d = 0; for (let p = g; p !== null; p = parent.get(p)) d++; depth.set(g, d); }
+    for (const [g, ms] of members) {
+      height.set(g, ms.reduce((m, v) => Math.max(m, group[v].length), 0) - depth.get(g) + 1);
+      const p = parent.get(g);
+      if (!kids.has(p)) kids.set(p, []);
+      kids.get(p).push(g);
+    }
+    const parents = [...kids.keys()].sort((a, b) => (b === null ? -1 : depth.get(b)) - (a === null ? -1 : depth.get(a)));
+    for (const p of parents) {
+      const boxes = kids.get(p).map(g => {
+        const ms = members.get(g);
+        let x0 = Infinity, x1 = -Infinity, lo = Infinity, hi = -Infinity;
+        for (const v of ms) { x0 = Math.min(x0, x[v] - w[v] / 2); x1 = Math.max(x1, x[v] + w[v] / 2); lo = Math.min(lo, layer[v]); hi = Math.max(hi, layer[v]); }
+        return [x0, x1, lo, hi, g];
+      });
+      boxes.sort((a, b) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[4] < b[4] ? -1 : a[4] > b[4] ? 1 : 0));
+      const placed = [];
+      for (const [x0, x1, lo, hi, g] of boxes) {
+        let shift = 0;
+        for (const [, px1, plo, phi, pg] of placed.slice(-SEPARATE_CAP)) {
+          if (plo <= hi && lo <= phi) {
+            const gap = NODE_SEP + FRAME_SIDE * (height.get(pg) + height.get(g));
+            shift = Math.max(shift, px1 + gap - x0);
+          }
+        }
+        if (shift > 0) for (const v of members.get(g)) x[v] += shift;
+        placed.push([x0 + shift, x1 + shift, lo, hi, g]);
+      }
+    }
+    for (const row of layers) {
+      for (let i = 0; i + 1 < row.length; i++) {
+        const u = row[i], v = row[i + 1], least = x[u] + (w[u] + w[v]) / 2 + NODE_SEP;
+        if (x[v] < least) x[v] = least;
+      }
+    }
+  }
+
   function layout(sizes, edges, frames) {  // frames: per unit, its open groups, outermost first
     const n = sizes.length, layer = new Array(n).fill(0);
     const fwd = edges.map(([a, b]) => (a < b ? [a, b] : [b, a]));
@@ -66,12 +139,15 @@
     for (let v = 0; v < n; v++) for (const p of preds[v]) layer[v] = Math.max(layer[v], layer[p] + 1);
     const w = sizes.map(s => s[0]), h = sizes.map(s => s[1]);
     const up = Array.from({length: n}, () => []), down = Array.from({length: n}, () => []);
-    const chains = [];
+    const chains = [], group = frames.slice();
     for (const [a, b] of fwd) {
       const chain = [a], span = layer[b] - layer[a];
       if (span > 1 && span <= MAX_SPAN) {
+        const common = [];  // a bend stays in the groups of both ends
+        for (let k = 0; k < group[a].length && k < group[b].length && group[a][k] === group[b][k]; k++) common.push(group[a][k]);
         for (let k = 1; k < span; k++) {
           const d = layer.length;
+          group.push(common);
           layer.push(layer[a] + k); w.push(6); h.push(0); up.push([]); down.push([]);
           chain.push(d);
         }
@@ -92,8 +168,9 @@
     for (let s = 0; s < 4; s++) {
       for (const [rows, nb] of [[layers.slice(1), up], [layers.slice(0, -1).reverse(), down]]) {
         for (const row of rows) {
-          const key = new Map(row.map(v => [v, mean(nb[v], pos, pos[v])]));
-          row.sort((p, q) => key.get(p) - key.get(q));
+          const bary = new Map(row.map(v => [v, mean(nb[v], pos, pos[v])]));
+          const key = nestedKeys(row, bary, group);
+          row.sort((p, q) => compareKeys(key.get(p), key.get(q)));
           row.forEach((v, i) => { pos[v] = i; });
         }
       }
@@ -108,6 +185,7 @@
         row.forEach((v, i) => { x[v] = got[i]; });
       }
     }
+    if (frames.some(c => c.length)) separateGroups(x, w, layer, group, layers);
     let left = Infinity;
     for (let v = 0; v < total; v++) left = Math.min(left, x[v] - w[v] / 2);
     for (let v = 0; v < total; v++) x[v] += 20 - (left === Infinity ? 0 : left);
