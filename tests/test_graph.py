@@ -249,6 +249,7 @@ def test_html_in_headless_chromium(tmp_path: Path) -> None:
         assert "g:body.repeat" not in units()
         browser.save_screenshot(str(tmp_path / "before.png"))
         unit("g:body").click()
+        assert not browser.find_element(By.ID, "dlc-tip").is_displayed()  # no stale tooltip
         opened = unit("g:body.repeat")
         assert opened.is_displayed() and opened.size["height"] > 0
         assert "basic × 2" in opened.text

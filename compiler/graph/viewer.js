@@ -239,6 +239,7 @@
 
   function draw() {
     while (root.firstChild) root.removeChild(root.firstChild);
+    tip.style.display = "none";  // the unit under the pointer is gone, and its mouseleave with it
     const v = makeView();
     const sizes = v.units.map(u => [Math.max(...u.lines.map(s => s.length)) * CHAR_W + 18, u.lines.length * LINE_H + 10]);
     const chains = v.units.map(u => { const c = []; for (let g = u.parent; g; g = groups.get(g).parent) c.unshift(g); return c; });
