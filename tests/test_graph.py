@@ -376,3 +376,17 @@ def test_frames_nest_and_never_overlap(spec: Path) -> None:
                 continue
             apart = ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0
             assert apart, f"frames {p} and {q} overlap"
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda p: p.stem)
+def test_graphviz_reads_the_dot(spec: Path) -> None:
+    """Where Graphviz is installed (it is no dependency), its `dot` lays the file out."""
+    dot = shutil.which("dot")
+    if dot is None:
+        pytest.skip("no Graphviz `dot` here; the DOT grammar check above still ran")
+    for expand in ([], ["all"]):
+        text = render_graph(graph_of(spec), ".dot", expand)
+        result = subprocess.run([dot, "-Tsvg"], input=text, capture_output=True, text=True,
+                                timeout=120)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""  # no warning either
