@@ -164,6 +164,7 @@ def test_residual_concat_and_tied_edges_are_marked() -> None:
     ("args", "message"),
     [
         (["-o", "{tmp}/m.png"], "-o {tmp}/m.png: dlc graph cannot write a '.png' file"),
+        (["-o", "{tmp}/m"], "-o {tmp}/m: no extension names a format"),
         (["-o", "{tmp}/m.svg", "--expand", "bdy"],
          "--expand bdy: no group of that name in resnet_small (did you mean 'body'?)"),
     ],  # fmt: skip

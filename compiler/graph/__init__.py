@@ -29,8 +29,11 @@ def graph_format(path: str) -> str:
     if suffix == ".htm":
         suffix = ".html"
     if suffix not in FORMATS:
+        what = "no extension names a format"
+        if suffix:
+            what = f"dlc graph cannot write a '{suffix}' file"
         raise UsageError(
-            f"-o {path}: dlc graph cannot write a '{suffix or 'extensionless'}' file",
+            f"-o {path}: {what}",
             hint="name the output .svg, .html, .dot (Graphviz) or .mmd (Mermaid)",
         )
     return suffix
