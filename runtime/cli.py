@@ -22,6 +22,7 @@ EPILOG = """examples:
   dlc check specs/resnet_mlp.yaml --ir
   dlc lint specs/lenet_digits.yaml --strict
   dlc compile specs/mnist_mlp.yaml --verify --emit onnx,torch
+  dlc graph specs/resnet_small.yaml -o resnet_small.html --expand body
   dlc train specs/digits_mlp.yaml
   dlc train specs/xor.yaml --set init=uniform(-10,10) --set training.seed=3
   dlc train --resume runs/digits_mlp/20261122-120000
@@ -78,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when there is any warning (for CI)",
     )
     p.set_defaults(run=cmd_lint)
+
+    p = _spec_parser(sub, "graph", "draw the architecture: .svg, .html, .dot or .mmd")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="the drawing: .svg, .html (pan, zoom, open groups), .dot (Graphviz) "
+                   "or .mmd (Mermaid)")  # fmt: skip
+    p.add_argument("--expand", action="append", default=[], metavar="GROUP",
+                   help="draw a group open (a dotted path such as body.repeat, repeatable), "
+                   "or 'all'; default: the spec's top level")  # fmt: skip
+    p.set_defaults(run=cmd_graph)
 
     p = _spec_parser(sub, "compile", "write the ONNX model of a spec (and a standalone model.py)")
     p.add_argument(
@@ -238,6 +248,19 @@ def cmd_lint(args: argparse.Namespace) -> int:
         verdict = f"{n} warning{'s' if n != 1 else ''}" if n else "clean"
         print(f"{args.spec}: {verdict}{silenced}")
     return 1 if args.strict and lints else 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from ..compiler.graph import graph_format, render_graph
+    from ..compiler.pipeline import check_file
+    from .files import atomic_write
+
+    fmt = graph_format(args.output)  # before the check: a wrong -o fails fast
+    checked = check_file(args.spec, args.overrides)
+    _warnings(checked)
+    atomic_write(args.output, render_graph(checked.graph, fmt, args.expand))
+    print(f"wrote {args.output}")
+    return 0
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
