@@ -75,6 +75,8 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
         else:
             assert low.fn is not None
             env[node.name] = g.call_function(low.fn, args + extra, dict(low.call_kwargs))
+        # which IR node an fx node computes (the probe reads each node's output by it)
+        env[node.name].meta["dlc_node"] = node.name
     outs = {name: env[value] for name, value in graph.outputs}
     g.output(next(iter(outs.values())) if len(outs) == 1 else outs)
     g.lint()
