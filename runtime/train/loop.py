@@ -42,6 +42,7 @@ from . import distributed as dist
 from .checkpoints import Checkpoints, RunState
 from .devices import Precision, pick_device
 from .feeds import Split, fit_standardize, load_feeds, target_name
+from .gradients import ROW_KEY, GradientLog
 from .losses import LossTerm, Metrics, OutputsLoss, infer_task, make_loss, total_loss
 from .optimizers import ClosureKind, closure_kind, make_optimizer, param_groups, penalty
 from .progress import Progress
@@ -129,6 +130,7 @@ class Trainer:
         self.losses: list[LossTerm] = []
         self.decayed: list[nn.Parameter] = []
         self.metric_term: LossTerm | None = None  # the term the metrics follow
+        self.grad_log: GradientLog | None = None  # log_gradients: set by setup()
 
     # ---- the model -------------------------------------------------------------------
 
@@ -220,6 +222,8 @@ class Trainer:
             warmup=opts.warmup,
         )
         stepped = dist.wrap(model, self.device) if self.world > 1 else model
+        if opts.log_gradients and self.main:  # DDP's gradients are the same on every rank
+            self.grad_log = GradientLog(model, self.graph, self.device)
         precision = Precision(opts.precision, self.device)
         kind = closure_kind(optimizer)
         stopping = Monitor(opts.early_stopping, feeds.val is not None)
@@ -261,6 +265,8 @@ class Trainer:
                 "lr": run.schedule.lrs()[0],
                 **train_values,
             }
+            if self.grad_log is not None:
+                row[ROW_KEY] = self.grad_log.epoch_values()
             if run.val is not None:
                 row.update({f"val_{k}": v for k, v in self.evaluate(self.model, run.val).items()})
             run.schedule.step_epoch(row.get("val_loss"), train_loss=row["loss"])
@@ -421,14 +427,19 @@ class Trainer:
                 return loss
 
             loss = cast(torch.Tensor, optimizer.step(closure))  # type: ignore[arg-type]
+            if self.grad_log is not None:  # the gradient of the closure's last call
+                self.grad_log.record()
             return loss.detach(), seen["outputs"]
         optimizer.zero_grad(set_to_none=True)
         loss = objective()
         if not torch.isfinite(loss):
             return loss.detach(), seen["outputs"]  # reported by the caller; no step
         precision.backward(loss)
+        if self.opts.clip_grad_norm or self.grad_log is not None:
+            precision.unscale(optimizer)  # once per step: GradScaler.step then skips it
+        if self.grad_log is not None:
+            self.grad_log.record()
         if self.opts.clip_grad_norm:
-            precision.unscale(optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), self.opts.clip_grad_norm)
         precision.step(optimizer)
         return loss.detach(), seen["outputs"]
