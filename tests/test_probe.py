@@ -298,3 +298,41 @@ def test_log_gradients_mean_over_the_epochs_steps(tmp_path: Path, monkeypatch) -
     for name, value in row["grad_norms"].items():
         want = sum(s[name] for s in per_step) / len(per_step)
         assert value == pytest.approx(want, rel=1e-6), name  # float32 norms
+
+
+def test_gradient_log_means_skip_missing_and_non_finite_gradients() -> None:
+    """A layer the loss did not reach (no .grad) in a step, or (under fp16 loss scaling,
+    `guard`) a step whose norm is not finite, is left out of that layer's mean."""
+    from dlc.compiler.lower.torch import to_torch
+    from dlc.runtime.train.gradients import GradientLog
+
+    graph = check_text(IRIS, "iris.yaml").graph
+    model = to_torch(graph)
+    params = dict(model.named_parameters())
+
+    def step(log: GradientLog, scales: dict[str, float | None]) -> None:
+        for name, p in params.items():
+            scale = scales[name.split(".")[0]]
+            p.grad = None if scale is None else torch.full_like(p, scale)
+        log.record()
+
+    def norm(layer: str, scale: float) -> float:  # every element of the layer = scale
+        return abs(scale) * math.sqrt(sum(p.numel() for n, p in params.items()
+                                          if n.startswith(layer + ".")))  # fmt: skip
+
+    log = GradientLog(model, graph, torch.device("cpu"))
+    assert log.names == ["dense", "dense_1", "dense_2"]
+    step(log, {"dense": 1.0, "dense_1": 2.0, "dense_2": 3.0})
+    step(log, {"dense": 3.0, "dense_1": None, "dense_2": None})
+    step(log, {"dense": None, "dense_1": None, "dense_2": None})  # nothing reached: no step
+    values = log.epoch_values()
+    assert values["dense"] == pytest.approx((norm("dense", 1) + norm("dense", 3)) / 2)
+    assert values["dense_1"] == pytest.approx(norm("dense_1", 2))
+    assert values["dense_2"] == pytest.approx(norm("dense_2", 3))
+    assert log.epoch_values() == {}  # a new epoch starts empty
+    guarded = GradientLog(model, graph, torch.device("cpu"), guard=True)
+    step(guarded, {"dense": math.inf, "dense_1": 1.0, "dense_2": 1.0})
+    step(guarded, {"dense": 2.0, "dense_1": 3.0, "dense_2": 1.0})
+    values = guarded.epoch_values()
+    assert values["dense"] == pytest.approx(norm("dense", 2))
+    assert values["dense_1"] == pytest.approx((norm("dense_1", 1) + norm("dense_1", 3)) / 2)

@@ -222,9 +222,10 @@ class Trainer:
             warmup=opts.warmup,
         )
         stepped = dist.wrap(model, self.device) if self.world > 1 else model
-        if opts.log_gradients and self.main:  # DDP's gradients are the same on every rank
-            self.grad_log = GradientLog(model, self.graph, self.device)
         precision = Precision(opts.precision, self.device)
+        if opts.log_gradients and self.main:  # DDP's gradients are the same on every rank
+            guard = precision.scaler is not None  # fp16 overflows leave inf gradients
+            self.grad_log = GradientLog(model, self.graph, self.device, guard=guard)
         kind = closure_kind(optimizer)
         stopping = Monitor(opts.early_stopping, feeds.val is not None)
         state = RunState(best=None, best_epoch=None, bad_epochs=0, epoch=0, step=0)
