@@ -73,7 +73,6 @@ EVERYTHING = """\
   l1: 1
   regularize_all: true
   clip_grad_norm: 1
-  log_gradients: true
   early_stopping: {monitor: val_accuracy, patience: 2, min_delta: 0, restore_best: false,
                    mode: max}
   task: classification
@@ -88,6 +87,7 @@ EVERYTHING = """\
     shuffle: false
     target: label
     options: {n: 64}
+  log_gradients: true
 """
 
 

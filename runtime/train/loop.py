@@ -17,6 +17,8 @@ Guarantees:
     complete epoch;
   - `standardize` layers are fitted on the training split before the first step and
     exported as constants in model.onnx;
+  - with `log_gradients: true` each epoch's row holds every layer's gradient norm, the
+    mean over its steps (gradients.py); off, the step tests one attribute and no more;
   - with `--nproc N` (torchrun) each process takes its share of every global batch
     (DistributedSampler's split: rank r takes every N-th example of the epoch's order),
     so N processes follow the curve of one with the same global batch.
