@@ -8,9 +8,12 @@ layer does with the signal and its gradient.
 The batch is the first batch `dlc train` would take (epoch 1's order, the spec's
 batch_size; a full-batch spec gives at most FULL_BATCH_CAP examples), with the same
 `standardize` fitting and the same initial weights (the spec's init schemes and seed), on
-the CPU. A spec without a training section (or without training data or a loss) is probed
-on random inputs drawn as `dlc compile --verify` draws them (runtime/compile.py's
-sample_inputs), through a plain sum-of-squares loss; the report says so.
+the CPU, in float32 (a spec's `precision:` is not applied). A spec without a training
+section (or without training data or a loss) is probed on random inputs drawn as
+`dlc compile --verify` draws them (runtime/compile.py's sample_inputs), through a plain
+sum-of-squares loss; the report says so. A batchnorm that normalizes very few values per
+channel (a batch of 2 and 1x1 maps) passes almost no gradient back: what the probe shows
+then is true of that batch, so probe on the batch the model will train with.
 
 Per node (graph order): the output's mean and std; for relu/relu6 the fraction of outputs
 exactly 0 and of dead units (a unit is one position of the output apart from the batch
