@@ -268,8 +268,8 @@ class Trainer:
                 "lr": run.schedule.lrs()[0],
                 **train_values,
             }
-            if self.grad_log is not None:
-                row[ROW_KEY] = self.grad_log.epoch_values()
+            if self.grad_log is not None and (norms := self.grad_log.epoch_values()):
+                row[ROW_KEY] = norms  # none from a functional optimizer (newton)
             if run.val is not None:
                 row.update({f"val_{k}": v for k, v in self.evaluate(self.model, run.val).items()})
             run.schedule.step_epoch(row.get("val_loss"), train_loss=row["loss"])
