@@ -38,6 +38,7 @@ from .ops.registry import BODY, REGISTRY, REQUIRED, Arg, lookup
 from .order import in_dependency_order
 from .scope import Block, Env, Reported, Scope, Thunk
 from .spec import Body, GraphBody, SeqBody, Spec, Text
+from .state_refs import initial_inputs, state_reference
 from .syntax import (
     BinOp,
     Call,
@@ -136,6 +137,8 @@ class Elaborator(Values):
         raise self.fail(f"expected a layer or a tensor here, got {what[type(e)]}", e.loc)
 
     def apply_name(self, e: Name, x: str | None, env: Env, scope: Scope) -> str:
+        if "." in e.id:  # enc.h: a part of a node's final state
+            return state_reference(self, e, x, env, scope)
         if e.id in self.clashed:
             raise Reported()  # a block with another meaning too, reported where it is defined
         tensor = env.tensor(e.id)
@@ -193,10 +196,12 @@ class Elaborator(Values):
             tensors = (x,)
         # An argument of kind "input" (attention's mask=) is a tensor that joins the
         # node's inputs after the others, in signature order, when it is given; the
-        # node's attribute says whether it was.
+        # node's attribute says whether it was. One of kind "state" (initial=) likewise
+        # gives one tensor per part of a recurrent net's state (state_refs.py).
         given = [a.name for a in opdef.args if a.type.kind == "input"]
         tensors = (*tensors, *(bound[k] for k in given if bound[k] is not None))
         bound.update((k, bound[k] is not None) for k in given)
+        tensors = (*tensors, *initial_inputs(self, opdef, bound, scope))
         if not opdef.accepts_arity(len(tensors)):
             need = opdef.arity if isinstance(opdef.arity, int) else f"at least {opdef.arity[0]}"
             raise self.fail(
@@ -396,7 +401,7 @@ class Elaborator(Values):
         if isinstance(d, int):
             return d
         e = d.parse()
-        if isinstance(e, Name) and e.id not in self.global_env.consts:
+        if isinstance(e, Name) and "." not in e.id and e.id not in self.global_env.consts:
             return sym(e.id)
         v = plain(self.value(e, self.global_env))
         if isinstance(v, float) and v.is_integer():

@@ -155,9 +155,10 @@ class Signature:
 
 
 def references(e: Expr) -> Iterator[Name]:
-    """Every bare name in an expression (the candidates for graph-node references)."""
+    """Every bare name in an expression (the candidates for graph-node references); of a
+    dotted name (`enc.h`, a part of node enc), the node's name."""
     if isinstance(e, Name):
-        yield e
+        yield e._replace(id=e.id.split(".", 1)[0]) if "." in e.id else e
     elif isinstance(e, Pipe | ListExpr):
         for sub in e.stages if isinstance(e, Pipe) else e.items:
             yield from references(sub)
@@ -184,8 +185,8 @@ def identifiers(text: str) -> list[str]:
 
 # What a person calls lark's terminals in a syntax error.
 _TERMINAL_WORDS = {
-    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "LPAR": "'('",
-    "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='",
+    "NAME": "a name", "DOTTED": "a name", "NUMBER": "a number", "STRING": "a string",
+    "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='",
     "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "PERCENT": "'%'",
     "__ANON_0": "'->'", "__ANON_1": "'//'", "__ANON_2": "'**'", "$END": "the end",
 }  # fmt: skip

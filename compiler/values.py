@@ -128,7 +128,7 @@ class Values(ABC):
         else:
             pools = (env.names() | self.dim_names,)
             kind = "name"
-        if not layer and env.tensor(name) is not None:
+        if not layer and env.tensor(name.split(".", 1)[0]) is not None:  # x, or enc.h
             return self.fail(
                 f"'{name}' is a tensor, not a value",
                 loc,
@@ -205,7 +205,7 @@ class Values(ABC):
         """An argument's value, checked and converted by its type: plain data (a `Word`
         becomes its text), a tensor's IR value, an init, or a `Thunk` for a body."""
         kind = a.type.kind
-        if kind == "body":
+        if kind in ("body", "state"):  # a state is bound with its node (state_refs.py)
             return Thunk(expr, env)
         if kind in ("tensor", "input"):
             return self.apply(expr, x, env, scope)

@@ -65,7 +65,8 @@ def test_every_builtin_is_in_the_table() -> None:
 def test_builtin_shapes_dtypes_and_task(name: str) -> None:
     x_shape, y_shape, task, classes, _ = EXPECTED[name]
     ds = load(f"builtin:{name}")
-    assert set(ds.arrays) == {"x", "y"}
+    # reverse also gives y_in, its decoder input under teacher forcing
+    assert set(ds.arrays) == {"x", "y"} | ({"y_in"} if name == "reverse" else set())
     assert ds.arrays["x"].shape == x_shape and ds.arrays["y"].shape == y_shape
     assert len(ds) == x_shape[0]
     assert (ds.task, ds.num_classes, ds.name) == (task, classes, f"builtin:{name}")
@@ -110,6 +111,9 @@ def test_sequence_tasks() -> None:
         assert x.min() == 1 and x.max() == 4  # 0 is padding
         np.testing.assert_array_equal(y, want(x))
     assert not np.array_equal(load("builtin:sort").arrays["x"], load("builtin:sort").arrays["y"])
+    reverse = load("builtin:reverse(n=5, length=4)").arrays
+    np.testing.assert_array_equal(reverse["y_in"][:, 1:], reverse["y"][:, :-1])
+    assert (reverse["y_in"][:, 0] == 0).all()  # the start token
     late = load("builtin:copy(n=20, length=6, delay=2)").arrays
     np.testing.assert_array_equal(late["y"][:, 2:], late["x"][:, :4])
     assert (late["y"][:, :2] == 0).all()

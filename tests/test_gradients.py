@@ -152,8 +152,13 @@ CASES: dict[str, tuple[Case, ...]] = {
         Case(args=(False, True), shapes=((B, T, 2), (2, B, 2)), label="last"),
         Case(args=(True, True), shapes=((B, T, 4), (4, B, 2)), label="last bidirectional"),
     ),
+    "initial_state": (
+        Case(shapes=((B, 2),), label="[B, H]"),
+        Case(shapes=((2, B, 2),), label="[layers·D, B, H]"),
+    ),
     "SeqRNN": (
         Case(kwargs=RECURRENT, shapes=((B, T, 3),), label="tanh"),
+        Case(kwargs=RECURRENT, shapes=((B, T, 3), (B, 2)), label="from h0"),
         Case(
             kwargs={**RECURRENT, "nonlinearity": "relu", "bidirectional": True, "last": True},
             shapes=((B, T, 3),),
@@ -163,6 +168,11 @@ CASES: dict[str, tuple[Case, ...]] = {
     "SeqGRU": (
         Case(kwargs=RECURRENT, shapes=((B, T, 3),), label="sequence"),
         Case(
+            kwargs={**RECURRENT, "num_layers": 2, "bidirectional": True},
+            shapes=((B, T, 3), (4, B, 2)),
+            label="2 layers bidirectional from h0",
+        ),
+        Case(
             kwargs={**RECURRENT, "num_layers": 2, "bidirectional": True, "last": True},
             shapes=((B, T, 3),),
             label="2 layers bidirectional last",
@@ -171,6 +181,7 @@ CASES: dict[str, tuple[Case, ...]] = {
     "SeqLSTM": (
         Case(kwargs=RECURRENT, shapes=((B, T, 3),), label="sequence"),
         Case(kwargs={**RECURRENT, "last": True}, shapes=((B, T, 3),), label="last"),
+        Case(kwargs=RECURRENT, shapes=((B, T, 3), (1, B, 2), (B, 2)), label="from (h0, c0)"),
         Case(
             kwargs={**RECURRENT, "num_layers": 2, "dropout": 0.5, "bidirectional": True},
             shapes=((B, T, 3),),
@@ -382,7 +393,9 @@ def test_every_parameter_reaches_the_output(name: str, case: Case) -> None:
     fn, tensors = _function_of_tensors(name, case)
     params = tensors[len(case.shapes) :]
     out = fn(*tensors)
-    grads = torch.autograd.grad(out, params, torch.randn_like(out), allow_unused=True)
+    outs = out if isinstance(out, tuple) else (out,)  # (value, h_n, c_n) of SeqLSTM
+    grads = torch.autograd.grad(outs, params, [torch.randn_like(o) for o in outs],
+                                allow_unused=True)  # fmt: skip
     assert [g is not None and bool(g.any()) for g in grads] == [True] * len(params)
 
 

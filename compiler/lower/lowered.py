@@ -29,6 +29,12 @@ class Lowered:
     call_args: tuple[Any, ...] = ()  # extra positional arguments after the inputs
     call_kwargs: Mapping[str, Any] = field(default_factory=dict)  # keyword arguments of the call
     passthrough: bool = False  # the op is the identity: its value is its input
+    # The call returns a tuple: the node's value is this item of it (its other items are
+    # there for nodes that `take` them: a recurrent net's final state).
+    item: int | None = None
+    # Nothing is called: the node's value is this item of the tuple that the call of its
+    # input's node returned (an `item` node), so nothing is computed twice.
+    take: int | None = None
 
 
 Rule = Callable[[Node, tuple[TensorType, ...]], Lowered]

@@ -124,6 +124,8 @@ def _line(node: fx.Node) -> str:
     if node.op == "call_method":
         obj, *rest = node.args
         return f"{lhs} = {_value(obj)}.{node.target}({_call(tuple(rest), node.kwargs)})"
+    if node.target is operator.getitem:  # an item of a tuple a module returned
+        return f"{lhs} = {_value(node.args[0])}[{_value(node.args[1])}]"
     if node.target in _INFIX and not node.kwargs:
         return f"{lhs} = {f' {_INFIX[node.target]} '.join(_value(a) for a in node.args)}"
     return f"{lhs} = {_fn_name(node.target)}({_call(node.args, node.kwargs)})"

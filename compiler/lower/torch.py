@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from importlib import import_module
+from operator import getitem
 from typing import Any
 
 import numpy as np
@@ -58,12 +59,17 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
     root = nn.Module()
     types = graph.types()
     env: dict[str, fx.Node] = {i.name: g.placeholder(i.name) for i in graph.inputs}
+    tuples: dict[str, fx.Node] = {}  # the whole result of the calls that return a tuple
     for node in prune(graph).nodes:  # not the nodes only export.outputs use
         ins = tuple(types[i] for i in node.inputs)
         low = TORCH_RULES[node.op](node, ins)
         args = tuple(env[i] for i in node.inputs)
         if low.passthrough:
             env[node.name] = args[0]
+            continue
+        if low.take is not None:
+            env[node.name] = g.call_function(getitem, (tuples[node.inputs[0]], low.take))
+            env[node.name].meta["dlc_node"] = node.name
             continue
         extra = tuple(_arg(g, a, args[0]) for a in low.call_args)
         if low.module is not None:
@@ -75,6 +81,9 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
         else:
             assert low.fn is not None
             env[node.name] = g.call_function(low.fn, args + extra, dict(low.call_kwargs))
+        if low.item is not None:
+            tuples[node.name] = env[node.name]
+            env[node.name] = g.call_function(getitem, (tuples[node.name], low.item))
         # which IR node an fx node computes (the probe reads each node's output by it)
         env[node.name].meta["dlc_node"] = node.name
     outs = {name: env[value] for name, value in graph.outputs}

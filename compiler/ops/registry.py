@@ -40,7 +40,8 @@ class ArgType:
     name: str
     coerce: Callable[[Any], Any]
     # value | init | body | tensor (a node an attribute names: tie=) | input (a tensor that
-    # joins the node's inputs: attention's mask=)
+    # joins the node's inputs: attention's mask=) | state (tensors that join them: a
+    # recurrent net's initial state, state_refs.py)
     kind: str = "value"
     words: bool = False  # takes bare words (`padding=same`), so an unknown name is a value
 
@@ -137,6 +138,9 @@ INIT = ArgType("an init scheme", lambda v: v, kind="init")
 BODY = ArgType("a layer or pipeline", lambda v: v, kind="body")
 TENSOR = ArgType("a tensor", lambda v: v, kind="tensor")
 INPUT = ArgType("a tensor", lambda v: v, kind="input")
+# An initial state: a node with a state (its parts) or tensors, one per part, that join
+# the node's inputs; the node's attribute says whether one was given (state_refs.py).
+INITIAL_STATE = ArgType("a recurrent node or tensors", lambda v: v, kind="state")
 
 
 def _none(v: Any) -> None:
@@ -263,6 +267,9 @@ class OpDef:
     # Parameters that must be positive (variances, scales): tests that perturb weights
     # keep them so.
     positive_params: tuple[str, ...] = ()
+    # The parts of the op's final state, which `node.h` names (recurrent nets: h, and c for
+    # an lstm) and an `initial=node` of another such op reads.
+    state: tuple[str, ...] = ()
     examples: tuple[Example, ...] = ()  # test cases, read by the table-driven tests
     errors: tuple[Failure, ...] = ()  # error cases, message and place
 

@@ -291,9 +291,13 @@ def _copy(
 
 
 def _reverse(*, n: int = 1000, length: int = 10, vocab: int = 16, seed: int = 0) -> Dataset:
-    """Reverse the tokens: x, y int64 [N, length], y = x backwards."""
+    """Reverse the tokens: x, y int64 [N, length], y = x backwards; and y_in, y shifted
+    one step right behind a start token 0: a decoder's input under teacher forcing."""
     x = _tokens("reverse", n, length, vocab, seed)
-    return _sequence("reverse", x, x[:, ::-1], vocab)
+    ds = _sequence("reverse", x, x[:, ::-1], vocab)
+    y_in = np.zeros_like(x)
+    y_in[:, 1:] = ds.arrays["y"][:, :-1]
+    return Dataset({**ds.arrays, "y_in": y_in}, ds.task, ds.num_classes, ds.name)
 
 
 def _sort(*, n: int = 1000, length: int = 10, vocab: int = 16, seed: int = 0) -> Dataset:

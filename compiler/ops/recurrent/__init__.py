@@ -9,15 +9,31 @@ LSTM with `batch_first=True`, with torch's formulas, per layer, direction and st
           n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t-1} + b_hn)),  h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
     lstm  i, f, o = σ(...), g = tanh(...),  c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
 
-with zero initial states. A layer above the first reads the layer below's outputs, the
-D directions (2 when bidirectional) concatenated; inter-layer `dropout` acts in training
-only (nothing follows the top layer).
+from zero initial states, or from `initial=` (below). A layer above the first reads the
+layer below's outputs, the D directions (2 when bidirectional) concatenated; inter-layer
+`dropout` acts in training only (nothing follows the top layer).
 
 What comes out: `return=sequence` gives the top layer's h_t for every step, [B, T, D·H]
 (forward's features first); `return=last` gives the top layer's final hidden state of
 each direction, [B, D·H], which is torch's h_n[-D:]: forward's after step T, and the
 backward direction's after *its* last step, which is step 1. (For one direction that is
 the sequence output's last step; for two it is not.)
+
+The state, torch's h_n (and c_n): `initial=` starts the net from one, and a graph node's
+final state is `enc.h` (and `enc.c` of an lstm), both [layers·D, B, H] with torch's order
+(layer 0's forward, layer 0's backward, layer 1's forward, ...; one direction: the layers
+in order). `initial=` takes, per part, that shape or, where layers·D = 1, [B, H] too:
+
+    gru(64, initial=enc)          enc an rnn, gru or lstm node: its final h
+    lstm(64, initial=enc)         enc an lstm node: its final (h, c)
+    lstm(64, initial=[h, c])      any two tensors, e.g. h: z -> dense(64) -> tanh
+    gru(64, initial=h)            any tensor: h0 itself
+    lstm(64, initial=none)        zeros: the default (useful as a block's argument)
+
+`enc.h` and `enc.c` are nodes of the internal op `state` (state_refs.py), which take
+the part from what the net computes anyway (torch's second and third results, the Y_h
+and Y_c outputs of the same native ONNX nodes): nothing runs twice. The state of a
+bidirectional net is both directions' of each layer, as torch's.
 
 Parameters, named as nn.LSTM's state_dict (G = 1, 3, 4 gates, stacked in torch's gate
 order: gru r, z, n; lstm i, f, g, o), for each layer l and direction suffix "" or
@@ -30,13 +46,25 @@ from __future__ import annotations
 
 import math
 
-from ...dims import Dim
+from ...dims import Dim, dims_equal, format_shape
 from ...ir import InitSpec, ParamSpec, TensorType
 from ..linear import features
-from ..registry import BOOL, INIT, POS_INT, PROB, Arg, OpCtx, OpDef, choice, register
-from .examples import EXAMPLES
+from ..registry import (
+    BOOL,
+    INIT,
+    INITIAL_STATE,
+    POS_INT,
+    PROB,
+    Arg,
+    OpCtx,
+    OpDef,
+    choice,
+    register,
+)
+from .examples import ERRORS, EXAMPLES
 
 DIRECTIONS = ("", "_reverse")  # the state_dict suffix of each direction
+STATE = {"rnn": ("h",), "gru": ("h",), "lstm": ("h", "c")}  # the parts of each op's state
 RETURNS = choice("sequence", "last")
 # Each op's gates, in the order torch stacks their rows in the weights.
 GATES = {"rnn": ("h",), "gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
@@ -71,9 +99,28 @@ def _shape(ctx: OpCtx) -> TensorType:
             "use layers=2 or more, or a dropout op after it",
         )
     b, t, _ = ctx.x.shape
+    _check_initial(ctx)
     width = directions(ctx) * ctx["hidden"]
     shape = (b, width) if ctx["return"] == "last" else (b, t, width)
     return TensorType(shape, ctx.x.dtype)
+
+
+def _check_initial(ctx: OpCtx) -> None:
+    """Each initial state input (after x, one per part of the state) is [layers·D, B, H],
+    or [B, H] where layers·D = 1."""
+    op, b, h = ctx.node.op, ctx.x.shape[0], ctx["hidden"]
+    stack = ctx["layers"] * directions(ctx)
+    for part, t in zip(STATE[op], ctx.inputs[1:], strict=False):
+        full = (stack, b, h)
+        ok = t.rank == 3 and all(dims_equal(d, w) for d, w in zip(t.shape, full, strict=True))
+        ok = ok or stack == 1 and t.rank == 2 and dims_equal(t.shape[0], b) and t.shape[1] == h
+        if not ok:
+            short = f" or {format_shape((b, h))}" if stack == 1 else ""
+            raise ctx.fail(
+                f"{op} starts from an initial {part} of {t}, but its state is "
+                f"{format_shape(full)}{short}",
+                f"torch's {part}0: [layers·directions, B, hidden] = {format_shape(full)}",
+            )
 
 
 def torch_uniform(hidden: int) -> InitSpec:
@@ -134,6 +181,13 @@ def _args(*extra: Arg) -> tuple[Arg, ...]:
         Arg("return", RETURNS, "sequence", "every step's [B, T, D·H], or the last [B, D·H]"),
         Arg("bias", BOOL, True),
         Arg("init", INIT, None, "weight init (default: training.init, else U(±1/√hidden))"),
+        Arg(
+            "initial",
+            INITIAL_STATE,
+            None,
+            "the state to start from (h, or an lstm's [h, c]): "
+            "a recurrent node or tensors [layers·D, B, H] (or [B, H])",
+        ),
     )
 
 
@@ -143,7 +197,10 @@ def _recurrent(name: str, pointwise: int, doc: str, *extra: Arg) -> OpDef:
         OpDef(
             name,
             examples=EXAMPLES.get(name, ()),
+            errors=ERRORS.get(name, ()),
             args=_args(*extra),
+            arity=(1, 1 + len(STATE[name])),
+            state=STATE[name],
             shape=_shape,
             params=_param_rule(gates),
             flops=_flop_rule(gates, pointwise),
@@ -161,3 +218,25 @@ RNN = _recurrent(
 )
 GRU = _recurrent("gru", 6, "Gated recurrent unit net on [B, T, F] (torch.nn.GRU).")
 LSTM = _recurrent("lstm", 9, "Long short-term memory net on [B, T, F] (torch.nn.LSTM).")
+
+
+def _state_shape(ctx: OpCtx) -> TensorType:
+    """[layers·D, B, H] of the recurrent node that is the input."""
+    net = ctx.nodes[ctx.node.inputs[0]]
+    assert net.op in STATE and ctx["part"] in STATE[net.op], "elaboration checks the part"
+    stack = net.attr("layers") * (2 if net.attr("bidirectional") else 1)
+    return TensorType((stack, ctx.x.shape[0], net.attr("hidden")), ctx.x.dtype)
+
+
+register(
+    OpDef(
+        "state",
+        examples=EXAMPLES.get("state", ()),
+        args=(Arg("part", choice("h", "c"), doc="h, or an lstm's cell state c"),),
+        shape=_state_shape,
+        category="sequence",
+        internal=True,
+        doc="A part of a recurrent node's final state, torch's h_n or c_n [layers·D, B, H] "
+        "(`enc.h`, `enc.c`; `initial=enc`).",
+    )
+)

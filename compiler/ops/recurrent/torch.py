@@ -1,5 +1,7 @@
 """The torch rules of recurrent nets (see lower/lowered.py): each op
-becomes the nn.RNN / nn.GRU / nn.LSTM subclass of modules.py, batch first."""
+becomes the nn.RNN / nn.GRU / nn.LSTM subclass of modules.py, batch first, called on x
+and the initial state if given; it returns (value, h_n[, c_n]), whose first item is the
+node's value, and a `state` node is item 1 (h) or 2 (c) of that same call's result."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def _recurrent(module: type[nn.Module], *extra: str) -> Rule:
             **{name: node.attr(name) for name in extra},
             "last": node.attr("return") == "last",
         }
-        return Lowered(module, (features, node.attr("hidden")), kwargs)
+        return Lowered(module, (features, node.attr("hidden")), kwargs, item=0)
 
     return rule
 
@@ -36,4 +38,5 @@ TORCH_RULES: dict[str, Rule] = {
     "rnn": _recurrent(modules.SeqRNN, "nonlinearity"),
     "gru": _recurrent(modules.SeqGRU),
     "lstm": _recurrent(modules.SeqLSTM),
+    "state": lambda node, ins: Lowered(take=1 + "hc".index(node.attr("part"))),
 }
