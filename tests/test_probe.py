@@ -19,7 +19,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import ROOT
+from conftest import ROOT, SPECS
+from dlc.compiler.errors import DataError
 from dlc.compiler.ir import Node
 from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.passes import prune
@@ -336,3 +337,23 @@ def test_gradient_log_means_skip_missing_and_non_finite_gradients() -> None:
     values = guarded.epoch_values()
     assert values["dense"] == pytest.approx(norm("dense", 2))
     assert values["dense_1"] == pytest.approx((norm("dense_1", 1) + norm("dense_1", 3)) / 2)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+def test_every_spec_probes(spec: Path) -> None:
+    """Every example spec probes on a small batch of its data (random inputs without a
+    training section): a row per node, a finite gradient norm for every node with weights."""
+    checked = check_file(spec)
+    data = checked.training.options.data.train if checked.training else None
+    if data is not None and not data.startswith("builtin:"):
+        if not (spec.parent / data).exists():  # MNIST's files: a located data error
+            with pytest.raises(DataError) as e:
+                probe(checked, batch_size=4)
+            assert e.value.loc is not None and e.value.loc.line > 1
+            return
+    report = probe(checked, batch_size=4)
+    assert [r.node for r in report.rows] == [n.name for n in prune(checked.graph).nodes]
+    for row, node in zip(report.rows, prune(checked.graph).nodes, strict=True):
+        if node.num_params:
+            assert row.grad_norm is not None and math.isfinite(row.grad_norm), row.node
+    assert json.loads(json.dumps(report.to_json()))["name"] == checked.graph.name
