@@ -208,6 +208,7 @@ class TrainingOptions:
     l1: float = 0.0
     regularize_all: bool = False
     clip_grad_norm: float | None = None
+    log_gradients: bool = False  # per-layer gradient norms in metrics.jsonl
     early_stopping: EarlyStopping | None = None
     task: str | None = None
     data: DataOptions = DataOptions()
@@ -236,6 +237,7 @@ def read_options(t: TrainingSpec, optimizer: str) -> TrainingOptions:
         l1=float(raw.get("l1", 0.0)),
         regularize_all=bool(raw.get("regularize_all", False)),
         clip_grad_norm=None if clip is None else float(clip),
+        log_gradients=bool(raw.get("log_gradients", False)),
         # An empty mapping stops nothing: the runtime has always read it as absent.
         early_stopping=_early_stopping(es) if es else None,
         task=raw.get("task"),

@@ -42,6 +42,7 @@ def test_defaults_are_the_runtimes() -> None:
     assert (options.device, options.precision) == ("auto", "fp32")
     assert (options.warmup, options.weight_decay, options.l1) == (0, 0.0, 0.0)
     assert options.regularize_all is False and options.clip_grad_norm is None
+    assert options.log_gradients is False
     assert options.early_stopping is None and options.task is None
     assert options.checkpoint_every == 2.0 and options.metrics == ()
     assert options.data == DataOptions()
@@ -86,6 +87,7 @@ EVERYTHING = """\
     shuffle: false
     target: label
     options: {n: 64}
+  log_gradients: true
 """
 
 
@@ -103,6 +105,7 @@ def test_every_value_comes_typed() -> None:
         l1=1.0,
         regularize_all=True,
         clip_grad_norm=1.0,
+        log_gradients=True,
         early_stopping=EarlyStopping("val_accuracy", 2, 0.0, False, "max"),
         task="classification",
         data=dataclasses.replace(

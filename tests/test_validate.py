@@ -59,6 +59,7 @@ training:
   l1: 0
   regularize_all: false
   clip_grad_norm: 1.0
+  log_gradients: true
   early_stopping: {monitor: val_loss, patience: 5, min_delta: 0.001, restore_best: true,
                    mode: min}
   epochs: 10

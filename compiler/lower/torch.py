@@ -69,6 +69,7 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
             continue
         if low.take is not None:
             env[node.name] = g.call_function(getitem, (tuples[node.inputs[0]], low.take))
+            env[node.name].meta["dlc_node"] = node.name
             continue
         extra = tuple(_arg(g, a, args[0]) for a in low.call_args)
         if low.module is not None:
@@ -83,6 +84,8 @@ def build_fx(graph: Graph) -> tuple[fx.Graph, nn.Module, dict[str, Lowered]]:
         if low.item is not None:
             tuples[node.name] = env[node.name]
             env[node.name] = g.call_function(getitem, (tuples[node.name], low.item))
+        # which IR node an fx node computes (the probe reads each node's output by it)
+        env[node.name].meta["dlc_node"] = node.name
     outs = {name: env[value] for name, value in graph.outputs}
     g.output(next(iter(outs.values())) if len(outs) == 1 else outs)
     g.lint()

@@ -17,6 +17,8 @@ Guarantees:
     complete epoch;
   - `standardize` layers are fitted on the training split before the first step and
     exported as constants in model.onnx;
+  - with `log_gradients: true` each epoch's row holds every layer's gradient norm, the
+    mean over its steps (gradients.py); off, the step tests one attribute and no more;
   - with `--nproc N` (torchrun) each process takes its share of every global batch
     (DistributedSampler's split: rank r takes every N-th example of the epoch's order),
     so N processes follow the curve of one with the same global batch.
@@ -42,6 +44,7 @@ from . import distributed as dist
 from .checkpoints import Checkpoints, RunState
 from .devices import Precision, pick_device
 from .feeds import Split, fit_standardize, load_feeds, target_name
+from .gradients import ROW_KEY, GradientLog
 from .losses import LossTerm, Metrics, OutputsLoss, infer_task, make_loss, total_loss
 from .optimizers import ClosureKind, closure_kind, make_optimizer, param_groups, penalty
 from .progress import Progress
@@ -129,6 +132,7 @@ class Trainer:
         self.losses: list[LossTerm] = []
         self.decayed: list[nn.Parameter] = []
         self.metric_term: LossTerm | None = None  # the term the metrics follow
+        self.grad_log: GradientLog | None = None  # log_gradients: set by setup()
 
     # ---- the model -------------------------------------------------------------------
 
@@ -221,6 +225,9 @@ class Trainer:
         )
         stepped = dist.wrap(model, self.device) if self.world > 1 else model
         precision = Precision(opts.precision, self.device)
+        if opts.log_gradients and self.main:  # DDP's gradients are the same on every rank
+            guard = precision.scaler is not None  # fp16 overflows leave inf gradients
+            self.grad_log = GradientLog(model, self.graph, self.device, guard=guard)
         kind = closure_kind(optimizer)
         stopping = Monitor(opts.early_stopping, feeds.val is not None)
         state = RunState(best=None, best_epoch=None, bad_epochs=0, epoch=0, step=0)
@@ -261,6 +268,8 @@ class Trainer:
                 "lr": run.schedule.lrs()[0],
                 **train_values,
             }
+            if self.grad_log is not None and (norms := self.grad_log.epoch_values()):
+                row[ROW_KEY] = norms  # none from a functional optimizer (newton)
             if run.val is not None:
                 row.update({f"val_{k}": v for k, v in self.evaluate(self.model, run.val).items()})
             run.schedule.step_epoch(row.get("val_loss"), train_loss=row["loss"])
@@ -421,14 +430,19 @@ class Trainer:
                 return loss
 
             loss = cast(torch.Tensor, optimizer.step(closure))  # type: ignore[arg-type]
+            if self.grad_log is not None:  # the gradient of the closure's last call
+                self.grad_log.record()
             return loss.detach(), seen["outputs"]
         optimizer.zero_grad(set_to_none=True)
         loss = objective()
         if not torch.isfinite(loss):
             return loss.detach(), seen["outputs"]  # reported by the caller; no step
         precision.backward(loss)
+        if self.opts.clip_grad_norm or self.grad_log is not None:
+            precision.unscale(optimizer)  # once per step: GradScaler.step then skips it
+        if self.grad_log is not None:
+            self.grad_log.record()
         if self.opts.clip_grad_norm:
-            precision.unscale(optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), self.opts.clip_grad_norm)
         precision.step(optimizer)
         return loss.detach(), seen["outputs"]

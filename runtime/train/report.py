@@ -19,10 +19,11 @@ from ...compiler.training import TrainingOptions
 from ..compile import build_onnx
 from ..files import atomic_write
 from .checkpoints import RunState
+from .gradients import ROW_KEY
 from .runs import MetricsLog, plot_curves, write_report
 
-# the keys of a metrics row that are not a metric
-BOOKKEEPING = ("epoch", "step", "time")
+# the keys of a metrics row that are not a metric (log_gradients' per-layer norms included)
+BOOKKEEPING = ("epoch", "step", "time", ROW_KEY)
 
 
 def summarize(

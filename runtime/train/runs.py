@@ -116,7 +116,8 @@ class MetricsLog:
 
 
 def plot_curves(rows: Iterable[dict[str, Any]], path: Path, title: str) -> Path | None:
-    """Loss curves (train and val) and each metric, one panel each, as a PNG."""
+    """Loss curves (train and val) and each metric, one panel each, as a PNG; with
+    log_gradients' rows, a last panel of each layer's gradient norm."""
     rows = list(rows)
     if not rows:
         return None
@@ -128,9 +129,13 @@ def plot_curves(rows: Iterable[dict[str, Any]], path: Path, title: str) -> Path 
     keys = [k for k in rows[-1] if isinstance(rows[-1][k], int | float)]
     metrics = sorted({k.removeprefix("val_") for k in keys} - {"epoch", "step", "lr", "time"})
     metrics.sort(key=lambda k: (k != "loss", k))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.6), squeeze=False)
+    grads = any(r.get("grad_norms") for r in rows)
+    panels = len(metrics) + grads
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.6), squeeze=False)
     epochs = [r["epoch"] for r in rows]
-    for ax, m in zip(axes[0], metrics, strict=True):
+    if grads:
+        _gradient_panel(axes[0][-1], rows, epochs)
+    for ax, m in zip(axes[0][: len(metrics)], metrics, strict=True):
         for key, label in ((m, "train"), (f"val_{m}", "val")):
             ys = [r.get(key) for r in rows]
             if any(y is not None for y in ys):
@@ -147,6 +152,26 @@ def plot_curves(rows: Iterable[dict[str, Any]], path: Path, title: str) -> Path 
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return atomic_write(path, buf.getvalue())
+
+
+def _gradient_panel(ax: Any, rows: list[dict[str, Any]], epochs: list[int]) -> None:
+    """Each layer's gradient norm over the epochs (log scale), coloured first layer (dark)
+    to last (light); named in a legend when there are few enough to read."""
+    import matplotlib
+
+    layers = list(dict.fromkeys(k for r in rows for k in r.get("grad_norms") or {}))
+    cmap = matplotlib.colormaps["viridis"]
+    for i, layer in enumerate(layers):
+        ys = [(r.get("grad_norms") or {}).get(layer) for r in rows]
+        ys = [float("nan") if y is None or y <= 0 else y for y in ys]
+        shown = len(layers) <= 10 or i in (0, len(layers) - 1)
+        ax.plot(epochs, ys, color=cmap(i / max(len(layers) - 1, 1)),
+                label=layer if shown else None)  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_title("gradient norm per layer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
 
 
 def write_report(run: Path, name: str, result: dict[str, Any]) -> None:
