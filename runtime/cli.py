@@ -12,9 +12,10 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .. import __version__
-from ..compiler.errors import DlcError
+from ..compiler.errors import DlcError, UsageError
 
 EPILOG = """examples:
   dlc check specs/mnist_mlp.yaml
@@ -77,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
         dest="strict",
         action="store_true",
         help="exit 1 when there is any warning (for CI)",
+    )
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="also run the model once at init on a batch of its training data: per-layer "
+        "activation statistics and gradient norms, and the warnings DLC201-DLC203",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="GRADS.png",
+        help="with --probe: plot the per-layer gradient norms into this PNG",
     )
     p.set_defaults(run=cmd_lint)
 
@@ -233,18 +246,39 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from ..compiler.lint import lint
     from ..compiler.pipeline import check_file
 
+    if args.output and not args.probe:
+        raise UsageError("-o writes the probe's gradient plot: add --probe")
     checked = check_file(args.spec, args.overrides)
     if not args.json:
         _warnings(checked)  # the checker's own (stderr), before the lessons (stdout)
     report = lint(checked)
-    lints = list(report.lints)  # a runtime probe (--probe) would add its findings here
+    lints: list[Any] = list(report.lints)
+    silenced_count = report.silenced
+    probed = None
+    if args.probe:
+        from ..compiler.lint import silencer
+        from .probe import plot_gradients, probe
+
+        probed = probe(checked)
+        is_silenced = silencer(checked)
+        kept = [f for f in probed.findings if not is_silenced(f.rule, f.loc)]
+        silenced_count += len(probed.findings) - len(kept)
+        lints += kept
+        if args.output:
+            plot_gradients(probed, args.output)
     if args.json:
-        print(json.dumps([x.to_json() for x in lints], indent=2, ensure_ascii=False))
+        found = [x.to_json() for x in lints]
+        out: Any = found if probed is None else {"lints": found, "probe": probed.to_json()}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
+        if probed is not None:
+            print(probed.table())
         for x in lints:
             print(x.render())
+        if probed is not None and args.output:
+            print(f"wrote {args.output}")
         n = len(lints)
-        silenced = f" ({report.silenced} silenced)" if report.silenced else ""
+        silenced = f" ({silenced_count} silenced)" if silenced_count else ""
         verdict = f"{n} warning{'s' if n != 1 else ''}" if n else "clean"
         print(f"{args.spec}: {verdict}{silenced}")
     return 1 if args.strict and lints else 0

@@ -357,3 +357,49 @@ def test_every_spec_probes(spec: Path) -> None:
         if node.num_params:
             assert row.grad_norm is not None and math.isfinite(row.grad_norm), row.node
     assert json.loads(json.dumps(report.to_json()))["name"] == checked.graph.name
+
+
+# --- `dlc lint --probe`, through the real CLI ------------------------------------------
+
+
+def test_lint_probe_prints_the_table_and_the_findings_at_their_places(tmp_path: Path) -> None:
+    from conftest import run_dlc
+
+    png = tmp_path / "grads.png"
+    result = run_dlc("lint", str(CASES / "sigmoid_deep.yaml"), "--probe", "-o", str(png))
+    assert result.returncode == 0, result.stderr  # warnings only
+    out = result.stdout
+    assert out.index("probe sigmoid_deep") < out.index("[DLC201]")  # the table, then findings
+    assert "sigmoid_deep.yaml:10:5: warning: vanishing gradient: the gradient of 'dense' " in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    relu = run_dlc("lint", str(CASES / "relu_he_deep.yaml"), "--probe", "--json")
+    assert relu.returncode == 0, relu.stderr
+    assert json.loads(relu.stdout)["probe"]["findings"] == []  # nothing for the probe to flag
+
+
+def test_lint_probe_findings_are_silenced_like_the_static_lints(tmp_path: Path) -> None:
+    from conftest import run_dlc
+
+    text = (CASES / "sigmoid_deep.yaml").read_text()
+    spec = tmp_path / "quiet.yaml"
+    spec.write_text(text.replace("training:\n", "lint: {ignore: [DLC201]}\ntraining:\n"))
+    result = run_dlc("lint", str(spec), "--probe", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [x["rule"] for x in report["lints"] if x["rule"].startswith("DLC2")] == []
+    assert {f["rule"] for f in report["probe"]["findings"]} == {"DLC201"}  # found, silenced
+    # one line's comment silences that line only
+    spec.write_text(text.replace("  - dense(64) -> sigmoid\n",
+                                 "  - dense(64) -> sigmoid  # dlc: ignore DLC201\n", 1))  # fmt: skip
+    report = json.loads(run_dlc("lint", str(spec), "--probe", "--json").stdout)
+    lines = [x["line"] for x in report["lints"] if x["rule"] == "DLC201"]
+    assert lines == [11, 12, 13]
+
+
+def test_lint_output_needs_the_probe(tmp_path: Path) -> None:
+    from conftest import run_dlc
+
+    result = run_dlc("lint", str(CASES / "relu_he_deep.yaml"), "-o", str(tmp_path / "g.png"))
+    assert result.returncode == 1
+    assert "-o writes the probe's gradient plot: add --probe" in result.stderr
+    assert not (tmp_path / "g.png").exists()

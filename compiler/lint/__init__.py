@@ -14,6 +14,7 @@ A spec silences a rule on one line with a trailing comment `# dlc: ignore DLC103
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,16 @@ from .registry import RULES, Finding, Lint, LintContext, Rule
 if TYPE_CHECKING:
     from ..pipeline import Checked
 
-__all__ = ["RULES", "Finding", "Lint", "LintError", "Rule", "lint", "silenced_lines"]
+__all__ = ["PROBE_RULES", "RULES", "Finding", "Lint", "LintError", "Rule", "lint", "silencer",
+           "silenced_lines"]  # fmt: skip
+
+# The rules of the runtime probe (runtime/probe.py, `dlc lint --probe`): not static, so not
+# in RULES, but a spec silences them the same ways.
+PROBE_RULES = {
+    "DLC201": "vanishing-gradient-at-init",
+    "DLC202": "saturated-activations",
+    "DLC203": "dead-relus",
+}
 
 
 class LintError(DlcError):
@@ -60,19 +70,30 @@ class LintReport:
     silenced: int  # how many findings the spec's ignores removed
 
 
-def lint(checked: Checked) -> LintReport:
-    """Every registered rule on `checked`, less what the spec silences; raises a
-    LintError when an ignore names a rule that doesn't exist."""
+def silencer(checked: Checked) -> Callable[[str, Loc | None], bool]:
+    """Whether the spec silences rule `id` at `loc` (by its line's comment or its `lint:
+    {ignore}`); raises a LintError when an ignore names a rule that doesn't exist."""
     source = checked.source
     lines = silenced_lines(source)
     everywhere = _check_ids(checked, lines)
+
+    def silenced(rule_id: str, loc: Loc | None) -> bool:
+        on_line = lines.get(loc.line, ()) if loc and loc.source is source else ()
+        return rule_id in everywhere or on_line is None or rule_id in dict(on_line or ())
+
+    return silenced
+
+
+def lint(checked: Checked) -> LintReport:
+    """Every registered rule on `checked`, less what the spec silences; raises a
+    LintError when an ignore names a rule that doesn't exist."""
+    is_silenced = silencer(checked)
     ctx = LintContext(checked)
     found: list[Lint] = []
     silenced = 0
     for rule in RULES.values():
         for f in rule.check(ctx):
-            on_line = lines.get(f.loc.line, ()) if f.loc and f.loc.source is source else ()
-            if rule.id in everywhere or on_line is None or rule.id in dict(on_line or ()):
+            if is_silenced(rule.id, f.loc):
                 silenced += 1
             else:
                 found.append(Lint(rule.id, f.message, f.loc, f.hint))
@@ -87,12 +108,13 @@ def _check_ids(
     ignore = checked.spec.lint.ignore
     written = list(ignore) + [w for ids in lines.values() for w in ids or ()]
     errors = Collector(LintError)
+    known = {**RULES, **PROBE_RULES}
     for rule_id, loc in written:
-        if rule_id.upper() not in RULES:
+        if rule_id.upper() not in known:
             errors.add(
-                f"unknown lint rule '{rule_id}'{did_you_mean(rule_id.upper(), RULES)}",
+                f"unknown lint rule '{rule_id}'{did_you_mean(rule_id.upper(), known)}",
                 loc,
-                "the rules: " + ", ".join(sorted(RULES)),
+                "the rules: " + ", ".join(sorted(known)),
             )
     errors.raise_if_any()
     return frozenset(r.upper() for r, _ in ignore)
