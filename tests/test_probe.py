@@ -389,8 +389,8 @@ def test_lint_probe_findings_are_silenced_like_the_static_lints(tmp_path: Path) 
     assert [x["rule"] for x in report["lints"] if x["rule"].startswith("DLC2")] == []
     assert {f["rule"] for f in report["probe"]["findings"]} == {"DLC201"}  # found, silenced
     # one line's comment silences that line only
-    spec.write_text(text.replace("  - dense(64) -> sigmoid\n",
-                                 "  - dense(64) -> sigmoid  # dlc: ignore DLC201\n", 1))  # fmt: skip
+    quiet_line = "  - dense(64) -> sigmoid  # dlc: ignore DLC201\n"
+    spec.write_text(text.replace("  - dense(64) -> sigmoid\n", quiet_line, 1))
     report = json.loads(run_dlc("lint", str(spec), "--probe", "--json").stdout)
     lines = [x["line"] for x in report["lints"] if x["rule"] == "DLC201"]
     assert lines == [11, 12, 13]
