@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.image
@@ -180,3 +181,43 @@ def test_errors(
     assert code == 1 and out == ""
     assert message.format(**fill) in err
     assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------------ tensorboard
+
+
+def test_tensorboard_writes_each_epochs_scalars(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    spec, run = tmp_path / "lin.yaml", tmp_path / "runs" / "tb"
+    spec.write_text(LIN)
+    code, _, err = dlc(capsys, "train", str(spec), "--out", str(run), "-q",
+                       "--set", "training.tensorboard=true")  # fmt: skip
+    assert code == 0, err
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for tag, key in (("train/loss", "loss"), ("val/loss", "val_loss"), ("val/r2", "val_r2"),
+                     ("lr", "lr")):  # fmt: skip
+        logged = events.Scalars(tag)
+        assert [e.step for e in logged] == [1, 2]
+        assert [e.value for e in logged] == pytest.approx([r[key] for r in rows], rel=1e-6)
+    code, out, _ = dlc(capsys, "runs", str(tmp_path / "runs"), "--json")
+    assert [r["path"] for r in json.loads(out)] == ["tb"]  # tb/ is part of the run
+
+
+def test_tensorboard_without_the_package_warns_and_trains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
+    spec, run = tmp_path / "lin.yaml", tmp_path / "run"
+    spec.write_text(LIN.replace("  epochs: 2\n", "  epochs: 2\n  tensorboard: true\n"))
+    code, _, err = dlc(capsys, "train", str(spec), "--out", str(run), "-q")
+    assert code == 0
+    assert f"{spec}:10:3: warning: tensorboard: true, but the tensorboard package is not " \
+        "installed" in err  # fmt: skip
+    assert "hint: pip install tensorboard" in err
+    assert (run / "report.json").exists() and not (run / "tb").exists()
