@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     help_ = "list the run folders of dlc train with their metrics; compare runs"
     p = sub.add_parser("runs", help=help_, description=help_ + ": --compare overlays "
                        "their curves in one PNG and diffs their resolved specs")  # fmt: skip
-    p.add_argument("dir", nargs="?", default="runs", metavar="DIR",
+    p.add_argument("dir", nargs="?", metavar="DIR",
                    help="where to look for run folders, recursively (default: runs/)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--sort", metavar="METRIC",
@@ -361,9 +361,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.compare:
         from .runs_compare import compare_command
 
+        if args.dir or args.json or args.sort:
+            raise UsageError(
+                "--compare takes the run folders themselves: no DIR, --json or --sort",
+                hint="dlc runs --compare RUN_A RUN_B [-o compare.png]",
+            )
         print(compare_command(args.compare, args.output))
     else:
-        print(runs_command(args.dir, as_json=args.json, sort=args.sort))
+        print(runs_command(args.dir or "runs", as_json=args.json, sort=args.sort))
     return 0
 
 

@@ -170,6 +170,8 @@ def test_compare_plots_the_curves_and_diffs_the_specs(
         (["runs", "--compare", "{runs}/lin/slow", "{tmp}/empty"],
          "'{tmp}/empty' is not a run folder (no run.json, report.json, metrics.jsonl)"),
         (["runs", "--compare", "{runs}/lin/slow", "{tmp}/nope"], "no such run folder"),
+        (["runs", "{runs}", "--compare", "{runs}/lin/slow", "{runs}/lin/fast"],
+         "--compare takes the run folders themselves: no DIR, --json or --sort"),
     ],
 )  # fmt: skip
 def test_errors(
