@@ -27,6 +27,7 @@ EPILOG = """examples:
   dlc train specs/digits_mlp.yaml
   dlc train specs/xor.yaml --set init=uniform(-10,10) --set training.seed=3
   dlc train --resume runs/digits_mlp/20261122-120000
+  dlc runs runs/ --sort val_accuracy
   dlc predict specs/mnist_mlp.onnx x.npy -o y.json
   dlc serve specs/mnist_mlp.onnx digits=runs/digits_mlp/20261122-120000/model.onnx
   dlc schema > spec.schema.json
@@ -199,6 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noop-endpoint", action="store_true", help=argparse.SUPPRESS)  # benchmarks
     p.set_defaults(run=cmd_serve)
 
+    help_ = "list the run folders of dlc train with their metrics; compare runs"
+    p = sub.add_parser("runs", help=help_, description=help_ + ": --compare overlays "
+                       "their curves in one PNG and diffs their resolved specs")  # fmt: skip
+    p.add_argument("dir", nargs="?", metavar="DIR",
+                   help="where to look for run folders, recursively (default: runs/)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--sort", metavar="METRIC",
+                   help="best first by a metric: val_loss, test_accuracy, ...")  # fmt: skip
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="compare two runs or more: their curves and their specs")  # fmt: skip
+    p.add_argument("-o", "--output", default="compare.png", metavar="OUT.png",
+                   help="with --compare: the PNG of the curves (default: compare.png)")  # fmt: skip
+    p.set_defaults(run=cmd_runs)
+
     p = sub.add_parser(
         "schema",
         help="print the JSON Schema of a spec (for editors)",
@@ -338,6 +353,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train.command import train_command
 
     return train_command(args)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs_cmd import runs_command
+
+    if args.compare:
+        from .runs_compare import compare_command
+
+        if args.dir or args.json or args.sort:
+            raise UsageError(
+                "--compare takes the run folders themselves: no DIR, --json or --sort",
+                hint="dlc runs --compare RUN_A RUN_B [-o compare.png]",
+            )
+        print(compare_command(args.compare, args.output))
+    else:
+        print(runs_command(args.dir or "runs", as_json=args.json, sort=args.sort))
+    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -60,6 +60,7 @@ training:
   regularize_all: false
   clip_grad_norm: 1.0
   log_gradients: true
+  tensorboard: false
   early_stopping: {monitor: val_loss, patience: 5, min_delta: 0.001, restore_best: true,
                    mode: min}
   epochs: 10

@@ -52,6 +52,7 @@ from .report import BOOKKEEPING, summarize, write_run_files
 from .runs import MetricsLog, held_interrupts
 from .schedules import Schedule, make_schedule
 from .stopping import Monitor
+from .tensorboard import TensorBoardLog
 
 
 class Interrupted(Exception):
@@ -133,6 +134,7 @@ class Trainer:
         self.decayed: list[nn.Parameter] = []
         self.metric_term: LossTerm | None = None  # the term the metrics follow
         self.grad_log: GradientLog | None = None  # log_gradients: set by setup()
+        self.tb: TensorBoardLog | None = None  # tensorboard: set by setup()
 
     # ---- the model -------------------------------------------------------------------
 
@@ -237,6 +239,8 @@ class Trainer:
             rows = self.checkpoints.restore(
                 self.resume_state, model, optimizer, schedule, precision, state, log
             )
+        if opts.tensorboard and self.run_dir is not None and self.main:
+            self.tb = TensorBoardLog.open(self.checked, self.run_dir, state.epoch)
         return Setup(
             train=train,
             val=feeds.val,
@@ -287,6 +291,8 @@ class Trainer:
             run.rows.append(row)
             if run.log is not None and self.main:
                 run.log.append(row)
+            if self.tb is not None:
+                self.tb.write(row)
             self.checkpoints.save(
                 self.model, run.optimizer, run.schedule, run.precision, state, force=done
             )
@@ -321,6 +327,8 @@ class Trainer:
             result["test"] = self.evaluate(self.model, run.test)
         if self.run_dir is not None and self.main:
             write_run_files(self.checked, self.run_dir, self.model, result, export=export)
+        if self.tb is not None:
+            self.tb.close()
         return result
 
     def _stopped_non_finite(self, run: Setup, e: NonFinite, started: float) -> TrainError:
