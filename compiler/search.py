@@ -120,7 +120,7 @@ def _dimension(key: str, text: Text, key_loc: Loc) -> Dimension:
     e = text.parse()
     kinds = ("int", "float", "choice")
     if not isinstance(e, Call) or e.name not in kinds:
-        name = e.name if isinstance(e, Call | Name) else ""
+        name = e.name if isinstance(e, Call) else e.id if isinstance(e, Name) else ""
         raise UsageError(
             f"a search range is int(LOW, HIGH), float(LOW, HIGH) or choice(A, B, ...), "
             f"got '{text.value}'{did_you_mean(name, kinds) if name else ''}",

@@ -160,11 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_search)
     p.add_argument("spec", help="the spec file (YAML) with a search: section")
     p.add_argument("--trials", type=int, metavar="N",
-                   help="trials in the study when done (default: search.trials, else 20)")  # fmt: skip
+                   help="trials in the study when done (default: search.trials, 20)")  # fmt: skip
     p.add_argument("--jobs", type=int, default=1, metavar="J",
                    help="trials that train at once, each in its own process (1)")  # fmt: skip
     p.add_argument("--storage", metavar="URL",
-                   help="Optuna storage (default: sqlite:///OUT/study.db); rerun to resume")  # fmt: skip
+                   help="Optuna storage (sqlite:///OUT/study.db); rerun to resume")  # fmt: skip
     p.add_argument("--out", metavar="DIR", help="the study folder (default: searches/NAME)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
                    help="where trials train (default: training.device, else auto)")  # fmt: skip

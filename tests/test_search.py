@@ -188,7 +188,7 @@ def test_a_search_writes_its_folder_and_best_yaml_reproduces(tmp_path, capsys) -
 
 
 def test_a_killed_search_resumes_from_its_storage(tmp_path) -> None:
-    spec = spec_file(tmp_path, iris(epochs=40))
+    spec = spec_file(tmp_path, iris(epochs=20))
     out_dir = tmp_path / "s"
     storage = f"sqlite:///{out_dir}/study.db"
     argv = [sys.executable, "-m", "dlc.runtime.cli", "search", str(spec), "--trials", "3",

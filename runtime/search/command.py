@@ -52,12 +52,12 @@ def search_command(args: argparse.Namespace) -> int:
     killed = mark_killed(study)
     done = counted(study)
     if done or killed:
-        print(f"resuming: {done} trials done" + (f", {killed} killed ones re-run" if killed else ""))
+        again = f", {killed} killed ones re-run" if killed else ""
+        print(f"resuming: {done} trials done{again}")
     remaining = trials - done
     rc = _run_jobs(job, remaining, args.jobs) if remaining > 0 else 0
-    if rc != 0:
-        return rc
-    return _finish(study, search, spec, spec_path, out)
+    finished = _finish(study, search, spec, spec_path, out)  # what the trials left, even so
+    return rc or finished
 
 
 def _run_jobs(job: Job, remaining: int, jobs: int) -> int:

@@ -59,7 +59,6 @@ def write_plots(study: optuna.Study, search: SearchSpec, out: Path) -> list[str]
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
     notes: list[str] = []
@@ -68,10 +67,7 @@ def write_plots(study: optuna.Study, search: SearchSpec, out: Path) -> list[str]
         warnings.simplefilter("ignore")
         if complete:
             ax = ovm.plot_optimization_history(study, target_name=search.metric)
-            ax.figure.set_size_inches(8, 5)
-            ax.figure.tight_layout()
-            ax.figure.savefig(out / "history.png", dpi=100)
-            plt.close(ax.figure)
+            _save(ax.figure, out / "history.png", (8, 5))
         else:
             notes.append("no trial completed: no history.png")
         if len(complete) < 2 or len(search.dims) < 2:
@@ -82,11 +78,17 @@ def write_plots(study: optuna.Study, search: SearchSpec, out: Path) -> list[str]
         except (ValueError, RuntimeError, ZeroDivisionError) as e:
             notes.append(f"no importance.png: {e}")
             return notes
-        ax.figure.set_size_inches(8, 4)
-        ax.figure.tight_layout()
-        ax.figure.savefig(out / "importance.png", dpi=100)
-        plt.close(ax.figure)
+        _save(ax.figure, out / "importance.png", (8, 4))
     return notes
+
+
+def _save(figure: Any, path: Path, size: tuple[int, int]) -> None:
+    import matplotlib.pyplot as plt
+
+    figure.set_size_inches(*size)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def best_spec_text(spec_text: str, overrides: list[str], header: str) -> str:

@@ -17,7 +17,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import optuna
 
@@ -84,7 +84,7 @@ def open_study(job: Job, search: SearchSpec) -> optuna.Study:
     return optuna.create_study(
         study_name=job.study_name,
         storage=job.storage,
-        direction=search.direction,
+        direction=cast(Literal["minimize", "maximize"], search.direction),
         sampler=sampler(search, job.worker),
         pruner=pruner(search),
         load_if_exists=True,
@@ -113,7 +113,7 @@ def counted(study: optuna.Study) -> int:
 
 def suggest(trial: optuna.Trial, d: Dimension) -> Value:
     if d.kind == "choice":
-        return trial.suggest_categorical(d.path, list(d.choices))  # type: ignore[arg-type]
+        return cast(Value, trial.suggest_categorical(d.path, list(d.choices)))
     if d.kind == "int":
         return trial.suggest_int(d.path, int(d.low), int(d.high), log=d.log)
     return trial.suggest_float(d.path, d.low, d.high, log=d.log)
@@ -195,8 +195,8 @@ class Objective:
         log = (run_dir / "train.log").open("w")
         try:
             with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
-                trainer = Trainer(checked, Path(self.job.spec_path), run_dir,
-                                  device=self.job.device, quiet=True, on_epoch=on_epoch)  # fmt: skip
+                trainer = Trainer(checked, Path(self.job.spec_path), run_dir, quiet=True,
+                                  device=self.job.device, on_epoch=on_epoch)  # fmt: skip
                 result = trainer.run()
         except DlcError as e:
             d = e.diagnostics[0]
