@@ -219,4 +219,5 @@ def test_a_killed_search_resumes_from_its_storage(tmp_path) -> None:
     assert len(complete) == 3
     assert (complete[0].number, complete[0].value) == (first[0].number, first[0].value)
     assert report.stat().st_mtime_ns == mtime  # the completed trial was not trained again
+    assert all(t.params != first[0].params for t in complete[1:])  # new draws, not replays
     assert len(list(csv.DictReader((out_dir / "results.csv").open()))) == 3

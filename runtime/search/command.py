@@ -55,6 +55,7 @@ def search_command(args: argparse.Namespace) -> int:
         again = f", {killed} killed ones re-run" if killed else ""
         print(f"resuming: {done} trials done{again}")
     remaining = trials - done
+    job = replace(job, start=len(study.get_trials(deepcopy=False)))
     rc = _run_jobs(job, remaining, args.jobs) if remaining > 0 else 0
     finished = _finish(study, search, spec, spec_path, out)  # what the trials left, even so
     return rc or finished

@@ -52,6 +52,7 @@ class Job:
     timeout: float | None
     worker: int
     device: str | None
+    start: int = 0  # trials in the storage when this run began: a resumed run's seeds differ
 
 
 def read_search_spec(path: Path) -> tuple[Document, Spec, SearchSpec]:
@@ -61,8 +62,9 @@ def read_search_spec(path: Path) -> tuple[Document, Spec, SearchSpec]:
     return doc, spec, read_search(spec)
 
 
-def sampler(search: SearchSpec, worker: int) -> optuna.samplers.BaseSampler:
-    seed = search.seed + worker
+def sampler(search: SearchSpec, job: Job) -> optuna.samplers.BaseSampler:
+    # each worker its own stream, and a resumed search new ones (not the first run's draws)
+    seed = search.seed + 1000 * job.start + job.worker
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if search.sampler == "grid":
@@ -85,7 +87,7 @@ def open_study(job: Job, search: SearchSpec) -> optuna.Study:
         study_name=job.study_name,
         storage=job.storage,
         direction=cast(Literal["minimize", "maximize"], search.direction),
-        sampler=sampler(search, job.worker),
+        sampler=sampler(search, job),
         pruner=pruner(search),
         load_if_exists=True,
     )
