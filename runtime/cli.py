@@ -155,6 +155,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="plain progress lines instead of progress bars")  # fmt: skip
 
+    help_ = ("search a spec's hyperparameters (its search: section) on Optuna; every point "
+             "is checked before it trains")  # fmt: skip
+    p = sub.add_parser("search", help=help_, description=help_ + ". Rerun to resume.")
+    p.set_defaults(run=cmd_search)
+    p.add_argument("spec", help="the spec file (YAML) with a search: section")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="trials in the study when done (default: search.trials, 20)")  # fmt: skip
+    p.add_argument("--jobs", type=int, default=1, metavar="J",
+                   help="trials that train at once, each in its own process (1)")  # fmt: skip
+    p.add_argument("--storage", metavar="URL",
+                   help="Optuna storage (sqlite:///OUT/study.db); rerun to resume")  # fmt: skip
+    p.add_argument("--out", metavar="DIR", help="the study folder (default: searches/NAME)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                   help="where trials train (default: training.device, else auto)")  # fmt: skip
+
     p = sub.add_parser(
         "predict",
         help="run an ONNX model on inputs from a file",
@@ -370,6 +385,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
     else:
         print(runs_command(args.dir or "runs", as_json=args.json, sort=args.sort))
     return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .search.command import search_command
+
+    return search_command(args)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -105,7 +106,10 @@ class Trainer:
         device: str | None = None,
         quiet: bool = False,
         resume: dict[str, Any] | None = None,
+        on_epoch: Callable[[int, dict[str, Any]], bool] | None = None,
     ) -> None:
+        """`on_epoch(epoch, row)` sees each epoch's metrics row; True stops the run there
+        (status "stopped": `dlc search`'s pruner)."""
         plan = checked.training
         if plan is None:
             raise UsageError(
@@ -125,6 +129,7 @@ class Trainer:
         self.run_dir = run_dir
         self.resume_state = resume
         self.quiet = quiet
+        self.on_epoch = on_epoch
         self.output_names = [name for name, _ in self.graph.outputs]
         self.checkpoints = Checkpoints(
             checked, run_dir, main=self.main, every=self.opts.checkpoint_every
@@ -297,6 +302,8 @@ class Trainer:
                 self.model, run.optimizer, run.schedule, run.precision, state, force=done
             )
             progress.end_epoch(epoch, {k: v for k, v in row.items() if k not in BOOKKEEPING})
+            if self.on_epoch is not None and self.on_epoch(epoch, row) and not done:
+                return "stopped", f"stopped after epoch {epoch} by its caller"
             if stop:
                 monitor = run.stopping.monitor
                 message = f"early stopping: {monitor} did not improve for {state.bad_epochs} epochs"
