@@ -14,12 +14,13 @@ import torch
 from onnx.reference import ReferenceEvaluator
 from test_parity import _close, _weights
 
-from conftest import checked_example
+from conftest import ROOT, checked_example
 from dlc.compiler.lower.onnx import supported_opsets, to_onnx
-from dlc.compiler.lower.torch import to_torch
+from dlc.compiler.lower.torch import state_dict_numpy, to_torch
 from dlc.compiler.ops import REGISTRY
 from dlc.compiler.ops.attention.onnx import FUSED_OPSET
 from dlc.compiler.ops.registry import Example
+from dlc.compiler.pipeline import check_file
 from dlc.runtime.compile import sample_inputs
 
 FAMILY = ("self_attention", "multihead_cross_attention", "cross_attention",
@@ -83,3 +84,17 @@ def test_below_the_fused_opset_the_pattern() -> None:
     model = _model("self_attention(2, causal=true)", "[B, T, 8]", opset)
     ops = _ops(model)
     assert "Attention" not in ops and {"Softmax", "Trilu", "MatMul"} <= set(ops)
+
+
+@pytest.mark.parametrize("spec", ["transformer_lm", "vit_digits"])
+def test_transformer_specs_fused(spec: str) -> None:
+    """The transformer examples at the fused opset: one Attention per layer, as torch."""
+    checked = check_file(ROOT / "specs" / f"{spec}.yaml")
+    module = to_torch(checked.graph, seed=0).eval()
+    model = to_onnx(checked.graph, state_dict_numpy(module), opset=FUSED[0])
+    assert _ops(model).count("Attention") == 2  # the examples' two encoder layers
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = sample_inputs(checked, 4, np.random.default_rng(0))
+    with torch.no_grad():
+        want = module(**{k: torch.from_numpy(v) for k, v in feeds.items()})
+    _close(want.numpy(), session.run(None, feeds)[0])
