@@ -16,22 +16,28 @@ per node (masks.py): Where(mask, bias or 0, the float type's most negative value
 Unsqueezed to [B, 1, 1, S], plus the causal mask. `scale` replaces 1/√d_k (no Mul when
 it is 1).
 
-From opset 23 (`FUSED_OPSET`) the heads' attention is the standard `Attention` op instead of
-the MatMul/Softmax pattern: Q, K and V as projected above ([B, T, D], heads as attributes),
-`scale` always given, a causal mask alone as `is_causal=1`, any other term as its float
-`attn_mask` (Unsqueezed to 4-D and Expanded to T rows, as onnxruntime's kernel does not
-broadcast its query axis). onnxruntime runs it as one kernel; it beats both the pattern
-(which onnxruntime 1.32 does not fuse into attention on CPU) and
-`com.microsoft.MultiHeadAttention` on the transformer examples (tests/bench_onnx.py).
+From opset 23 (`FUSED_OPSET`), where the installed onnxruntime has a kernel for that
+opset's Attention (`runs_attention`: 1.32 has none from 25), the heads' attention is the
+standard `Attention` op instead of the MatMul/Softmax pattern: Q, K and V as projected
+above ([B, T, D], heads as attributes), `scale` always given, a causal mask alone as
+`is_causal=1`, any other term as its float `attn_mask` (Unsqueezed to 4-D and Expanded to
+T rows, as onnxruntime's kernel does not broadcast its query axis). onnxruntime runs it as
+one kernel; it beats both the pattern (which onnxruntime 1.32 does not fuse into attention
+on CPU) and `com.microsoft.MultiHeadAttention` on the transformer examples
+(tests/bench_onnx.py).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper
 
 from ...ir import TensorType
@@ -57,7 +63,40 @@ class Scores(NamedTuple):
 
 
 def fused(e: Emit) -> bool:
-    return e.opset >= FUSED_OPSET
+    return e.opset >= FUSED_OPSET and runs_attention(e.opset)
+
+
+@functools.cache
+def runs_attention(opset: int) -> bool:
+    """Whether the installed onnxruntime has a kernel for the Attention op of `opset`.
+    Where it has none (1.32: from opset 25, Attention-25) it expands the op's function
+    body, some 65 nodes, three times slower than the pattern; so the probe: a one-node
+    model loaded once, its Attention kept or not. Without onnxruntime: 1.32's (23, 24)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return opset in (23, 24)
+    from ...lower.onnx import ir_version_for
+
+    qkv = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 4]) for n in "qkv"]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4])
+    node = helper.make_node("Attention", ["q", "k", "v"], ["y"], q_num_heads=1, kv_num_heads=1)
+    graph = helper.make_graph([node], "probe", qkv, [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version_for(opset)
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.optimized_model_filepath = os.path.join(tmp, "probe.onnx")
+        try:
+            ort.InferenceSession(
+                model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception:  # noqa: BLE001 - any refusal means "not at this opset"
+            return False
+        kept = onnx.load(options.optimized_model_filepath).graph.node
+    return [n.op_type for n in kept] == ["Attention"]
 
 
 def _rows(e: Emit, w: str, i: int, dim: int, tag: str) -> str:
