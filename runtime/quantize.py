@@ -372,6 +372,9 @@ def quantize(opts: Options) -> tuple[Path, Report]:
     data = load_run(run, outputs) if run is not None else None
     if opts.calibrate < 1:
         raise UsageError(f"--calibrate takes a number of examples >= 1, got {opts.calibrate}")
+    if opts.max_drop < 0 or opts.max_rise < 0:
+        raise UsageError("--max-drop and --max-rise take a threshold >= 0, got "
+                         f"{opts.max_drop:g} and {opts.max_rise:g}")  # fmt: skip
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
     os.close(fd)

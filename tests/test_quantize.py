@@ -146,6 +146,7 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], mlp_run: Pat
         ([str(mlp_run), "-o", str(mlp_run / "model.onnx")], "is the float model itself"),
         ([str(mlp_run), "--static", "--dynamic"], "--static and --dynamic exclude each other"),
         ([str(mlp_run), "--calibrate", "0"], "--calibrate takes a number of examples >= 1"),
+        ([str(mlp_run), "--max-drop", "-1"], "take a threshold >= 0, got -1 and 5"),
     ]
     for args, message in cases:
         code, _, err = quantize(capsys, *args)
