@@ -225,10 +225,10 @@ def quantize_to(src: Path, dst: Path, mode: str, per_channel: bool,
 
     with tempfile.TemporaryDirectory(prefix="dlc-quantize-") as tmp:
         pre = Path(tmp) / "pre.onnx"
-        try:  # shape inference and folding first: more nodes get quantized
-            quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
-        except Exception:  # noqa: BLE001 - symbolic inference fails on some graphs
-            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        # ONNX shape inference and onnxruntime's graph folding first, as its docs advise.
+        # Not the symbolic shape inference: dlc's graphs carry their shapes already, and
+        # where it fails (transformer_lm) it leaves a UUID.data file in the working folder
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         if mode == "dynamic":
             quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8,
                              per_channel=per_channel)  # fmt: skip

@@ -155,7 +155,17 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], mlp_run: Pat
         assert "Traceback" not in err
 
 
-def test_the_cli_in_a_subprocess(mlp_run: Path, tmp_path: Path) -> None:
-    result = run_dlc("quantize", str(mlp_run), "-o", str(tmp_path / "q.onnx"))
-    assert result.returncode == 0, result.stderr
-    assert "size: " in result.stdout and "onnxruntime, 1 thread)" in result.stdout
+def test_the_cli_in_a_subprocess_leaves_nothing_behind(mlp_run: Path, tmp_path: Path) -> None:
+    # static too: calibration and onnxruntime's shape inference write temporary models,
+    # which must not land in the working folder (a failed symbolic inference left a
+    # UUID.data file there)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    lm = tmp_path / "lm.onnx"  # its graph is one where symbolic shape inference fails
+    assert run_dlc("compile", "specs/transformer_lm.yaml", "-o", str(lm)).returncode == 0
+    for target, mode in ((mlp_run, "--dynamic"), (mlp_run, "--static"), (lm, "--dynamic")):
+        result = run_dlc("quantize", str(target), mode, "-o", str(tmp_path / "q.onnx"), cwd=cwd)
+        assert result.returncode == 0, result.stderr
+        assert "size: " in result.stdout and "onnxruntime, 1 thread)" in result.stdout
+    assert list(cwd.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "lm.onnx", "q.onnx"]
