@@ -229,6 +229,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --compare: the PNG of the curves (default: compare.png)")  # fmt: skip
     p.set_defaults(run=cmd_runs)
 
+    help_ = "an int8 ONNX model (onnxruntime quantization), gated on the run's test accuracy"
+    p = sub.add_parser("quantize", help=help_, description=help_ + ". Dynamic (int8 weights) "
+                       "for models without convolutions, static QDQ calibrated on the run's "
+                       "training inputs for models with them. From a RUN folder it measures "
+                       "float vs int8 on the test split and refuses (exit 1, no file written) "
+                       "when accuracy drops more than --max-drop points or the MSE rises "
+                       "more than --max-rise percent; a bare MODEL.onnx is not gated.")  # fmt: skip
+    p.add_argument("target", metavar="MODEL.onnx|RUN", help="an ONNX model or a run folder")
+    p.add_argument("-o", "--output", metavar="OUT.onnx",
+                   help="the int8 model (default: MODEL.int8.onnx beside the float)")  # fmt: skip
+    p.add_argument("--static", action="store_true",
+                   help="static QDQ quantization (default for conv models)")  # fmt: skip
+    p.add_argument("--dynamic", action="store_true",
+                   help="dynamic quantization (default for models without conv)")  # fmt: skip
+    p.add_argument("--calibrate", type=int, default=256, metavar="N",
+                   help="calibrate static quantization on N training examples (256)")  # fmt: skip
+    p.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=None,
+                   help="per-channel weight scales (default: static on, dynamic off)")  # fmt: skip
+    p.add_argument("--max-drop", type=float, default=1.0, metavar="POINTS",
+                   help="refuse when test accuracy drops more than POINTS (1.0)")  # fmt: skip
+    p.add_argument("--max-rise", type=float, default=5.0, metavar="PCT",
+                   help="regression: refuse when test MSE rises over PCT%% (5)")  # fmt: skip
+    p.add_argument("--force", action="store_true",
+                   help="write the int8 model even when the gate refuses it")  # fmt: skip
+    p.set_defaults(run=cmd_quantize)
+
     p = sub.add_parser(
         "schema",
         help="print the JSON Schema of a spec (for editors)",
@@ -407,6 +433,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .serve.command import serve_command
 
     return serve_command(args)
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from .quantize import Options, Refused, quantize
+
+    opts = Options(args.target, args.output, static=args.static, dynamic=args.dynamic,
+                   per_channel=args.per_channel, calibrate=args.calibrate,
+                   max_drop=args.max_drop, max_rise=args.max_rise, force=args.force)  # fmt: skip
+    try:
+        out, report = quantize(opts)
+    except Refused as e:
+        print("\n".join(e.report.lines()))
+        print(f"dlc quantize: refused: {e.message}; no int8 model written "
+              "(--force writes it anyway)", file=sys.stderr)  # fmt: skip
+        return 1
+    print("\n".join(report.lines()))
+    if report.refused:
+        print(f"dlc quantize: warning: {report.refused}; written anyway (--force)",
+              file=sys.stderr)  # fmt: skip
+    print(f"wrote {out}")
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
