@@ -29,6 +29,7 @@ EPILOG = """examples:
   dlc train --resume runs/digits_mlp/20261122-120000
   dlc predict specs/mnist_mlp.onnx x.npy -o y.json
   dlc serve specs/mnist_mlp.onnx digits=runs/digits_mlp/20261122-120000/model.onnx
+  dlc export specs/digits_mlp.yaml --triton models
   dlc schema > spec.schema.json
 
 Set DLC_DEBUG=1 to see a Python traceback for an internal error."""
@@ -182,8 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "models",
         nargs="+",
-        metavar="MODEL.onnx",
-        help="a model to serve, named after its file, or NAME=PATH",
+        metavar="MODEL.onnx|DIR",
+        help="a model to serve, named after its file, or NAME=PATH, or a Triton model "
+        "repository DIR (dlc export --triton DIR): each DIR/NAME at its latest version",
     )
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on (127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="the port (8000; 0: any free one)")
@@ -198,6 +200,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a request body over M MiB with 413 (64)")  # fmt: skip
     p.add_argument("--noop-endpoint", action="store_true", help=argparse.SUPPRESS)  # benchmarks
     p.set_defaults(run=cmd_serve)
+
+    help_ = "write a Triton model repository (and a KServe InferenceService) for a run or spec"
+    p = sub.add_parser("export", help=help_, description=help_ + ". From a run folder: its "
+                       "trained model.onnx; from a spec: compiled with fresh weights.")  # fmt: skip
+    p.add_argument("source", metavar="RUN|SPEC", help="a run folder of dlc train, or a spec")
+    p.add_argument("--triton", required=True, metavar="DIR",
+                   help="the model repository: DIR/NAME/config.pbtxt, 1/model.onnx")  # fmt: skip
+    p.add_argument("--name", help="the model's name in the repository (default: the spec's)")
+    p.add_argument("--force", action="store_true", help="replace an existing DIR/NAME")
+    p.add_argument("--gpu", action="store_true", help="instance_group KIND_GPU (default CPU)")
+    p.add_argument("--max-batch", type=int, default=64, metavar="N",
+                   help="max_batch_size when the model has a batch dim (64)")  # fmt: skip
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="NAME=VALUE", help="override a param of the spec")  # fmt: skip
+    p.set_defaults(run=cmd_export)
 
     p = sub.add_parser(
         "schema",
@@ -341,12 +358,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import open_session, read_inputs, run, write_outputs
+    from . import predict
 
-    session = open_session(args.model)
-    feeds = read_inputs(args.input, [i.name for i in session.get_inputs()])
-    text = write_outputs(run(session, feeds), args.output)
+    session = predict.open_session(args.model)
+    feeds = predict.read_inputs(args.input, [i.name for i in session.get_inputs()])
+    outputs = predict.run(session, feeds)
+    text = predict.write_outputs(outputs, args.output)
     print(text if text is not None else f"wrote {args.output}")
+    labelled = predict.class_labels(session, outputs)
+    if labelled is not None:
+        print(predict.format_labels(labelled))
     return 0
 
 
@@ -354,6 +375,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .serve.command import serve_command
 
     return serve_command(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_triton
+
+    result = export_triton(
+        args.source,
+        args.triton,
+        name=args.name,
+        force=args.force,
+        gpu=args.gpu,
+        max_batch=args.max_batch,
+        overrides=args.overrides,
+    )
+    for path in result.written:
+        print(f"wrote {path}")
+    print(f"serve it: dlc serve {args.triton}  (or tritonserver --model-repository {args.triton})")
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
