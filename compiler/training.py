@@ -209,6 +209,7 @@ class TrainingOptions:
     regularize_all: bool = False
     clip_grad_norm: float | None = None
     log_gradients: bool = False  # per-layer gradient norms in metrics.jsonl
+    tensorboard: bool = False  # each epoch's row as TensorBoard scalars in the run's tb/
     early_stopping: EarlyStopping | None = None
     task: str | None = None
     data: DataOptions = DataOptions()
@@ -238,6 +239,7 @@ def read_options(t: TrainingSpec, optimizer: str) -> TrainingOptions:
         regularize_all=bool(raw.get("regularize_all", False)),
         clip_grad_norm=None if clip is None else float(clip),
         log_gradients=bool(raw.get("log_gradients", False)),
+        tensorboard=bool(raw.get("tensorboard", False)),
         # An empty mapping stops nothing: the runtime has always read it as absent.
         early_stopping=_early_stopping(es) if es else None,
         task=raw.get("task"),

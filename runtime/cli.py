@@ -27,6 +27,7 @@ EPILOG = """examples:
   dlc train specs/digits_mlp.yaml
   dlc train specs/xor.yaml --set init=uniform(-10,10) --set training.seed=3
   dlc train --resume runs/digits_mlp/20261122-120000
+  dlc runs runs/ --sort val_accuracy
   dlc predict specs/mnist_mlp.onnx x.npy -o y.json
   dlc serve specs/mnist_mlp.onnx digits=runs/digits_mlp/20261122-120000/model.onnx
   dlc export specs/digits_mlp.yaml --triton models
@@ -155,6 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="plain progress lines instead of progress bars")  # fmt: skip
 
+    help_ = ("search a spec's hyperparameters (its search: section) on Optuna; every point "
+             "is checked before it trains")  # fmt: skip
+    p = sub.add_parser("search", help=help_, description=help_ + ". Rerun to resume.")
+    p.set_defaults(run=cmd_search)
+    p.add_argument("spec", help="the spec file (YAML) with a search: section")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="trials in the study when done (default: search.trials, 20)")  # fmt: skip
+    p.add_argument("--jobs", type=int, default=1, metavar="J",
+                   help="trials that train at once, each in its own process (1)")  # fmt: skip
+    p.add_argument("--storage", metavar="URL",
+                   help="Optuna storage (sqlite:///OUT/study.db); rerun to resume")  # fmt: skip
+    p.add_argument("--out", metavar="DIR", help="the study folder (default: searches/NAME)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                   help="where trials train (default: training.device, else auto)")  # fmt: skip
+
     p = sub.add_parser(
         "predict",
         help="run an ONNX model on inputs from a file",
@@ -215,6 +231,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="NAME=VALUE", help="override a param of the spec")  # fmt: skip
     p.set_defaults(run=cmd_export)
+
+    help_ = "list the run folders of dlc train with their metrics; compare runs"
+    p = sub.add_parser("runs", help=help_, description=help_ + ": --compare overlays "
+                       "their curves in one PNG and diffs their resolved specs")  # fmt: skip
+    p.add_argument("dir", nargs="?", metavar="DIR",
+                   help="where to look for run folders, recursively (default: runs/)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--sort", metavar="METRIC",
+                   help="best first by a metric: val_loss, test_accuracy, ...")  # fmt: skip
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="compare two runs or more: their curves and their specs")  # fmt: skip
+    p.add_argument("-o", "--output", default="compare.png", metavar="OUT.png",
+                   help="with --compare: the PNG of the curves (default: compare.png)")  # fmt: skip
+    p.set_defaults(run=cmd_runs)
 
     p = sub.add_parser(
         "schema",
@@ -355,6 +385,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train.command import train_command
 
     return train_command(args)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs_cmd import runs_command
+
+    if args.compare:
+        from .runs_compare import compare_command
+
+        if args.dir or args.json or args.sort:
+            raise UsageError(
+                "--compare takes the run folders themselves: no DIR, --json or --sort",
+                hint="dlc runs --compare RUN_A RUN_B [-o compare.png]",
+            )
+        print(compare_command(args.compare, args.output))
+    else:
+        print(runs_command(args.dir or "runs", as_json=args.json, sort=args.sort))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .search.command import search_command
+
+    return search_command(args)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

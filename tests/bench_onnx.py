@@ -3,6 +3,12 @@
 
     python tests/bench_onnx.py [--specs mnist_mlp,resnet_mlp] [--rounds 7]
     python tests/bench_onnx.py --specs layers   # the CNN, LSTM and transformer examples
+    python tests/bench_onnx.py --specs transformer_lm --opset 17,23   # both, interleaved
+
+dlc's graph is built at opset 23, where attention is the fused `Attention` op (if the
+installed onnxruntime has its kernel; else at the highest opset it runs) unless `--opset`
+says otherwise; several opsets are measured side by side, one row each.
+torch.onnx.export's graph is at opset 17.
 
 Every variant runs the same weights on the same input. The three are measured side by
 side in interleaved rounds (A, B, C, A, B, C, ...) so that a noisy, shared machine
@@ -14,6 +20,7 @@ eager/dlc (> 1: onnxruntime on dlc's graph is faster than torch eager).
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import os
 import platform
@@ -28,8 +35,9 @@ import onnxruntime as ort
 import torch
 
 from dlc.compiler.dims import is_sym
-from dlc.compiler.lower.onnx import to_onnx
+from dlc.compiler.lower.onnx import supported_opsets, to_onnx
 from dlc.compiler.lower.torch import state_dict_numpy, to_torch
+from dlc.compiler.ops.attention.onnx import FUSED_OPSET, runs_attention
 from dlc.compiler.pipeline import check_file
 from dlc.runtime.compile import sample_inputs
 
@@ -82,7 +90,7 @@ def per_call(fn: Callable[[], object], budget: float = 0.05) -> float:
             return elapsed / n
 
 
-def bench(spec: str, batch: int, rounds: int) -> dict[str, float]:
+def bench(spec: str, batch: int, rounds: int, opsets: list[int]) -> dict[str, float]:
     checked = check_file(ROOT / "specs" / f"{spec}.yaml")
     module = to_torch(checked.graph, seed=0).eval()
     feeds = sample_inputs(checked, batch, np.random.default_rng(0))
@@ -90,21 +98,26 @@ def bench(spec: str, batch: int, rounds: int) -> dict[str, float]:
             for i in checked.graph.inputs}  # fmt: skip
     outputs = [name for name, _ in checked.graph.outputs]
     tensors = {k: torch.from_numpy(v) for k, v in feeds.items()}
-    ours = session(to_onnx(checked.graph, state_dict_numpy(module)).SerializeToString())
+    weights = state_dict_numpy(module)
+    ours = {o: session(to_onnx(checked.graph, weights, opset=o).SerializeToString())
+            for o in opsets}  # fmt: skip
     theirs = session(exported(module, feeds, dims, outputs, 17))
-    a = ours.run(outputs, feeds)[0]
     b = theirs.run(outputs[:1], feeds)[0]
     with torch.no_grad():
         c = module(**tensors)
         c = c if torch.is_tensor(c) else c[outputs[0]]
-    assert np.allclose(a, b, atol=1e-4) and np.allclose(a, c.numpy(), atol=1e-4)
+    for s in ours.values():
+        a = s.run(outputs, feeds)[0]
+        assert np.allclose(a, b, atol=1e-4) and np.allclose(a, c.numpy(), atol=1e-4)
 
     def eager() -> object:
         with torch.no_grad():
             return module(**tensors)
 
-    variants = {
-        "dlc": lambda: ours.run(outputs, feeds),
+    variants: dict[str, Callable[[], object]] = {
+        f"dlc{o}": functools.partial(s.run, outputs, feeds) for o, s in ours.items()
+    }
+    variants |= {
         "export": lambda: theirs.run(outputs, feeds),
         "eager": eager,
     }
@@ -122,12 +135,18 @@ def main() -> None:
     parser.add_argument("--specs", default=DEFAULT_SPECS)
     parser.add_argument("--batches", default="1,64")
     parser.add_argument("--rounds", type=int, default=15)
+    fused = FUSED_OPSET in supported_opsets() and runs_attention(FUSED_OPSET)
+    parser.add_argument("--opset", default=str(FUSED_OPSET if fused else supported_opsets()[-1]),
+                        help="dlc's opset(s), comma-separated (default: 23)")  # fmt: skip
     args = parser.parse_args()
+    opsets = [int(o) for o in args.opset.split(",")]
     torch.set_num_threads(1)
     print(f"machine: {platform.platform()}, os.cpu_count()={os.cpu_count()}")
     print(f"torch {torch.__version__}, onnxruntime {ort.__version__}, single-threaded; "
           f"median of {args.rounds} interleaved rounds")  # fmt: skip
-    head = (f"{'spec':15} {'batch':>5} {'dlc ORT us':>11} {'export ORT us':>14} "
+    for o in opsets:
+        print(f"dlc{o}: dlc's graph at opset {o}; export: torch.onnx.export at opset 17")
+    head = (f"{'spec':15} {'batch':>5} {'opset':>5} {'dlc ORT us':>11} {'export ORT us':>14} "
             f"{'eager us':>9} {'dlc/export':>10} {'eager/dlc':>9} "
             f"{'(best rounds)':>14}")  # fmt: skip
     print(head)
@@ -135,11 +154,13 @@ def main() -> None:
     specs = LAYER_SPECS if args.specs == "layers" else args.specs
     for spec in specs.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
-            r = bench(spec, batch, args.rounds)
-            print(f"{spec:15} {batch:>5} {r['dlc'] * 1e6:>11.1f} {r['export'] * 1e6:>14.1f} "
-                  f"{r['eager'] * 1e6:>9.1f} {r['dlc'] / r['export']:>10.3f} "
-                  f"{r['eager'] / r['dlc']:>9.2f} "
-                  f"{r['dlc_best'] / r['export_best']:>14.3f}")  # fmt: skip
+            r = bench(spec, batch, args.rounds, opsets)
+            for o in opsets:
+                d = r[f"dlc{o}"]
+                print(f"{spec:15} {batch:>5} {o:>5} {d * 1e6:>11.1f} {r['export'] * 1e6:>14.1f} "
+                      f"{r['eager'] * 1e6:>9.1f} {d / r['export']:>10.3f} "
+                      f"{r['eager'] / d:>9.2f} "
+                      f"{r[f'dlc{o}_best'] / r['export_best']:>14.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ training:
   regularize_all: false
   clip_grad_norm: 1.0
   log_gradients: true
+  tensorboard: false
   early_stopping: {monitor: val_loss, patience: 5, min_delta: 0.001, restore_best: true,
                    mode: min}
   epochs: 10
@@ -87,6 +88,15 @@ export:
   dynamic_batch: true
 lint:
   ignore: [DLC103]
+search:
+  space: {params.width: "int(32, 512, log=true)", training.optimizer.lr: "float(1e-4, 1e-1)"}
+  metric: val_accuracy
+  direction: maximize
+  trials: 20
+  timeout: 600
+  sampler: tpe
+  pruner: median
+  seed: 0
 """
 
 HEAD = "dlc: 1\nname: m\n"  # lines 1-2
@@ -126,6 +136,7 @@ def test_full_spec_uses_every_key() -> None:
     assert set(data["training"]["loss"][0]) == set(defs["lossTerm"]["properties"])
     assert set(data["export"]) == set(defs["export"]["properties"])
     assert set(data["lint"]) == set(defs["lint"]["properties"])
+    assert set(data["search"]) == set(defs["search"]["properties"])
 
 
 @pytest.mark.parametrize(

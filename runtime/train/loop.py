@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -52,6 +53,7 @@ from .report import BOOKKEEPING, summarize, write_run_files
 from .runs import MetricsLog, held_interrupts
 from .schedules import Schedule, make_schedule
 from .stopping import Monitor
+from .tensorboard import TensorBoardLog
 
 
 class Interrupted(Exception):
@@ -104,7 +106,10 @@ class Trainer:
         device: str | None = None,
         quiet: bool = False,
         resume: dict[str, Any] | None = None,
+        on_epoch: Callable[[int, dict[str, Any]], bool] | None = None,
     ) -> None:
+        """`on_epoch(epoch, row)` sees each epoch's metrics row; True stops the run there
+        (status "stopped": `dlc search`'s pruner)."""
         plan = checked.training
         if plan is None:
             raise UsageError(
@@ -124,6 +129,7 @@ class Trainer:
         self.run_dir = run_dir
         self.resume_state = resume
         self.quiet = quiet
+        self.on_epoch = on_epoch
         self.output_names = [name for name, _ in self.graph.outputs]
         self.checkpoints = Checkpoints(
             checked, run_dir, main=self.main, every=self.opts.checkpoint_every
@@ -133,6 +139,7 @@ class Trainer:
         self.decayed: list[nn.Parameter] = []
         self.metric_term: LossTerm | None = None  # the term the metrics follow
         self.grad_log: GradientLog | None = None  # log_gradients: set by setup()
+        self.tb: TensorBoardLog | None = None  # tensorboard: set by setup()
 
     # ---- the model -------------------------------------------------------------------
 
@@ -237,6 +244,8 @@ class Trainer:
             rows = self.checkpoints.restore(
                 self.resume_state, model, optimizer, schedule, precision, state, log
             )
+        if opts.tensorboard and self.run_dir is not None and self.main:
+            self.tb = TensorBoardLog.open(self.checked, self.run_dir, state.epoch)
         return Setup(
             train=train,
             val=feeds.val,
@@ -287,10 +296,14 @@ class Trainer:
             run.rows.append(row)
             if run.log is not None and self.main:
                 run.log.append(row)
+            if self.tb is not None:
+                self.tb.write(row)
             self.checkpoints.save(
                 self.model, run.optimizer, run.schedule, run.precision, state, force=done
             )
             progress.end_epoch(epoch, {k: v for k, v in row.items() if k not in BOOKKEEPING})
+            if self.on_epoch is not None and self.on_epoch(epoch, row) and not done:
+                return "stopped", f"stopped after epoch {epoch} by its caller"
             if stop:
                 monitor = run.stopping.monitor
                 message = f"early stopping: {monitor} did not improve for {state.bad_epochs} epochs"
@@ -321,6 +334,8 @@ class Trainer:
             result["test"] = self.evaluate(self.model, run.test)
         if self.run_dir is not None and self.main:
             write_run_files(self.checked, self.run_dir, self.model, result, export=export)
+        if self.tb is not None:
+            self.tb.close()
         return result
 
     def _stopped_non_finite(self, run: Setup, e: NonFinite, started: float) -> TrainError:

@@ -15,15 +15,29 @@ A key padding mask and an additive bias join the scores as one additive term, bu
 per node (masks.py): Where(mask, bias or 0, the float type's most negative value),
 Unsqueezed to [B, 1, 1, S], plus the causal mask. `scale` replaces 1/√d_k (no Mul when
 it is 1).
+
+From opset 23 (`FUSED_OPSET`), where the installed onnxruntime has a kernel for that
+opset's Attention (`runs_attention`: 1.32 has none from 25), the heads' attention is the
+standard `Attention` op instead of the MatMul/Softmax pattern: Q, K and V as projected
+above ([B, T, D], heads as attributes), `scale` always given, a causal mask alone as
+`is_causal=1`, any other term as its float `attn_mask` (Unsqueezed to 4-D and Expanded to
+T rows, as onnxruntime's kernel does not broadcast its query axis). onnxruntime runs it as
+one kernel; it beats both the pattern (which onnxruntime 1.32 does not fuse into attention
+on CPU) and `com.microsoft.MultiHeadAttention` on the transformer examples
+(tests/bench_onnx.py).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper
 
 from ...ir import TensorType
@@ -37,6 +51,52 @@ if TYPE_CHECKING:
     from ...lower.onnx import Emit, Rule
 
 Sublayer = Callable[[str], str]
+FUSED_OPSET = 23  # the standard Attention op
+
+
+class Scores(NamedTuple):
+    """What joins the scores: an additive term (broadcasting to [B, heads, T, S]) or None,
+    and whether the causal mask is left to the fused op's `is_causal`."""
+
+    term: str | None
+    causal: bool = False
+
+
+def fused(e: Emit) -> bool:
+    return e.opset >= FUSED_OPSET and runs_attention(e.opset)
+
+
+@functools.cache
+def runs_attention(opset: int) -> bool:
+    """Whether the installed onnxruntime has a kernel for the Attention op of `opset`.
+    Where it has none (1.32: from opset 25, Attention-25) it expands the op's function
+    body, some 65 nodes, three times slower than the pattern; so the probe: a one-node
+    model loaded once, its Attention kept or not. Without onnxruntime: 1.32's (23, 24)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return opset in (23, 24)
+    from ...lower.onnx import ir_version_for
+
+    qkv = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 4]) for n in "qkv"]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4])
+    node = helper.make_node("Attention", ["q", "k", "v"], ["y"], q_num_heads=1, kv_num_heads=1)
+    graph = helper.make_graph([node], "probe", qkv, [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version_for(opset)
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.optimized_model_filepath = os.path.join(tmp, "probe.onnx")
+        try:
+            ort.InferenceSession(
+                model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception:  # noqa: BLE001 - any refusal means "not at this opset"
+            return False
+        kept = onnx.load(options.optimized_model_filepath).graph.node
+    return [n.op_type for n in kept] == ["Attention"]
 
 
 def _rows(e: Emit, w: str, i: int, dim: int, tag: str) -> str:
@@ -73,26 +133,48 @@ def _min(e: Emit) -> float:
         return float(np.finfo(np.float32).min)
 
 
-def scores_term(
-    e: Emit, queries: str, mask: str | None, bias: str | None, causal: bool
-) -> str | None:
-    """The additive term of the scores, broadcasting to [B, heads, T, S], or None: the
-    bias (or 0) where the key padding mask [B, S] keeps a key, the most negative float
-    where it pads, plus the causal mask (T read off `queries`)."""
+def scores_term(e: Emit, queries: str, mask: str | None, bias: str | None, causal: bool) -> Scores:
+    """What joins the scores: the causal mask alone as the fused op's `is_causal`, else
+    the additive term (4-D for the fused op), built once per node (`_term`)."""
+    if mask is None and bias is None and (not causal or fused(e)):
+        return Scores(None, causal)
+    term = _term(e, queries, mask, bias, causal)
+    if fused(e):
+        rank = 4 if mask is not None else 2 if bias is None else len(_type(e, bias).shape)
+        if rank < 4:
+            term = e.op("Unsqueeze", term, e.ints(list(range(4 - rank)), "axes"), tag="mask4d")
+        # onnxruntime's kernel wants the mask's query axis spelled out: [.., T, S], not 1
+        t = e.op("Shape", queries, start=1, end=2, tag="t")
+        rows = e.op("Concat", e.ints([1, 1], "ones"), t, e.ints([1], "one"), axis=0, tag="rows")
+        term = e.op("Expand", term, rows, tag="mask_rows")
+    return Scores(term)
+
+
+def _term(e: Emit, queries: str, mask: str | None, bias: str | None, causal: bool) -> str:
+    """The additive term of the scores, broadcasting to [B, heads, T, S]: the bias (or 0)
+    where the key padding mask [B, S] keeps a key, the most negative float where it pads,
+    plus the causal mask (T read off `queries`)."""
     if mask is None and bias is None:
-        return causal_mask(e, queries) if causal else None
+        return causal_mask(e, queries)
     term = bias if bias is not None else e.const(0.0, "zero")
     if mask is not None:
         keep = mask if _is_bool(e, mask) else e.op("Cast", mask, to=TensorProto.BOOL)
         keep = e.op("Unsqueeze", keep, e.ints([1, 2], "axes"), tag="keep")  # [B, 1, 1, S]
-        term = e.op("Where", keep, term, e.const(_min(e), "padding"), tag="key_mask")
+        # half the most negative float in the fused op: onnxruntime's kernel outputs 0 for
+        # a row whose mask is the lowest float throughout, not the even attention of torch
+        padding = _min(e) / 2 if fused(e) else _min(e)
+        term = e.op("Where", keep, term, e.const(padding, "padding"), tag="key_mask")
     if causal:
         term = e.op("Add", term, causal_mask(e, queries), tag="causal_term")
     return term
 
 
+def _type(e: Emit, value: str) -> TensorType:
+    return e.types[e.inputs.index(value)]
+
+
 def _is_bool(e: Emit, value: str) -> bool:
-    return e.types[e.inputs.index(value)].dtype == "bool"
+    return _type(e, value).dtype == "bool"
 
 
 def _tensor(e: Emit, role: str) -> str | None:
@@ -102,10 +184,10 @@ def _tensor(e: Emit, role: str) -> str | None:
 
 
 def attention(
-    e: Emit, x: str, memory: str, prefix: str, mask: str | None, bias: bool, out: bool = False
+    e: Emit, x: str, memory: str, prefix: str, mask: Scores, bias: bool, out: bool = False
 ) -> str:
     """Multi-head attention of queries x [B, T, D] over memory [B, S, D] with the weights
-    `{prefix}in_proj_weight` etc.; `mask` an additive term of the scores or None."""
+    `{prefix}in_proj_weight` etc.; `mask` what joins the scores (`scores_term`)."""
     dim, heads = e.types[0].shape[-1], e.attr("heads")
     assert isinstance(dim, int), "shape inference guarantees a concrete model width"
     names = attention_param_names(prefix)
@@ -117,10 +199,30 @@ def attention(
         return linear(e, src, 3, _rows(e, w, i, dim, f"w_{n}"), b_i, False)
 
     q, k, v = project(0, x, "q"), project(1, memory, "k"), project(2, memory, "v")
-    q_heads, k_t = _heads(e, q, heads, dim, [0, 2, 1, 3]), _heads(e, k, heads, dim, [0, 2, 3, 1])
-    scores = e.op("MatMul", q_heads, k_t)
     scale = e.attr("scale")
     scale = 1 / math.sqrt(dim // heads) if scale is None else scale
+    if fused(e):
+        merged = _fused(e, q, k, v, mask, heads, scale)
+    else:
+        merged = _pattern(e, q, k, v, mask.term, heads, dim, scale)
+    w_o = e.weight(names.out_proj_weight)
+    b_o = e.weight(names.out_proj_bias) if bias else None
+    return linear(e, merged, 3, w_o, b_o, out)
+
+
+def _fused(e: Emit, q: str, k: str, v: str, mask: Scores, heads: int, scale: float) -> str:
+    """The standard Attention op on the projected [B, T, D] / [B, S, D]: [B, T, D]."""
+    inputs = [q, k, v] + ([mask.term] if mask.term is not None else [])
+    return e.op("Attention", *inputs, q_num_heads=heads, kv_num_heads=heads,
+                scale=float(scale), is_causal=int(mask.causal))  # fmt: skip
+
+
+def _pattern(
+    e: Emit, q: str, k: str, v: str, mask: str | None, heads: int, dim: int, scale: float
+) -> str:
+    """Q Kᵀ, scaled and masked, Softmax, by V, in plain ops: [B, T, D]."""
+    q_heads, k_t = _heads(e, q, heads, dim, [0, 2, 1, 3]), _heads(e, k, heads, dim, [0, 2, 3, 1])
+    scores = e.op("MatMul", q_heads, k_t)
     if scale != 1:
         scores = e.op("Mul", scores, e.const(scale, "scale"))
     if mask is not None:
@@ -128,10 +230,7 @@ def attention(
     probs = e.op("Softmax", scores, axis=-1)
     y = e.op("MatMul", probs, _heads(e, v, heads, dim, [0, 2, 1, 3]))
     y = e.op("Transpose", y, perm=[0, 2, 1, 3])
-    merged = e.op("Reshape", y, e.ints([0, 0, dim]), tag="merge_heads")
-    w_o = e.weight(names.out_proj_weight)
-    b_o = e.weight(names.out_proj_bias) if bias else None
-    return linear(e, merged, 3, w_o, b_o, out)
+    return e.op("Reshape", y, e.ints([0, 0, dim]), tag="merge_heads")
 
 
 def _self_attention(e: Emit) -> str:
@@ -177,7 +276,7 @@ def _residual(e: Emit, x: str, f: Sublayer, norm: str, out: bool) -> str:
     return layernorm(e, e.op("Add", x, f(x), tag="residual"), w, b, eps, out)
 
 
-def _layers(e: Emit, sublayers: Callable[[str, str | None], list[tuple[Sublayer, str]]]) -> str:
+def _layers(e: Emit, sublayers: Callable[[str, Scores], list[tuple[Sublayer, str]]]) -> str:
     """The stack: for each layer i, its sublayers (function, norm name) in order; `mask`
     is the self-attention's additive term, built once."""
     mask = scores_term(e, e.x, _tensor(e, "mask"), _tensor(e, "attn_bias"), e.attr("causal"))
@@ -190,7 +289,7 @@ def _layers(e: Emit, sublayers: Callable[[str, str | None], list[tuple[Sublayer,
 
 
 def _encoder(e: Emit) -> str:
-    def sublayers(p: str, mask: str | None) -> list[tuple[Sublayer, str]]:
+    def sublayers(p: str, mask: Scores) -> list[tuple[Sublayer, str]]:
         def attend(h: str) -> str:
             return attention(e, h, h, f"{p}self_attn.", mask, True)
 
@@ -203,9 +302,9 @@ def _decoder(e: Emit) -> str:
     memory = _tensor(e, "memory")
     assert memory is not None
     memory_mask = _tensor(e, "memory_mask")
-    cross_term = scores_term(e, e.x, memory_mask, None, False) if memory_mask else None
+    cross_term = scores_term(e, e.x, memory_mask, None, False)
 
-    def sublayers(p: str, mask: str | None) -> list[tuple[Sublayer, str]]:
+    def sublayers(p: str, mask: Scores) -> list[tuple[Sublayer, str]]:
         def attend(h: str) -> str:
             return attention(e, h, h, f"{p}self_attn.", mask, True)
 
