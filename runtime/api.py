@@ -63,9 +63,12 @@ class Model:
         from .compile import build_onnx, resolve_weights
 
         if isinstance(weights, str | Path):
-            return build_onnx(self.checked, resolve_weights(self.checked, str(weights)), opset)
-        arrays = self._weights(weights) or self.initial_weights(seed)
-        return build_onnx(self.checked, arrays, opset)
+            given = resolve_weights(self.checked, str(weights))
+            return build_onnx(self.checked, given, opset, weights_from="checkpoint")
+        arrays = self._weights(weights)
+        origin = "initial" if arrays is None else "checkpoint"
+        return build_onnx(self.checked, arrays or self.initial_weights(seed), opset,
+                          weights_from=origin)  # fmt: skip
 
     def _weights(self, weights: Mapping[str, Any] | None) -> dict[str, np.ndarray] | None:
         if weights is None:

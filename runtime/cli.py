@@ -8,14 +8,27 @@ bugs). The front-end commands (check, summary, schema) import neither torch nor 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from .. import __version__
-from ..compiler.errors import DlcError, UsageError
+from ..compiler.errors import DlcError
+from .commands import (  # the subcommands' functions
+    cmd_check,
+    cmd_compile,
+    cmd_export,
+    cmd_graph,
+    cmd_lint,
+    cmd_predict,
+    cmd_quantize,
+    cmd_runs,
+    cmd_schema,
+    cmd_search,
+    cmd_serve,
+    cmd_summary,
+    cmd_train,
+)
 
 EPILOG = """examples:
   dlc check specs/mnist_mlp.yaml
@@ -30,6 +43,7 @@ EPILOG = """examples:
   dlc runs runs/ --sort val_accuracy
   dlc predict specs/mnist_mlp.onnx x.npy -o y.json
   dlc serve specs/mnist_mlp.onnx digits=runs/digits_mlp/20261122-120000/model.onnx
+  dlc export specs/digits_mlp.yaml --triton models
   dlc schema > spec.schema.json
 
 Set DLC_DEBUG=1 to see a Python traceback for an internal error."""
@@ -198,8 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "models",
         nargs="+",
-        metavar="MODEL.onnx",
-        help="a model to serve, named after its file, or NAME=PATH",
+        metavar="MODEL.onnx|DIR",
+        help="a model to serve, named after its file, or NAME=PATH, or a Triton model "
+        "repository DIR (dlc export --triton DIR): each DIR/NAME at its latest version",
     )
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on (127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="the port (8000; 0: any free one)")
@@ -214,6 +229,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a request body over M MiB with 413 (64)")  # fmt: skip
     p.add_argument("--noop-endpoint", action="store_true", help=argparse.SUPPRESS)  # benchmarks
     p.set_defaults(run=cmd_serve)
+
+    help_ = "write a Triton model repository (and a KServe InferenceService) for a run or spec"
+    p = sub.add_parser("export", help=help_, description=help_ + ". From a run folder: its "
+                       "trained model.onnx; from a spec: compiled with fresh weights.")  # fmt: skip
+    p.add_argument("source", metavar="RUN|SPEC", help="a run folder of dlc train, or a spec")
+    p.add_argument("--triton", required=True, metavar="DIR",
+                   help="the model repository: DIR/NAME/config.pbtxt, 1/model.onnx")  # fmt: skip
+    p.add_argument("--name", help="the model's name in the repository (default: the spec's)")
+    p.add_argument("--force", action="store_true", help="replace an existing DIR/NAME")
+    p.add_argument("--gpu", action="store_true", help="instance_group KIND_GPU (default CPU)")
+    p.add_argument("--max-batch", type=int, default=64, metavar="N",
+                   help="max_batch_size when the model has a batch dim (64)")  # fmt: skip
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="NAME=VALUE", help="override a param of the spec")  # fmt: skip
+    p.set_defaults(run=cmd_export)
 
     help_ = "list the run folders of dlc train with their metrics; compare runs"
     p = sub.add_parser("runs", help=help_, description=help_ + ": --compare overlays "
@@ -264,203 +294,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_schema)
     return parser
-
-
-def _warnings(checked) -> None:  # noqa: ANN001
-    for w in checked.warnings:
-        print(w.render(), file=sys.stderr)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from ..compiler.pipeline import check_file
-
-    checked = check_file(args.spec, args.overrides)
-    _warnings(checked)
-    if args.ir:
-        print(checked.graph)
-    elif not args.quiet:
-        g = checked.graph
-        print(f"{args.spec}: ok: {g.name}, {len(g.nodes)} nodes, {g.num_params:,} parameters")
-    return 0
-
-
-def cmd_summary(args: argparse.Namespace) -> int:
-    from ..compiler.pipeline import check_file
-    from ..compiler.summary import summary_json, summary_table
-
-    checked = check_file(args.spec, args.overrides)
-    if args.json:
-        print(json.dumps(summary_json(checked.graph), indent=2))
-    else:
-        _warnings(checked)
-        print(summary_table(checked.graph))
-    return 0
-
-
-def cmd_lint(args: argparse.Namespace) -> int:
-    """Lint a spec: exit 0 with warnings (1 with --strict), 1 when it does not check."""
-    from ..compiler.lint import lint
-    from ..compiler.pipeline import check_file
-
-    if args.output and not args.probe:
-        raise UsageError("-o writes the probe's gradient plot: add --probe")
-    checked = check_file(args.spec, args.overrides)
-    if not args.json:
-        _warnings(checked)  # the checker's own (stderr), before the lessons (stdout)
-    report = lint(checked)
-    lints: list[Any] = list(report.lints)
-    silenced_count = report.silenced
-    probed = None
-    if args.probe:
-        from ..compiler.lint import silencer
-        from .probe import plot_gradients, probe
-
-        probed = probe(checked)
-        is_silenced = silencer(checked)
-        kept = [f for f in probed.findings if not is_silenced(f.rule, f.loc)]
-        silenced_count += len(probed.findings) - len(kept)
-        lints += kept
-        if args.output:
-            plot_gradients(probed, args.output)
-    if args.json:
-        found = [x.to_json() for x in lints]
-        out: Any = found if probed is None else {"lints": found, "probe": probed.to_json()}
-        print(json.dumps(out, indent=2, ensure_ascii=False))
-    else:
-        if probed is not None:
-            print(probed.table())
-        for x in lints:
-            print(x.render())
-        if probed is not None and args.output:
-            print(f"wrote {args.output}")
-        n = len(lints)
-        silenced = f" ({silenced_count} silenced)" if silenced_count else ""
-        verdict = f"{n} warning{'s' if n != 1 else ''}" if n else "clean"
-        print(f"{args.spec}: {verdict}{silenced}")
-    return 1 if args.strict and lints else 0
-
-
-def cmd_graph(args: argparse.Namespace) -> int:
-    from ..compiler.graph import graph_format, render_graph
-    from ..compiler.pipeline import check_file
-    from .files import atomic_write
-
-    fmt = graph_format(args.output)  # before the check: a wrong -o fails fast
-    checked = check_file(args.spec, args.overrides)
-    _warnings(checked)
-    atomic_write(args.output, render_graph(checked.graph, fmt, args.expand))
-    print(f"wrote {args.output}")
-    return 0
-
-
-def cmd_compile(args: argparse.Namespace) -> int:
-    from ..compiler.pipeline import check_file
-    from .compile import compile_spec, parse_sizes
-
-    checked = check_file(args.spec, args.overrides)
-    _warnings(checked)
-    emit = [e.strip() for e in args.emit.split(",") if e.strip()]
-    result = compile_spec(
-        checked,
-        args.spec,
-        out=args.output,
-        weights_path=args.weights,
-        emit=emit,
-        check=args.verify,
-        opset=args.opset,
-        seed=args.seed,
-        sizes=parse_sizes(args.sizes),
-    )
-    for path in result.written:
-        if path.suffix == ".onnx":
-            print(f"wrote {path}: {result.parameters:,} parameters, {_size(result.size)}")
-        else:
-            print(f"wrote {path}")
-    if result.verified is None:
-        return 0
-    print("\n".join(result.verified.report()))
-    return 0 if result.verified.passed else 1
-
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB"):
-        if n < 1024 or unit == "MiB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from .train.command import train_command
-
-    return train_command(args)
-
-
-def cmd_runs(args: argparse.Namespace) -> int:
-    from .runs_cmd import runs_command
-
-    if args.compare:
-        from .runs_compare import compare_command
-
-        if args.dir or args.json or args.sort:
-            raise UsageError(
-                "--compare takes the run folders themselves: no DIR, --json or --sort",
-                hint="dlc runs --compare RUN_A RUN_B [-o compare.png]",
-            )
-        print(compare_command(args.compare, args.output))
-    else:
-        print(runs_command(args.dir or "runs", as_json=args.json, sort=args.sort))
-    return 0
-
-
-def cmd_search(args: argparse.Namespace) -> int:
-    from .search.command import search_command
-
-    return search_command(args)
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import open_session, read_inputs, run, write_outputs
-
-    session = open_session(args.model)
-    feeds = read_inputs(args.input, [i.name for i in session.get_inputs()])
-    text = write_outputs(run(session, feeds), args.output)
-    print(text if text is not None else f"wrote {args.output}")
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve.command import serve_command
-
-    return serve_command(args)
-
-
-def cmd_quantize(args: argparse.Namespace) -> int:
-    from .quantize import Options, Refused, quantize
-
-    opts = Options(args.target, args.output, static=args.static, dynamic=args.dynamic,
-                   per_channel=args.per_channel, calibrate=args.calibrate,
-                   max_drop=args.max_drop, max_rise=args.max_rise, force=args.force)  # fmt: skip
-    try:
-        out, report = quantize(opts)
-    except Refused as e:
-        print("\n".join(e.report.lines()))
-        print(f"dlc quantize: refused: {e.message}; no int8 model written "
-              "(--force writes it anyway)", file=sys.stderr)  # fmt: skip
-        return 1
-    print("\n".join(report.lines()))
-    if report.refused:
-        print(f"dlc quantize: warning: {report.refused}; written anyway (--force)",
-              file=sys.stderr)  # fmt: skip
-    print(f"wrote {out}")
-    return 0
-
-
-def cmd_schema(args: argparse.Namespace) -> int:
-    from ..schema import schema_text
-
-    sys.stdout.write(schema_text())
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,6 +34,7 @@ from ..compiler.ops.attention.masks import key_masks
 from ..compiler.pipeline import Checked
 from ..compiler.shapes import infer_shapes
 from .files import atomic_write
+from .metadata import model_metadata
 from .weights import match_weights, read_weights
 
 RTOL, ATOL = 1e-5, 1e-6
@@ -69,7 +70,17 @@ def resolve_weights(checked: Checked, path: str | None, seed: int = 0) -> dict[s
     return match_weights(checked.graph, read_weights(path), path)
 
 
-def build_onnx(checked: Checked, weights: Mapping[str, np.ndarray], opset: int | None) -> Any:
+def build_onnx(
+    checked: Checked,
+    weights: Mapping[str, np.ndarray],
+    opset: int | None,
+    *,
+    weights_from: str = "initial",
+    metrics: Mapping[str, Any] | None = None,
+) -> Any:
+    """The ONNX model of `checked` with `weights`; its metadata_props say what it is (the
+    spec, its hash) and how to read it (runtime/metadata.py). `weights_from` says where
+    the weights came from ("initial", "trained", "checkpoint"); `metrics` are a run's."""
     from ..compiler.lower.onnx import DEFAULT_OPSET, supported_opsets, to_onnx
 
     opset = opset or (checked.spec.export.opset if checked.spec.export else None) or DEFAULT_OPSET
@@ -78,6 +89,7 @@ def build_onnx(checked: Checked, weights: Mapping[str, np.ndarray], opset: int |
         raise UsageError(f"opset {opset} is not supported: use {r.start}..{r.stop - 1}")
     metadata = {"dlc.spec": checked.graph.name, "dlc.spec_sha256": spec_hash(checked),
                 "dlc.version": __version__}  # fmt: skip
+    metadata.update(model_metadata(checked, weights_from=weights_from, metrics=metrics))
     return to_onnx(
         checked.graph,
         weights,
@@ -434,7 +446,8 @@ def compile_spec(
     env = choose_sizes(checked, sizes) if check else {}
     target = Path(out) if out else Path(spec_path).with_suffix(".onnx")
     weights = resolve_weights(checked, weights_path, seed)
-    model = build_onnx(checked, weights, opset)
+    origin = "initial" if weights_path is None else "checkpoint"
+    model = build_onnx(checked, weights, opset, weights_from=origin)
     data = model.SerializeToString()
     result = Compiled(None, checked.graph.num_params, len(data))
     if "onnx" in emit:

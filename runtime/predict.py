@@ -5,6 +5,9 @@ Inputs come from `.npy` (the model's only input), `.npz` (arrays by input name),
 object of input name to nested lists, or a bare nested list for the only input). They
 are checked against the model's signature — names, dtypes, ranks, fixed dims — before
 anything runs. Outputs go to the terminal or to OUT as .npy, .npz, .csv or .json.
+
+When the model's metadata (runtime/metadata.py) names its classes and says an output
+holds class scores, the printed outputs end with each row's class: the argmax's name.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from ..compiler.dtypes import NUMPY_DTYPES, ort_type
 from ..compiler.errors import DlcError, UsageError
 from .files import atomic_write
+from .metadata import labelled_outputs, read_metadata
 
 # onnxruntime's name of an input's tensor type -> the numpy dtype its feed converts to
 ORT_TYPES = {ort_type(d): np.dtype(d) for d in NUMPY_DTYPES}
@@ -146,6 +150,26 @@ def run(session: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise
     except Exception as e:  # noqa: BLE001 - onnxruntime's failure, reported, not a traceback
         raise PredictError(f"onnxruntime failed: {e}") from None
+
+
+def class_labels(session: Any, outputs: dict[str, np.ndarray]) -> tuple[str, np.ndarray] | None:
+    """(output, the class name of each row's largest score) for a classifier's output
+    whose model names its classes; None otherwise."""
+    meta = read_metadata(session.get_modelmeta().custom_metadata_map)
+    shapes = {k: list(v.shape) for k, v in outputs.items()}
+    chosen = labelled_outputs(meta, shapes)
+    if not chosen:
+        return None
+    name = chosen[0]
+    names = np.asarray(meta["class_names"], dtype=object)
+    return name, names[np.argmax(outputs[name], axis=-1)]
+
+
+def format_labels(labelled: tuple[str, np.ndarray]) -> str:
+    name, labels = labelled
+    rows = labels.reshape(len(labels), -1) if labels.ndim else labels.reshape(1, 1)
+    text = "\n".join(" ".join(str(c) for c in row) for row in rows)
+    return f"classes (argmax of {name}), one row per example:\n{text}"
 
 
 def write_outputs(outputs: dict[str, np.ndarray], path: str | Path | None) -> str | None:

@@ -182,8 +182,8 @@ def test_verify_catches_a_wrong_onnx_graph_with_tiny_outputs(
 ) -> None:
     build_onnx = compile_module.build_onnx
 
-    def wrong(checked, weights, opset):  # noqa: ANN001, ANN202
-        model = build_onnx(checked, weights, opset)
+    def wrong(checked, weights, opset, **kw):  # noqa: ANN001, ANN202, ANN003
+        model = build_onnx(checked, weights, opset, **kw)
         first = next(i for i in model.graph.initializer if i.name == "dense.weight")
         array = onnx.numpy_helper.to_array(first) * 1.5  # the ONNX graph computes 1.5 x W1 x
         first.CopyFrom(onnx.numpy_helper.from_array(array, first.name))

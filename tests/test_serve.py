@@ -279,6 +279,9 @@ def test_health_and_metadata(server: Server) -> None:
     assert meta["name"] == "dlc" and "binary_tensor_data" in meta["extensions"]
 
     mlp = server.call("GET", "/v2/models/mlp").json()
+    # dlc's own model metadata, under KServe's `parameters` (tests/test_export.py)
+    parameters = mlp.pop("parameters")
+    assert parameters["class_names"] == [str(i) for i in range(10)]
     assert mlp == {
         "name": "mlp",
         "versions": ["1"],
@@ -289,7 +292,8 @@ def test_health_and_metadata(server: Server) -> None:
             {"name": "probs", "datatype": "FP32", "shape": [-1, 10]},
         ],
     }
-    assert server.call("GET", "/v2/models/mlp/versions/1").json() == mlp
+    versioned = server.call("GET", "/v2/models/mlp/versions/1").json()
+    assert versioned == {**mlp, "parameters": parameters}
     fixed = server.call("GET", "/v2/models/fixed").json()
     assert fixed["inputs"][1] == {"name": "b", "datatype": "INT64", "shape": [1, 3]}
     assert server.call("GET", "/v2/models/mlp/ready").json() == {"name": "mlp", "ready": True}

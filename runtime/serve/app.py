@@ -29,7 +29,7 @@ from .batching import Batcher, InferenceError, Workers
 from .models import Model
 from .observe import AccessLog, Metrics, Observe
 from .openapi import docs_page, openapi_doc
-from .protocol import VERSION, HTTPError, encode_response, parse_infer
+from .protocol import HTTPError, encode_response, parse_infer
 
 log = logging.getLogger("dlc.serve")
 
@@ -139,7 +139,7 @@ class KServeApp:
                 m.signature,
                 workers=workers,
                 slots=slots,
-                max_batch=self.options.max_batch,
+                max_batch=min(self.options.max_batch, m.max_batch or self.options.max_batch),
                 max_delay=self.options.max_delay,
                 on_batch=partial(self.metrics.batch_done, m.name),
             )
@@ -161,8 +161,10 @@ class KServeApp:
                 404, f"unknown model '{name}'; this server has {', '.join(self.models)}"
             )
         version = request.path_params.get("version")
-        if version is not None and version != VERSION:
-            raise HTTPError(404, f"model '{name}' has no version '{version}'; it has {VERSION}")
+        if version is not None and version != model.version:
+            raise HTTPError(
+                404, f"model '{name}' has no version '{version}'; it has {model.version}"
+            )
         request.scope["dlc.model"] = name
         return model
 
@@ -223,7 +225,7 @@ class KServeApp:
                 results = await batcher.infer(parsed.inputs, parsed.rows)
             except InferenceError as e:
                 raise HTTPError(500, str(e)) from None
-            content, json_length = encode_response(model.name, parsed, results)
+            content, json_length = encode_response(model.name, parsed, results, model.version)
         finally:
             model.in_flight -= 1
         if json_length is None:

@@ -1,4 +1,5 @@
-"""`dlc serve MODEL.onnx...`: the KServe v2 inference protocol over onnxruntime.
+"""`dlc serve MODEL.onnx...|DIR`: the KServe v2 inference protocol over onnxruntime; DIR
+is a Triton model repository (`dlc export --triton DIR`), served by name and version.
 
 The pieces, outside in:
 
@@ -46,12 +47,14 @@ def serve_command(args: argparse.Namespace) -> int:
         sig = m.signature
         ins = ", ".join(t.describe() for t in sig.inputs)
         outs = ", ".join(t.describe() for t in sig.outputs)
+        rows = min(options.max_batch, m.max_batch or options.max_batch)
         how = (
-            f"batches up to {options.max_batch} rows along {sig.batch_dim}"
+            f"batches up to {rows} rows along {sig.batch_dim}"
             if sig.batch_dim
             else "one request per call (no symbolic batch dim)"
         )
-        log.info("model '%s' from %s: %s -> %s; %s", m.name, m.path, ins, outs, how)
+        log.info("model '%s' version %s from %s: %s -> %s; %s", m.name, m.version, m.path,
+                 ins, outs, how)  # fmt: skip
     host, port = sock.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     if not _loopback(host):

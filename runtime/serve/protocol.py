@@ -381,7 +381,7 @@ def _requested_outputs(
 
 
 def encode_response(
-    model: str, request: InferRequest, results: dict[str, np.ndarray]
+    model: str, request: InferRequest, results: dict[str, np.ndarray], version: str = VERSION
 ) -> tuple[bytes, int | None]:
     """The response body, and the JSON header's length when binary outputs follow it."""
     outputs = []
@@ -399,7 +399,7 @@ def encode_response(
         else:
             entry["data"] = value.reshape(-1)
         outputs.append(entry)
-    doc: dict[str, Any] = {"model_name": model, "model_version": VERSION, "outputs": outputs}
+    doc: dict[str, Any] = {"model_name": model, "model_version": version, "outputs": outputs}
     if request.id is not None:
         doc["id"] = request.id
     head = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -75,7 +75,8 @@ def write_run_files(
     gains the paths of the ONNX file and the curves."""
     if export:
         weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-        proto = build_onnx(checked, weights, None)
+        metrics: dict[str, Any] = {k: result[k] for k in ("train", "val", "test") if k in result}
+        proto = build_onnx(checked, weights, None, weights_from="trained", metrics=metrics)
         atomic_write(run_dir / "model.onnx", proto.SerializeToString())
         result["onnx"] = str(run_dir / "model.onnx")
     all_rows = MetricsLog(run_dir / "metrics.jsonl").read()
