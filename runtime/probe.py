@@ -43,6 +43,7 @@ from typing import Any
 
 from ..compiler.errors import Diagnostic, Loc
 from ..compiler.ir import Node
+from ..compiler.lint import Lint
 from ..compiler.pipeline import Checked
 
 VANISHING = 1e-4  # DLC201: gradient norm / the largest layer's
@@ -91,28 +92,15 @@ class ProbeRow:
         return out
 
 
-@dataclass
-class ProbeFinding:
-    """A warning of the probe, like a static lint's: rule id, node, place, fix."""
+@dataclass(frozen=True, slots=True)
+class ProbeFinding(Lint):
+    """A warning of the probe: a static lint's finding (rule id, message, place, fix,
+    printed and serialized the same way) that also names the node it measured."""
 
-    rule: str
-    node: str
-    loc: Loc | None
-    message: str
-    hint: str
-    severity: str = "warning"
-
-    @property
-    def diagnostic(self) -> Diagnostic:
-        # the id closes the message, as the static lints print theirs
-        return Diagnostic(f"{self.message} [{self.rule}]", self.loc, self.hint, self.severity)
-
-    def render(self) -> str:
-        return self.diagnostic.render()
+    node: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"rule": self.rule, "severity": self.severity, "node": self.node,
-                "message": self.message, "hint": self.hint, **_loc_json(self.loc)}  # fmt: skip
+        return {**Lint.to_json(self), "node": self.node}
 
 
 @dataclass
@@ -210,27 +198,27 @@ def _findings(row: ProbeRow, rows: list[ProbeRow], largest: float) -> list[Probe
     if row.grad_norm is not None and largest > 0 and row.grad_norm < VANISHING * largest:
         top = next(r for r in rows if r.grad_norm == largest)
         out.append(ProbeFinding(
-            "DLC201", row.node, row.loc,
+            rule="DLC201", node=row.node, loc=row.loc, message=
             f"vanishing gradient: the gradient of '{row.node}' has norm {row.grad_norm:.1e} at "
             f"init, {row.grad_norm / largest:.0e} of the largest ('{top.node}', {largest:.1e})",
-            "use relu with init=he_normal in the hidden layers, add residual(...) connections "
+            hint="use relu with init=he_normal in the hidden layers, add residual(...) connections "
             "around the layers, or put batchnorm/layernorm between them",
         ))  # fmt: skip
     if row.saturated is not None and row.saturated > SATURATED:
         out.append(ProbeFinding(
-            "DLC202", row.node, row.loc,
+            rule="DLC202", node=row.node, loc=row.loc, message=
             f"saturated activations: {row.saturated:.0%} of the outputs of {row.op} "
             f"'{row.node}' are within {SATURATION_BAND:g} of a bound at init, where its "
             "derivative is near 0 and those units barely learn",
-            "standardize the inputs, use a smaller init (glorot_*, lecun_*) in the layer "
+            hint="standardize the inputs, use a smaller init (glorot_*, lecun_*) in the layer "
             "before, or relu",
         ))  # fmt: skip
     if row.dead is not None and row.dead > DEAD:
         out.append(ProbeFinding(
-            "DLC203", row.node, row.loc,
+            rule="DLC203", node=row.node, loc=row.loc, message=
             f"dead ReLUs: {row.dead:.0%} of the units of {row.op} '{row.node}' are 0 for "
             "every example of the batch at init: no gradient reaches their weights",
-            "use init=he_normal with zero biases, standardize the inputs, or leaky_relu",
+            hint="use init=he_normal with zero biases, standardize the inputs, or leaky_relu",
         ))  # fmt: skip
     return out
 
