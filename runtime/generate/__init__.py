@@ -1,0 +1,1 @@
+"""Decoding sequences from trained language models and encoder-decoders (`dlc generate`)."""
