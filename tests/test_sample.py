@@ -127,11 +127,16 @@ def test_dlc_sample_writes_grid_and_array_and_judges(vae_model, tmp_path, capsys
     assert main([*args, str(tmp_path / "s.png"), "--judge", str(classifier)]) == 0
     out = capsys.readouterr().out
     assert "drew [30, 64] from" in out and "(vae, seed 2)" in out
-    assert "judge: confidence " in out and " of 10 classes (counts " in out
+    assert "judge, samples: confidence " in out and " of 10 classes (counts " in out
     assert (tmp_path / "s.png").read_bytes()[:8] == PNG
     assert main([*args, str(tmp_path / "s.npy"), "--json", "--reference", "builtin:digits"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["samples"] == [30, 64] and report["kind"] == "vae"
+    assert report["samples"] == [30, 64] and report["kind"] == "vae" and "judge" not in report
+    assert main([*args, str(tmp_path / "t.npy"), "--judge", str(classifier), "--json",
+                 "--reference", "builtin:digits"]) == 0  # fmt: skip
+    judged = json.loads(capsys.readouterr().out)["judge"]
+    assert sum(judged["counts"]) == 30 and sum(judged["noise"]["counts"]) == 30
+    assert sum(judged["data"]["counts"]) == 1797
     assert set(report["reference"]) == {"data", "mmd", "mmd_noise", "nearest_neighbour",
                                         "nearest_neighbour_noise"}  # fmt: skip
     np.testing.assert_allclose(np.load(tmp_path / "s.npy"), open_sampler(vae_model).draw(30, 2),

@@ -7,8 +7,10 @@
 
 It writes the samples (a grid of images, a scatter of 2-D points, or the array as .npy),
 and with `--judge` a classifier's reading of them (its mean confidence, how many classes
-appear), with `--reference` their distance to held-out data (MMD, nearest neighbour)
-beside the same figures for Gaussian noise of the data's mean and spread.
+appear), with `--reference` their distance to held-out data (MMD, nearest neighbour).
+Given both, each figure stands beside the same for the reference data and for Gaussian
+noise of the data's per-feature mean and spread: a classifier finds digits in noise too
+(about 0.70 confidence on the digits), so a figure means something only next to these.
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ def _classifier(source: str) -> Path:
     return path
 
 
+def noise_like(reference: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """`n` rows of Gaussian noise with the reference's per-feature mean and deviation: the
+    baseline any generator must beat."""
+    ref = reference.reshape(len(reference), -1)
+    rng = np.random.default_rng(seed + 1)
+    return rng.normal(ref.mean(0), ref.std(0), size=(n, ref.shape[1])).reshape(
+        n, *reference.shape[1:]
+    )
+
+
 def compare(samples: np.ndarray, reference: np.ndarray, seed: int) -> dict[str, float]:
     """MMD and nearest-neighbour distance of the samples and, for scale, of Gaussian noise
     with the reference's per-feature mean and standard deviation."""
@@ -60,8 +72,7 @@ def compare(samples: np.ndarray, reference: np.ndarray, seed: int) -> dict[str, 
         raise UsageError(
             f"the samples have {flat.shape[1]} values per row, the reference {ref.shape[1]}"
         )
-    rng = np.random.default_rng(seed + 1)
-    noise = rng.normal(ref.mean(0), ref.std(0), size=flat.shape)
+    noise = noise_like(ref, len(flat), seed)
     return {
         "mmd": mmd_rbf(flat, ref),
         "mmd_noise": mmd_rbf(noise, ref),
@@ -87,7 +98,12 @@ def sample_command(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     if args.judge:
-        report["judge"] = judge(samples, _classifier(args.judge))
+        classifier = _classifier(args.judge)
+        report["judge"] = judge(samples, classifier)
+        if reference is not None:  # the same reading of the data and of noise, for scale
+            report["judge"]["data"] = judge(reference, classifier)
+            report["judge"]["noise"] = judge(noise_like(reference, len(samples), args.seed),
+                                             classifier)  # fmt: skip
     if reference is not None:
         report["reference"] = {"data": args.reference, **compare(samples, reference, args.seed)}
     title = f"{sampler.path.parent.name}/{sampler.path.name}: {len(samples)} samples"
@@ -99,8 +115,11 @@ def sample_command(args: argparse.Namespace) -> int:
     print(f"drew {report['samples']} from {sampler.path} ({sampler.kind}, seed {args.seed})")
     if "judge" in report:
         j = report["judge"]
-        print(f"judge: confidence {j['confidence']:.3f}, {j['classes']} of {len(j['counts'])} "
-              f"classes (counts {' '.join(map(str, j['counts']))})")  # fmt: skip
+        for what, v in (("samples", j), ("data", j.get("data")), ("noise", j.get("noise"))):
+            if v is not None:
+                counts = " ".join(map(str, v["counts"]))
+                print(f"judge, {what}: confidence {v['confidence']:.3f}, {v['classes']} of "
+                      f"{len(v['counts'])} classes (counts {counts})")  # fmt: skip
     if "reference" in report:
         r = report["reference"]
         print(f"vs {args.reference}: mmd {r['mmd']:.4f} (noise {r['mmd_noise']:.4f}), "
