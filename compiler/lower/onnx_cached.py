@@ -1,0 +1,115 @@
+"""The key-value cache mode of the ONNX lowering: a causal transformer's decoder that
+takes the keys and values of the tokens before as inputs and returns them with the new
+tokens' appended, so each generation step runs only the new token.
+
+The names and layouts are onnxruntime-genai's: for each attention layer N, in graph
+order (a transformer_encoder's layers in turn),
+
+    past_key_values.N.key / .value   in   [B, heads, P, d_head]   (P = past tokens, 0 at first)
+    present.N.key / .value           out  [B, heads, P + T, d_head]
+
+beside the model's own token input [B, T] (the new tokens) and outputs ([B, T, V] for
+the new positions). The past length P is read off past_key_values.0.key; positions are
+offset by it (positional_encoding reads rows P .. P+T of its table, learned or
+sinusoidal) and so is the causal mask (new token i sees the P past tokens and new
+tokens 0..i).
+
+The lowering is the ordinary one (onnx.py's `to_onnx`) with the rules of the ops that
+see other positions replaced by their cached forms, collected from the `onnx_cache.py`
+of the families that have one (`CACHE_RULES`). Those rules refuse, with
+`CacheUnsupported`, what a cache cannot serve: bidirectional attention, a padding mask
+or bias, a fixed position axis. An op that mixes positions and has no cached rule (a
+convolution along T, a recurrence) is not caught here: runtime/generate/cache.py
+compares the cached decoder with the full model before it uses one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from ..ir import Graph
+from .onnx import DEFAULT_OPSET, ONNX_RULES, Rule, to_onnx
+
+if TYPE_CHECKING:
+    from .onnx import Emit
+
+CACHE_FAMILIES = ("attention", "embed")
+PAST, PRESENT = "past_key_values.{}.{}", "present.{}.{}"
+# the symbolic dims of the cache, as onnxruntime-genai's models name them
+PAST_LEN, TOTAL_LEN = "past_sequence_length", "total_sequence_length"
+
+
+class CacheUnsupported(Exception):
+    """The model cannot be decoded with a key-value cache; the message says why."""
+
+
+@dataclass
+class KVCache:
+    """What the cached rules share while one model is lowered: its attention layers
+    (heads, d_head, batch dim) in order, and the past length, built once."""
+
+    layers: list[tuple[int, int]] = field(default_factory=list)
+    past_len: str | None = None
+
+    def add_layer(self, e: Emit, heads: int, d_head: int) -> tuple[str, str, str, str]:
+        """A new layer's (past key, past value, present key, present value) names."""
+        n = len(self.layers)
+        self.layers.append((heads, d_head))
+        names = (PAST.format(n, "key"), PAST.format(n, "value"),
+                 PRESENT.format(n, "key"), PRESENT.format(n, "value"))  # fmt: skip
+        for name in names:
+            e.builder.reserve(name)
+        return names
+
+    def past_length(self, e: Emit) -> str:
+        """P as a 1-D int64 [1]: axis 2 of layer 0's past key."""
+        if self.past_len is None:
+            first = PAST.format(0, "key")
+            e.builder.reserve(first)
+            self.past_len = e.op("Shape", first, start=2, end=3, tag="past_length")
+        return self.past_len
+
+
+CACHE_RULES: dict[str, Callable[..., str]] = {}  # rule(e, cache=KVCache)
+for _family in CACHE_FAMILIES:
+    CACHE_RULES.update(import_module(f"..ops.{_family}.onnx_cache", __package__).CACHE_RULES)
+
+
+def to_onnx_cached(
+    graph: Graph,
+    weights: Mapping[str, np.ndarray],
+    *,
+    opset: int = DEFAULT_OPSET,
+    metadata: Mapping[str, str] = {},  # noqa: B006 - read only
+) -> onnx.ModelProto:
+    """The cached decoder of a causal transformer `graph` (see the module's docstring),
+    with the graph's own outputs; CacheUnsupported when it has no cache to keep."""
+    cache = KVCache()
+    rules: dict[str, Rule] = dict(ONNX_RULES)
+    rules.update({op: partial(rule, cache=cache) for op, rule in CACHE_RULES.items()})
+    model = to_onnx(graph, weights, opset=opset, metadata=metadata, rules=rules)
+    if not cache.layers:
+        raise CacheUnsupported(
+            "the model has no causal attention: there are no keys and values to cache"
+        )
+    batch = graph.inputs[0].type.shape[0]
+    b = batch if isinstance(batch, int) else str(batch)
+    for n, (heads, d_head) in enumerate(cache.layers):
+        for kind in ("key", "value"):
+            past = [b, heads, PAST_LEN, d_head]
+            model.graph.input.append(value_info(PAST.format(n, kind), past))
+            present = [b, heads, TOTAL_LEN, d_head]
+            model.graph.output.append(value_info(PRESENT.format(n, kind), present))
+    return model
+
+
+def value_info(name: str, dims: list[int | str]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
