@@ -125,7 +125,7 @@ def validate(info: ModelInfo, req: Request) -> tuple[tuple[int, ...], int]:
         raise GenerateError("the prompt is empty: give at least one token")
     _in_vocab(prompt, info.tokens.vocab, "prompt")
     if req.stop is not None:
-        _in_vocab((req.stop,), info.vocab, "stop token")
+        _in_vocab((req.stop,), info.vocab, "stop")
     room = None if info.max_positions is None else info.max_positions - len(prompt)
     if room is not None and room < 0:
         raise GenerateError(
