@@ -388,6 +388,8 @@ def test_a_trained_language_model_decodes_with_and_without_the_cache(lm_run: Pat
     )
     beam_cached = _generate_json(str(lm_run), "--prompt", "3 5 7", "--max-new", "9", "--beam", "3")
     assert beam["tokens"] == beam_cached["tokens"]
+    by_file = _generate_json(str(lm_run / "model.onnx"), "--prompt", "3 5 7", "--max-new", "9")
+    assert by_file["cache"] is True and by_file["tokens"] == cached["tokens"]
     r = run_dlc("generate", str(lm_run), "--prompt", "1 2 3", "--max-new", "10")
     assert r.returncode == 1
     assert "a prompt of 3 tokens and 10 new ones need 13 positions; the model has 12" in r.stderr
@@ -434,6 +436,9 @@ def test_the_server_generates_as_the_cli_does(server: int, lm_run: Path) -> None
     assert status == 200 and doc["tokens"] == [2, 2] and doc["prompt"] == [0]
     body = {"prompt": [3, 5, 7], "max_new": 9, "strategy": "sample", "temperature": 0.9, "seed": 4}
     status, doc = _post(server, "lm", json.dumps(body).encode())
+    with urllib.request.urlopen(f"http://127.0.0.1:{server}/openapi.json", timeout=30) as r:
+        paths = json.loads(r.read())["paths"]
+    assert "/v2/models/{model}/generate" in paths
     want = _generate_json(
         str(lm_run), "--prompt", "3 5 7", "--max-new", "9", "--temperature", "0.9", "--seed", "4"
     )

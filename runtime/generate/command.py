@@ -87,6 +87,8 @@ def model_path(target: str) -> tuple[Path, Path | None]:
     if path.suffix.lower() in (".yaml", ".yml"):
         raise UsageError(f"'{target}' is a spec: generation needs a trained model",
                          hint=f"dlc train {target}, then dlc generate RUN_FOLDER")  # fmt: skip
+    if path.name == "model.onnx" and (path.parent / "spec.yaml").is_file():
+        return path, path.parent  # a run's model.onnx: the run's cached decoder too
     return path, None
 
 

@@ -31,7 +31,7 @@ from starlette.responses import Response
 
 from ..generate.decode import generate
 from ..generate.model import CachedStepper, FullStepper, ModelInfo, inspect
-from ..generate.request import GenerateError, from_json, validate
+from ..generate.request import STRATEGIES, GenerateError, from_json, validate
 from .protocol import HTTPError
 
 if TYPE_CHECKING:
@@ -79,6 +79,49 @@ async def generate_endpoint(app: KServeApp, request: Any) -> Any:
            "tokens": result.tokens, "score": result.score, "finished": result.finished,
            "strategy": req.strategy.describe()}  # fmt: skip
     return Response(orjson.dumps(out), media_type="application/json")
+
+
+def openapi_parts(
+    model: dict[str, Any], error: dict[str, Any], body: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The endpoint's OpenAPI paths and schemas, for openapi.py's document."""
+    op = {
+        "post": {
+            "summary": "decode tokens from a language model or encoder-decoder",
+            "description": "greedy, sampling (temperature, top_k, top_p, seed) or beam search "
+            "(beams, length_penalty), with dlc generate's checks",
+            "parameters": [model],
+            "requestBody": body("GenerateRequest", "the prompt and the strategy"),
+            "responses": {
+                "200": body("GenerateResponse", "the new tokens"),
+                "400": error | {"description": "a request or model that cannot generate"},
+                "404": error | {"description": "no such model or version"},
+            },
+        }
+    }
+    tokens = {"type": "array", "items": {"type": "integer", "minimum": 0}}
+    number, integer = {"type": "number"}, {"type": "integer"}
+    request = {
+        "type": "object",
+        "properties": {
+            "prompt": tokens, "source": tokens, "max_new": integer,
+            "strategy": {"enum": list(STRATEGIES)}, "temperature": number, "top_k": integer,
+            "top_p": number, "beams": integer, "length_penalty": number, "seed": integer,
+            "stop": integer,
+        },
+    }  # fmt: skip
+    response = {
+        "type": "object",
+        "properties": {
+            "model_name": {"type": "string"}, "model_version": {"type": "string"},
+            "prompt": tokens, "tokens": tokens, "score": number,
+            "finished": {"type": "boolean"}, "strategy": {"type": "string"},
+        },
+    }  # fmt: skip
+    return {"/v2/models/{model}/generate": op}, {
+        "GenerateRequest": request,
+        "GenerateResponse": response,
+    }
 
 
 def model_info(model: Model) -> ModelInfo:
