@@ -312,30 +312,33 @@ LM = (ROOT / "specs" / "transformer_lm.yaml").read_text()
 def test_cached_decoder_matches_the_full_model_at_every_step(kind: str, layers: int) -> None:
     checked = check_text(LM.replace("kind=learned", f"kind={kind}"), overrides=[f"layers={layers}"])
     weights = initial_weights(checked.graph, 3)
-    full = ort.InferenceSession(to_onnx(checked.graph, weights).SerializeToString())
-    model = to_onnx_cached(checked.graph, weights)
+    model = to_onnx_cached(checked.graph, weights, extra_outputs=checked.export_outputs)
     onnx.checker.check_model(model, full_check=True)
     names = [i.name for i in model.graph.input]
     assert names == ["x"] + [
         f"past_key_values.{n}.{k}" for n in range(layers) for k in ("key", "value")
     ]
-    assert [o.name for o in model.graph.output][1:] == [
+    assert [o.name for o in model.graph.output][2:] == [
         n.replace("past_key_values", "present") for n in names[1:]
     ]
     cached = ort.InferenceSession(model.SerializeToString())
     tokens = np.random.default_rng(layers).integers(0, 16, (3, 12))
-    (want,) = full.run(["logits"], {"x": tokens})
-    feeds = {n: np.zeros((3, 4, 0, 8), np.float32) for n in names[1:]}
+    full_model = to_onnx(checked.graph, weights, extra_outputs=checked.export_outputs)
+    want, want_probs = ort.InferenceSession(full_model.SerializeToString()).run(
+        ["logits", "probs"], {"x": tokens}
+    )
+    outputs = ["logits", "probs", *(n.replace("past_key_values", "present") for n in names[1:])]
+    empty = {n: np.zeros((3, 4, 0, 8), np.float32) for n in names[1:]}
+    feeds = empty
     pieces = [(0, 5), *((t, t + 1) for t in range(5, 12))]  # a prompt of 5, then one by one
     for lo, hi in pieces:
-        out = cached.run(None, {"x": tokens[:, lo:hi], **feeds})
+        out = cached.run(outputs, {"x": tokens[:, lo:hi], **feeds})
         np.testing.assert_allclose(out[0], want[:, lo:hi], atol=1e-4, rtol=1e-4)
-        assert out[1].shape == (3, 4, hi, 8)
-        feeds = dict(zip(names[1:], out[1:], strict=True))
+        np.testing.assert_allclose(out[1], want_probs[:, lo:hi], atol=1e-5)
+        assert out[2].shape == (3, 4, hi, 8)
+        feeds = dict(zip(names[1:], out[2:], strict=True))
     # the whole sequence in one call with no past is the full model
-    out = cached.run(
-        None, {"x": tokens, **{n: np.zeros((3, 4, 0, 8), np.float32) for n in names[1:]}}
-    )
+    out = cached.run(["logits"], {"x": tokens, **empty})
     np.testing.assert_allclose(out[0], want, atol=1e-4, rtol=1e-4)
 
 

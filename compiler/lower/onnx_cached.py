@@ -25,7 +25,7 @@ compares the cached decoder with the full model before it uses one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import import_module
@@ -88,14 +88,17 @@ def to_onnx_cached(
     weights: Mapping[str, np.ndarray],
     *,
     opset: int = DEFAULT_OPSET,
+    extra_outputs: Sequence[tuple[str, str]] = (),
     metadata: Mapping[str, str] = {},  # noqa: B006 - read only
 ) -> onnx.ModelProto:
     """The cached decoder of a causal transformer `graph` (see the module's docstring),
-    with the graph's own outputs; CacheUnsupported when it has no cache to keep."""
+    with the graph's outputs and `extra_outputs` (the export's, as `to_onnx`'s) before
+    the present keys and values; CacheUnsupported when it has no cache to keep."""
     cache = KVCache()
     rules: dict[str, Rule] = dict(ONNX_RULES)
     rules.update({op: partial(rule, cache=cache) for op, rule in CACHE_RULES.items()})
-    model = to_onnx(graph, weights, opset=opset, metadata=metadata, rules=rules)
+    model = to_onnx(graph, weights, opset=opset, extra_outputs=extra_outputs, metadata=metadata,
+                    rules=rules)  # fmt: skip
     if not cache.layers:
         raise CacheUnsupported(
             "the model has no causal attention: there are no keys and values to cache"

@@ -77,7 +77,8 @@ def build(run: Path, path: Path, digest: str) -> str | None:
     metadata = {p.key: p.value for p in full.metadata_props}
     metadata[SOURCE_KEY] = digest
     try:
-        model = to_onnx_cached(checked.graph, weights, opset=opset, metadata=metadata)
+        model = to_onnx_cached(checked.graph, weights, opset=opset,
+                               extra_outputs=checked.export_outputs, metadata=metadata)  # fmt: skip
     except CacheUnsupported as e:
         return str(e)
     atomic_write(path, model.SerializeToString())
