@@ -5,7 +5,7 @@ trained weights read back from model.onnx's initializers, which carry the weight
 It is rebuilt when model.onnx changes (the cached decoder's metadata holds model.onnx's
 SHA-256) and used only after it agrees with model.onnx: the logits of a short random
 prefix fed in two pieces, against the full model's, within `TOLERANCE`. A model that has
-no cache to keep (no causal attention, an LSTM, an encoder-decoder) or whose cached
+no cache to keep (no causal attention: an LSTM encoder-decoder) or whose cached
 decoder disagrees (an op that mixes positions without a cached rule) decodes without one.
 """
 
@@ -41,7 +41,7 @@ def cached_session(run: Path, info: ModelInfo, warn: bool = True) -> Any:
                  .metadata_props}  # fmt: skip
         if props.get(SOURCE_KEY) == digest:
             return open_session(path)
-    reason = build(run, path, digest)
+    reason = build(run, path, digest, info.tokens.name)
     if reason is not None:
         if warn:
             print(f"note: decoding without a key-value cache: {reason}", file=sys.stderr)
@@ -56,7 +56,7 @@ def cached_session(run: Path, info: ModelInfo, warn: bool = True) -> Any:
     return session
 
 
-def build(run: Path, path: Path, digest: str) -> str | None:
+def build(run: Path, path: Path, digest: str, tokens: str | None = None) -> str | None:
     """Write the cached decoder of `run` to `path`; the reason when there is none."""
     import onnx
     from onnx import numpy_helper
@@ -78,7 +78,8 @@ def build(run: Path, path: Path, digest: str) -> str | None:
     metadata[SOURCE_KEY] = digest
     try:
         model = to_onnx_cached(checked.graph, weights, opset=opset,
-                               extra_outputs=checked.export_outputs, metadata=metadata)  # fmt: skip
+                               extra_outputs=checked.export_outputs, metadata=metadata,
+                               tokens=tokens)  # fmt: skip
     except CacheUnsupported as e:
         return str(e)
     atomic_write(path, model.SerializeToString())
@@ -92,14 +93,19 @@ def disagreement(cached: Any, full: Any, info: ModelInfo) -> str | None:
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, info.tokens.vocab or info.vocab, (1, length))
     tokens = tokens.astype(info.tokens.dtype)
-    (ref,) = full.run([info.output], {info.tokens.name: tokens})
+    source = {}
+    if info.source is not None:  # an encoder-decoder: a random source of 5 tokens
+        ids = rng.integers(0, info.source.vocab or info.vocab, (1, 5))
+        source = {info.source.name: ids.astype(info.source.dtype)}
+    (ref,) = full.run([info.output], {info.tokens.name: tokens, **source})
     pasts = [i for i in cached.get_inputs() if i.name.startswith("past_key_values.")]
     presents = [p.name.replace("past_key_values", "present") for p in pasts]
     feeds = {p.name: np.zeros((1, p.shape[1], 0, p.shape[3]), np.float32) for p in pasts}
     got = []
     first = max(1, length - 2)  # a prompt, then one token at a time
     for lo, hi in ((0, first), *((t, t + 1) for t in range(first, length))):
-        out = cached.run([info.output, *presents], {info.tokens.name: tokens[:, lo:hi], **feeds})
+        step = {info.tokens.name: tokens[:, lo:hi], **feeds, **source}
+        out = cached.run([info.output, *presents], step)
         got.append(out[0])
         feeds = dict(zip((p.name for p in pasts), out[1:], strict=True))
     err = float(np.abs(np.concatenate(got, axis=1) - ref).max())

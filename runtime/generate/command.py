@@ -127,12 +127,12 @@ def make_stepper(
     """The cached decoder's stepper where there is one to have, else the full one."""
     from .model import CachedStepper, FullStepper
 
-    if use_cache and run is not None and info.source is None:
+    if use_cache and run is not None:
         from .cache import cached_session
 
         cached = cached_session(run, info)
         if cached is not None:
-            return CachedStepper(cached, info, prompt), True
+            return CachedStepper(cached, info, prompt, source), True
     return FullStepper(session, info, prompt, source), False
 
 

@@ -16,8 +16,9 @@ Gathers from, the model's positions the rows of the positional table it Slices
 (positional_encoding's lowering) or a fixed T; unknown, they are not checked.
 
 `FullStepper` runs the whole prefix at every step (any model: the LSTM encoder-decoder
-recomputes its recurrence); `CachedStepper` feeds a cached decoder (lower/onnx_cached.py)
-only the new token and its key-value cache.
+recomputes its recurrence, as the cache has nothing to hold for it); `CachedStepper` feeds
+a cached decoder (lower/onnx_cached.py) only the new token and its key-value cache, and
+an encoder-decoder's source, whose encoder runs whole at every step.
 """
 
 from __future__ import annotations
@@ -193,9 +194,14 @@ class CachedStepper:
     """Feeds a cached decoder the new tokens and the key-value cache of the step before
     (`past_key_values.N.key/value` in, `present.N.key/value` out, [B, heads, P, d])."""
 
-    def __init__(self, session: Any, info: ModelInfo, prompt: tuple[int, ...]) -> None:
+    def __init__(
+        self, session: Any, info: ModelInfo, prompt: tuple[int, ...], source: Any = None
+    ) -> None:
         self.session, self.info = session, info
         self.prompt = np.asarray(prompt, dtype=info.tokens.dtype)[None]
+        self.source = None
+        if info.source is not None:
+            self.source = np.asarray(source, dtype=info.source.dtype)[None]
         self.past_names = [i.name for i in session.get_inputs() if i.name.startswith("past_")]
         self.present_names = [n.replace("past_key_values", "present") for n in self.past_names]
         self.shapes = {i.name: i.shape for i in session.get_inputs()}
@@ -206,6 +212,8 @@ class CachedStepper:
             self.info.tokens.name: tokens,
             **dict(zip(self.past_names, self.past, strict=True)),
         }
+        if self.source is not None and self.info.source is not None:  # the encoder reruns
+            feeds[self.info.source.name] = np.repeat(self.source, len(tokens), axis=0)
         out = self.session.run([self.info.output, *self.present_names], feeds)
         self.past = out[1:]
         return to_logp(out[0][:, -1], self.info.role)

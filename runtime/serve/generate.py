@@ -144,7 +144,7 @@ def model_info(model: Model) -> ModelInfo:
 
 def _stepper(model: Model, info: ModelInfo, prompt: tuple[int, ...], source: Any) -> Any:
     run = model.path.parent
-    if info.source is None and model.path.name == "model.onnx" and (run / "spec.yaml").is_file():
+    if model.path.name == "model.onnx" and (run / "spec.yaml").is_file():
         with _LOCK:
             if model.path not in _CACHED:
                 from ..generate.cache import cached_session
@@ -152,5 +152,5 @@ def _stepper(model: Model, info: ModelInfo, prompt: tuple[int, ...], source: Any
                 _CACHED[model.path] = cached_session(run, info, warn=False)
             cached = _CACHED[model.path]
         if cached is not None:
-            return CachedStepper(cached, info, prompt)
+            return CachedStepper(cached, info, prompt, source)
     return FullStepper(model.session, info, prompt, source)

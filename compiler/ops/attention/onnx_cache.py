@@ -5,7 +5,8 @@ attend over all of them under the causal mask offset by the past length.
 
 The attention is the plain MatMul/Softmax pattern (onnx.py's `_pattern`, written out
 here on [B, heads, T, d_head] heads so that the cache keeps onnxruntime-genai's layout);
-the projections, the feed-forward sublayer and the residual layer norms are onnx.py's.
+the projections, the feed-forward sublayer, the residual layer norms and the decoder's
+cross-attention over the memory are onnx.py's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from onnx import helper
 
 from ..linear.onnx import linear
 from . import attention_param_names
-from .onnx import _feed_forward, _residual
+from .masks import input_roles
+from .onnx import _feed_forward, _residual, attention, scores_term
 
 if TYPE_CHECKING:
     from ...lower.onnx import Emit
@@ -121,7 +123,33 @@ def _encoder(e: Emit, cache: KVCache) -> str:
     return x
 
 
+def _decoder(e: Emit, cache: KVCache) -> str:
+    """onnx.py's `_decoder` with each layer's self-attention cached; the cross-attention
+    reads the memory (the encoder's output, recomputed at every step) as it does there."""
+    _check(e)
+    roles = input_roles(e.node)
+    memory = e.inputs[roles["memory"]]
+    memory_mask = e.inputs[roles["memory_mask"]] if "memory_mask" in roles else None
+    cross_term = scores_term(e, e.x, memory_mask, None, False)
+    mask = causal_mask(e, e.x, cache)
+    x, n = e.x, e.attr("layers")
+    for i in range(n):
+        p = f"layers.{i}."
+
+        def attend(h: str, p: str = p) -> str:
+            return cached_attention(e, h, f"{p}self_attn.", mask, cache, True)
+
+        def cross(h: str, p: str = p) -> str:
+            return attention(e, h, memory, f"{p}multihead_attn.", cross_term, True)
+
+        steps = [(attend, f"{p}norm1"), (cross, f"{p}norm2"), (_feed_forward(e, p), f"{p}norm3")]
+        for j, (f, norm) in enumerate(steps):
+            x = _residual(e, x, f, norm, out=i == n - 1 and j == len(steps) - 1)
+    return x
+
+
 CACHE_RULES = {
     "self_attention": _self_attention,
     "transformer_encoder": _encoder,
+    "transformer_decoder_layers": _decoder,
 }
