@@ -4,11 +4,14 @@
     python tests/bench_generate.py --repeats 5 --threads 1
 
 A causal transformer (specs/transformer_lm.yaml with its positions raised so that
-72 tokens fit) is lowered twice with the same fresh weights: the full model, which
-`--no-cache` reruns on the whole prefix at every step, and the cached decoder
-(compiler/lower/onnx_cached.py), fed one token and the cache. Each row decodes greedily
-from a 4-token prompt, max-new 8, 32 and 64, on onnxruntime (CPU, `--threads` intra-op
-threads); a warm-up decode runs first and the figure is the best of `--repeats`. Both
+72 tokens fit, as it is and wider) and the transformer encoder-decoder (specs/
+translator.yaml, likewise) are lowered twice with the same fresh weights: the full model,
+which `--no-cache` reruns on the whole prefix at every step, and the cached decoder
+(compiler/lower/onnx_cached.py), fed one token and the cache (the encoder-decoder's
+encoder reruns on its 8-token source at every step). Each row decodes greedily from a
+4-token prompt (the encoder-decoder: the start token), max-new 8, 32 and 64, on
+onnxruntime (CPU, `--threads` intra-op threads); a warm-up decode runs first and the
+figure is the best of `--repeats`. Both
 decodes must give the same tokens (they are checked), so the rows compare like with
 like. Tokens/s counts new tokens over the whole decode, the prompt's step included.
 """
@@ -31,14 +34,19 @@ from dlc.runtime.generate.model import CachedStepper, FullStepper, inspect
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = (3, 5, 7, 2)
-CONFIGS = {
-    "transformer_lm (dim 32, 2 layers)": ["steps=80"],
-    "wider (dim 128, 4 layers, ff 512)": ["steps=80", "dim=128", "layers=4", "ff=512"],
+SOURCE = (3, 1, 4, 1, 5, 9, 2, 6)  # the encoder-decoder's
+CONFIGS = {  # name: (spec, overrides)
+    "transformer_lm (dim 32, 2 layers)": ("transformer_lm", ["steps=80"]),
+    "wider (dim 128, 4 layers, ff 512)": (
+        "transformer_lm",
+        ["steps=80", "dim=128", "layers=4", "ff=512"],
+    ),
+    "translator (enc-dec, source of 8)": ("translator", ["steps=80"]),
 }
 
 
-def sessions(overrides: list[str], threads: int) -> tuple[object, object, object]:
-    checked = check_file(ROOT / "specs" / "transformer_lm.yaml", overrides)
+def sessions(spec: str, overrides: list[str], threads: int) -> tuple[object, object, object]:
+    checked = check_file(ROOT / "specs" / f"{spec}.yaml", overrides)
     weights = initial_weights(checked.graph, 0)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -47,7 +55,7 @@ def sessions(overrides: list[str], threads: int) -> tuple[object, object, object
     full = ort.InferenceSession(full_model.SerializeToString(), options, providers=providers)
     cached_model = to_onnx_cached(checked.graph, weights).SerializeToString()
     cached = ort.InferenceSession(cached_model, options, providers=providers)
-    return full, cached, inspect(full, full_model.graph, Path("transformer_lm.onnx"))
+    return full, cached, inspect(full, full_model.graph, Path(f"{spec}.onnx"))
 
 
 def timed(make, max_new: int, repeats: int) -> tuple[float, list[int]]:
@@ -70,11 +78,14 @@ def main() -> None:
     print(
         f"{'model':<36} {'max-new':>7} {'no cache tok/s':>15} {'cache tok/s':>12} {'speed-up':>9}"
     )
-    for name, overrides in CONFIGS.items():
-        full, cached, info = sessions(overrides, args.threads)
+    for name, (spec, overrides) in CONFIGS.items():
+        full, cached, info = sessions(spec, overrides, args.threads)
+        prompt, source = (PROMPT, None) if info.source is None else ((0,), SOURCE)
         for max_new in (8, 32, 64):
-            slow, a = timed(partial(FullStepper, full, info, PROMPT), max_new, args.repeats)
-            fast, b = timed(partial(CachedStepper, cached, info, PROMPT), max_new, args.repeats)
+            slow, a = timed(partial(FullStepper, full, info, prompt, source), max_new, args.repeats)
+            fast, b = timed(
+                partial(CachedStepper, cached, info, prompt, source), max_new, args.repeats
+            )
             assert a == b, f"the cached decoder decoded {b}, the full model {a}"
             print(f"{name:<36} {max_new:>7} {slow:>15,.0f} {fast:>12,.0f} {fast / slow:>8.2f}x")
 
