@@ -302,6 +302,25 @@ def test_bad_models_and_sources(models: dict[str, Path], capsys, tmp_path: Path)
         assert code == 1 and message in err, (args, err)
 
 
+def test_positions_are_read_off_each_inputs_positional_table(tmp_path: Path, capsys) -> None:
+    text = (ROOT / "specs" / "translator.yaml").read_text()
+    source = "x -> embedding(vocab, dim) -> positional_encoding("
+    text = text.replace(
+        source + "kind=learned, max_len=steps)", source + "kind=sinusoidal, max_len=9)"
+    )
+    checked = check_text(text, overrides=["dim=16", "ff=16"])
+    path = tmp_path / "translator.onnx"
+    onnx.save(to_onnx(checked.graph, initial_weights(checked.graph, 0)), path)
+    _, info = open_model(path)
+    assert (info.tokens.name, info.max_positions) == ("y_in", 16)
+    assert (info.source.name if info.source else None, info.source_positions) == ("x", 9)
+    code, _, err = cli(capsys, path, "--source", " ".join(["1"] * 10))
+    assert code == 1
+    assert "the source has 10 tokens; the model's encoder has 9 positions" in err
+    code, out, _ = cli(capsys, path, "--source", " ".join(["1"] * 9), "--max-new", "16")
+    assert code == 0 and len(out.splitlines()[2].split()) == 17  # 'generated:' and 16
+
+
 # -- the key-value cache -------------------------------------------------------------------
 
 LM = (ROOT / "specs" / "transformer_lm.yaml").read_text()
@@ -420,9 +439,16 @@ def test_a_trained_language_model_decodes_with_and_without_the_cache(lm_run: Pat
     assert beam["tokens"] == beam_cached["tokens"]
     by_file = _generate_json(str(lm_run / "model.onnx"), "--prompt", "3 5 7", "--max-new", "9")
     assert by_file["cache"] is True and by_file["tokens"] == cached["tokens"]
-    r = run_dlc("generate", str(lm_run), "--prompt", "1 2 3", "--max-new", "10")
+    r = run_dlc("generate", str(lm_run), "--prompt", "1 2 3", "--max-new", "11")
     assert r.returncode == 1
-    assert "a prompt of 3 tokens and 10 new ones need 13 positions; the model has 12" in r.stderr
+    assert "3 prompt tokens and 11 new tokens need 13 positions" in r.stderr
+    assert "(the last new token is not read); the model has 12" in r.stderr
+    # the longest the positions allow: 3 + 10 - 1 = 12, with and without the cache
+    full = _generate_json(str(lm_run), "--prompt", "1 2 3", "--max-new", "10", "--no-cache")
+    assert (
+        full["tokens"]
+        == _generate_json(str(lm_run), "--prompt", "1 2 3", "--max-new", "10")["tokens"]
+    )
 
 
 def _post(port: int, model: str, body: bytes) -> tuple[int, dict]:

@@ -53,6 +53,7 @@ class ModelInfo:
     role: str  # "logits" | "log_probabilities" | "probabilities"
     vocab: int
     max_positions: int | None
+    source_positions: int | None = None
     start: int = 0
 
 
@@ -96,14 +97,13 @@ def inspect(session: Any, graph: Any, path: Path) -> ModelInfo:
         matching = [i for i in ints if i.shape[1] == steps]
         decoder = matching[0] if len(matching) == 1 else ints[1]
         source = next(i for i in ints if i is not decoder)
-    t = decoder.shape[1]
-    max_positions = t if isinstance(t, int) else _positions(graph)
     return ModelInfo(
         path,
         TokenInput(decoder.name, tables.get(decoder.name, vocab), INT_TYPES[decoder.type]),
         None if source is None else
         TokenInput(source.name, tables.get(source.name), INT_TYPES[source.type]),
-        output, role, vocab, max_positions,
+        output, role, vocab, _positions(graph, decoder),
+        None if source is None else _positions(graph, source),
     )  # fmt: skip
 
 
@@ -139,16 +139,45 @@ def _gather_tables(graph: Any) -> dict[str, int]:
     return out
 
 
-def _positions(graph: Any) -> int | None:
-    """The rows of the positional table (learned weight or sinusoid constant) that
-    positional_encoding's lowering Slices to T, the smallest if several."""
+def _positions(graph: Any, token_input: Any) -> int | None:
+    """How many positions an input has: its fixed T, else the fewest rows of the
+    positional tables (learned weight or sinusoid constant) that positional_encoding's
+    lowering Slices to T (`{node}.__rows`) and Adds to a value computed from the input."""
+    if isinstance(token_input.shape[1], int):
+        return int(token_input.shape[1])
     shapes = {t.name: list(t.dims) for t in graph.initializer}
-    rows = [
-        shapes[n.input[0]][0]
-        for n in graph.node
-        if n.op_type == "Slice" and "__rows" in n.output[0] and n.input[0] in shapes
-    ]
+    producer = {out: n for n in graph.node for out in n.output}
+    readers: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    rows = []
+    for n in graph.node:
+        if n.op_type != "Slice" or "__rows" not in n.output[0] or n.input[0] not in shapes:
+            continue
+        for add in (m for m in readers.get(n.output[0], []) if m.op_type == "Add"):
+            other = [i for i in add.input if i != n.output[0]]
+            if other and token_input.name in _ancestors(other[0], producer):
+                rows.append(shapes[n.input[0]][0])
     return min(rows) if rows else None
+
+
+def _ancestors(value: str, producer: dict[str, Any]) -> set[str]:
+    seen, stack = set(), [value]
+    while stack:
+        v = stack.pop()
+        if v not in seen:
+            seen.add(v)
+            node = producer.get(v)
+            stack.extend(node.input if node is not None else ())
+    return seen
+
+
+def _run(session: Any, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    try:
+        return list(session.run(outputs, feeds))
+    except Exception as e:  # noqa: BLE001 - onnxruntime's own words, not a traceback
+        raise GenerateError(f"onnxruntime failed: {e}") from None
 
 
 def to_logp(scores: np.ndarray, role: str) -> np.ndarray:
@@ -176,7 +205,7 @@ class FullStepper:
         feeds = {self.info.tokens.name: self.tokens}
         if self.source is not None and self.info.source is not None:
             feeds[self.info.source.name] = np.repeat(self.source, len(self.tokens), axis=0)
-        (scores,) = self.session.run([self.info.output], feeds)
+        (scores,) = _run(self.session, [self.info.output], feeds)
         return to_logp(scores[:, -1], self.info.role)
 
     def start(self, rows: int) -> np.ndarray:
@@ -214,7 +243,7 @@ class CachedStepper:
         }
         if self.source is not None and self.info.source is not None:  # the encoder reruns
             feeds[self.info.source.name] = np.repeat(self.source, len(tokens), axis=0)
-        out = self.session.run([self.info.output, *self.present_names], feeds)
+        out = _run(self.session, [self.info.output, *self.present_names], feeds)
         self.past = out[1:]
         return to_logp(out[0][:, -1], self.info.role)
 

@@ -116,6 +116,12 @@ def validate(info: ModelInfo, req: Request) -> tuple[tuple[int, ...], int]:
         if not req.source:
             raise GenerateError("the source is empty: give at least one token")
         _in_vocab(req.source, info.source.vocab, "source")
+        if info.source_positions is not None and len(req.source) > info.source_positions:
+            raise GenerateError(
+                f"the source has {len(req.source)} tokens; the model's encoder has "
+                f"{info.source_positions} positions",
+                hint=f"shorten it to {info.source_positions} tokens or fewer",
+            )
     prompt = req.prompt
     if prompt is None or (info.source is not None and not prompt):
         if info.source is None:
@@ -126,8 +132,9 @@ def validate(info: ModelInfo, req: Request) -> tuple[tuple[int, ...], int]:
     _in_vocab(prompt, info.tokens.vocab, "prompt")
     if req.stop is not None:
         _in_vocab((req.stop,), info.vocab, "stop")
-    room = None if info.max_positions is None else info.max_positions - len(prompt)
-    if room is not None and room < 0:
+    # the model reads the prompt and every new token but the last: prompt + new - 1
+    room = None if info.max_positions is None else info.max_positions - len(prompt) + 1
+    if room is not None and room < 1:
         raise GenerateError(
             f"the prompt has {len(prompt)} tokens; the model has {info.max_positions} positions",
             hint=f"shorten it to {info.max_positions} tokens or fewer",
@@ -140,11 +147,16 @@ def validate(info: ModelInfo, req: Request) -> tuple[tuple[int, ...], int]:
         raise GenerateError(f"max_new must be >= 0, got {max_new}")
     if room is not None and max_new > room:
         raise GenerateError(
-            f"a prompt of {len(prompt)} tokens and {max_new} new ones need {len(prompt) + max_new}"
-            f" positions; the model has {info.max_positions}",
+            f"{_count(len(prompt), 'prompt token')} and {_count(max_new, 'new token')} need "
+            f"{len(prompt) + max_new - 1} positions (the last new token is not read); the "
+            f"model has {info.max_positions}",
             hint=f"ask for at most {room} new tokens",
         )
     return prompt, max_new
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' * (n != 1)}"
 
 
 def _in_vocab(tokens: Sequence[int], vocab: int | None, what: str) -> None:
