@@ -1,10 +1,11 @@
 """`dlc generate RUN|MODEL.onnx --prompt TOKENS ...`: decode tokens from a trained language
 model or encoder-decoder on onnxruntime.
 
-From a run folder it runs the run's model.onnx; for a causal transformer it runs the
-cached decoder beside it (decoder_cached.onnx, written on first use from the run's spec
-and trained weights, see cache.py) unless `--no-cache`. A bare MODEL.onnx runs without a
-cache. The options go through request.py's checks, the server's too.
+From a run folder (or its model.onnx) it runs the run's model.onnx; for a transformer
+(a causal language model, or an encoder-decoder whose decoder is one) it runs the cached
+decoder beside it (decoder_cached.onnx, written on first use from the run's spec and
+trained weights, see cache.py) unless `--no-cache`. A model.onnx outside a run folder
+runs without a cache. The options go through request.py's checks, the server's too.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def add_parser(sub: Any) -> None:
     """The `generate` subcommand's arguments (runtime/cli.py calls this)."""
     help_ = "decode tokens from a language model or encoder-decoder (greedy, sampling, beam)"
     p = sub.add_parser("generate", help=help_, description=help_ + ", on onnxruntime. From a "
-                       "run folder a causal transformer decodes with a key-value cache "
+                       "run folder a transformer decodes with a key-value cache "
                        "(decoder_cached.onnx, written on first use).")  # fmt: skip
     p.add_argument("model", metavar="RUN|MODEL.onnx", help="a run folder of dlc train or a model")
     p.add_argument("--prompt", metavar="TOKENS", help="token ids, e.g. '3 1 4' (an "
