@@ -10,6 +10,8 @@ through the CLI and the server.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -417,9 +419,13 @@ def lm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _generate_json(*args: str) -> dict:
-    r = run_dlc("generate", *args, "--json")
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    """`dlc generate ARGS --json` in this process (the real entry point is run as a
+    subprocess once, for the refusal below)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["generate", *args, "--json"])
+    assert code == 0, err.getvalue()
+    return json.loads(out.getvalue())
 
 
 def test_a_trained_language_model_decodes_with_and_without_the_cache(lm_run: Path) -> None:
