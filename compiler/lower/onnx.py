@@ -178,7 +178,9 @@ class OnnxBuilder:
 class Emit:
     """What an op's rule sees and calls: one IR node, lowered into the builder."""
 
-    def __init__(self, builder: OnnxBuilder, node: Node, inputs: tuple[str, ...], out: str) -> None:
+    def __init__(
+        self, builder: OnnxBuilder, node: Node, inputs: tuple[str, ...], out: str
+    ) -> None:
         assert node.type is not None, f"{node.name} is untyped: run shape inference first"
         self.builder = builder
         self.node = node

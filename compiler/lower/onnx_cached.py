@@ -57,8 +57,9 @@ class CacheUnsupported(Exception):
 
 @dataclass
 class KVCache:
-    """What the cached rules share while one model is lowered: its attention layers
-    (heads, d_head, batch dim) in order, and the past length, built once."""
+    """What the cached rules share while one model is lowered: the nodes that run on
+    the new tokens, the cached attention layers' (heads, d_head) in order, and the past
+    length, built once."""
 
     stepwise: frozenset[str] = frozenset()  # the nodes that read the new tokens
     layers: list[tuple[int, int]] = field(default_factory=list)
