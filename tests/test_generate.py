@@ -449,6 +449,11 @@ def test_a_trained_language_model_decodes_with_and_without_the_cache(lm_run: Pat
     assert r.returncode == 1
     assert "3 prompt tokens and 11 new tokens need 13 positions" in r.stderr
     assert "(the last new token is not read); the model has 12" in r.stderr
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["generate", str(lm_run), "--prompt", " ".join(["1"] * 13)])
+    assert code == 1 and out.getvalue() == ""
+    assert err.getvalue().startswith("error: the prompt has 13 tokens; the model has 12 positions")
     # the longest the positions allow: 3 + 10 - 1 = 12, with and without the cache
     full = _generate_json(str(lm_run), "--prompt", "1 2 3", "--max-new", "10", "--no-cache")
     assert (
