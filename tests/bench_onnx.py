@@ -17,6 +17,10 @@ affects them alike; each figure is the median over rounds of the mean latency of
 batch of calls. Ratios: dlc/export (<= 1.0: dlc's graph is at least as fast) and
 eager/dlc (> 1: onnxruntime on dlc's graph is faster than torch eager).
 
+`--baseline SRC` measures, in the same interleaved rounds, the graphs that another dlc source
+tree (SRC: a checkout or `git archive` of an older commit, its root the `dlc` package) builds
+for the same weights at the same opsets: before/after figures from one run.
+
 `--profile` runs each graph under onnxruntime's profiler instead (same session options
 plus `enable_profiling`) and prints, per graph, the kernel time of each op type per call
 (the optimized graph's ops, so fusions show) and its node count.
@@ -32,6 +36,9 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -70,8 +77,6 @@ def session(model_bytes: bytes, profile: str = "") -> ort.InferenceSession:
 def profile(name: str, model_bytes: bytes, outputs: list[str], feeds: dict[str, np.ndarray],
             calls: int) -> None:  # fmt: skip
     """Print the kernel time per call of each op type of the graph, most first."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         s = session(model_bytes, profile=os.path.join(tmp, "profile"))
         for _ in range(calls):
@@ -122,8 +127,39 @@ def per_call(fn: Callable[[], object], budget: float = 0.05) -> float:
             return elapsed / n
 
 
-def bench(spec: str, batch: int, rounds: int, opsets: list[int],
-          profiled: bool = False) -> dict[str, float]:  # fmt: skip
+_BASELINE = """
+import pickle, sys
+import numpy as np
+from dlc.compiler.lower.onnx import to_onnx
+from dlc.compiler.pipeline import check_file
+spec, weights, out, *opsets = sys.argv[1:]
+checked, w = check_file(spec), dict(np.load(weights))
+with open(out, "wb") as f:
+    pickle.dump({int(o): to_onnx(checked.graph, w, opset=int(o)).SerializeToString()
+                 for o in opsets}, f)
+"""
+
+
+def baseline_models(src: Path, spec: Path, weights: dict[str, np.ndarray],
+                    opsets: list[int]) -> dict[int, bytes]:  # fmt: skip
+    """The ONNX graphs of `spec` that the dlc source tree `src` builds (in a subprocess that
+    imports it as `dlc`), with `weights`, at `opsets`."""
+    import pickle
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "dlc").symlink_to(src.resolve())
+        np.savez(Path(tmp) / "w.npz", **weights)
+        out = Path(tmp) / "models.pkl"
+        subprocess.run([sys.executable, "-c", _BASELINE, str(spec), str(Path(tmp) / "w.npz"),
+                        str(out), *map(str, opsets)], check=True, cwd=tmp,
+                       env={**os.environ, "PYTHONPATH": tmp})  # fmt: skip
+        with out.open("rb") as f:
+            models: dict[int, bytes] = pickle.load(f)
+    return models
+
+
+def bench(spec: str, batch: int, rounds: int, opsets: list[int], profiled: bool = False,
+          baseline: Path | None = None) -> dict[str, float]:  # fmt: skip
     checked = check_file(ROOT / "specs" / f"{spec}.yaml")
     module = to_torch(checked.graph, seed=0).eval()
     feeds = sample_inputs(checked, batch, np.random.default_rng(0))
@@ -134,13 +170,16 @@ def bench(spec: str, batch: int, rounds: int, opsets: list[int],
     weights = state_dict_numpy(module)
     models = {f"dlc{o}": to_onnx(checked.graph, weights, opset=o).SerializeToString()
               for o in opsets}  # fmt: skip
+    if baseline is not None:
+        old = baseline_models(baseline, ROOT / "specs" / f"{spec}.yaml", weights, opsets)
+        models |= {f"base{o}": m for o, m in old.items()}
     models["export"] = exported(module, feeds, dims, outputs, 17)
     if profiled:
         print(f"{spec}, batch {batch}:")
         for name, model in models.items():
             profile(name, model, outputs, feeds, calls=max(10, 2000 // batch))
         return {}
-    ours = {o: session(models[f"dlc{o}"]) for o in opsets}
+    ours = {name: session(m) for name, m in models.items() if name != "export"}
     theirs = session(models["export"])
     b = theirs.run(outputs[:1], feeds)[0]
     with torch.no_grad():
@@ -155,7 +194,7 @@ def bench(spec: str, batch: int, rounds: int, opsets: list[int],
             return module(**tensors)
 
     variants: dict[str, Callable[[], object]] = {
-        f"dlc{o}": functools.partial(s.run, outputs, feeds) for o, s in ours.items()
+        name: functools.partial(s.run, outputs, feeds) for name, s in ours.items()
     }
     variants |= {
         "export": lambda: theirs.run(outputs, feeds),
@@ -175,6 +214,8 @@ def main() -> None:
     parser.add_argument("--specs", default=DEFAULT_SPECS)
     parser.add_argument("--batches", default="1,64")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--baseline", type=Path, metavar="SRC",
+                        help="also measure the graphs of the dlc source tree SRC")  # fmt: skip
     parser.add_argument("--profile", action="store_true",
                         help="per op type kernel times (onnxruntime's profiler)")  # fmt: skip
     fused = FUSED_OPSET in supported_opsets() and runs_attention(FUSED_OPSET)
@@ -188,7 +229,11 @@ def main() -> None:
           f"median of {args.rounds} interleaved rounds")  # fmt: skip
     for o in opsets:
         print(f"dlc{o}: dlc's graph at opset {o}; export: torch.onnx.export at opset 17")
-    head = (f"{'spec':15} {'batch':>5} {'opset':>5} {'dlc ORT us':>11} {'export ORT us':>14} "
+    if args.baseline:
+        print(f"base{{opset}}: the graph that {args.baseline} builds (same weights, same run)")
+    kinds = ["base", "dlc"] if args.baseline else ["dlc"]
+    graphs = [f"{k}{o}" for o in opsets for k in kinds]
+    head = (f"{'spec':15} {'batch':>5} {'graph':>6} {'dlc ORT us':>11} {'export ORT us':>14} "
             f"{'eager us':>9} {'dlc/export':>10} {'eager/dlc':>9} "
             f"{'(best rounds)':>14}")  # fmt: skip
     if not args.profile:
@@ -197,15 +242,15 @@ def main() -> None:
     specs = LAYER_SPECS if args.specs == "layers" else args.specs
     for spec in specs.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
-            r = bench(spec, batch, args.rounds, opsets, args.profile)
+            r = bench(spec, batch, args.rounds, opsets, args.profile, args.baseline)
             if args.profile:
                 continue
-            for o in opsets:
-                d = r[f"dlc{o}"]
-                print(f"{spec:15} {batch:>5} {o:>5} {d * 1e6:>11.1f} {r['export'] * 1e6:>14.1f} "
+            for g in graphs:
+                d = r[g]
+                print(f"{spec:15} {batch:>5} {g:>6} {d * 1e6:>11.1f} {r['export'] * 1e6:>14.1f} "
                       f"{r['eager'] * 1e6:>9.1f} {d / r['export']:>10.3f} "
                       f"{r['eager'] / d:>9.2f} "
-                      f"{r[f'dlc{o}_best'] / r['export_best']:>14.3f}")  # fmt: skip
+                      f"{r[f'{g}_best'] / r['export_best']:>14.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":
