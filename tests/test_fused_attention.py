@@ -2,7 +2,8 @@
 standard `Attention` op (compiler/ops/attention/onnx.py), before it the MatMul/Softmax
 pattern. Every example of the attention family (masked, padding-only, attn_bias, causal,
 scale, cross and the transformer stacks) agrees with torch under onnxruntime and under
-onnx's ReferenceEvaluator at the fused opsets; the pattern's opsets are test_parity's."""
+onnx's ReferenceEvaluator at the fused opsets; the pattern's opsets are test_parity's. A graph
+with attention is compiled at the fused opset unless told otherwise."""
 
 from __future__ import annotations
 
