@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --verify: the size of an input's symbolic dim, e.g. H=64 (repeatable, "
         "or H=64,W=32); default: the smallest the model accepts, 3 where it can",
     )
-    p.add_argument("--opset", type=int, help="ONNX opset (default: export.opset, else 17)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: export.opset, else 17; 23 "
+                   "with attention, where onnxruntime runs its fused op)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed for fresh weights (default 0)")
     p.set_defaults(run=cmd_compile)
 

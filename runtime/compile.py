@@ -81,9 +81,10 @@ def build_onnx(
     """The ONNX model of `checked` with `weights`; its metadata_props say what it is (the
     spec, its hash) and how to read it (runtime/metadata.py). `weights_from` says where
     the weights came from ("initial", "trained", "checkpoint"); `metrics` are a run's."""
-    from ..compiler.lower.onnx import DEFAULT_OPSET, supported_opsets, to_onnx
+    from ..compiler.lower.onnx import default_opset, supported_opsets, to_onnx
 
-    opset = opset or (checked.spec.export.opset if checked.spec.export else None) or DEFAULT_OPSET
+    opset = opset or (checked.spec.export.opset if checked.spec.export else None)
+    opset = opset or default_opset(checked.graph)
     if opset not in supported_opsets():
         r = supported_opsets()
         raise UsageError(f"opset {opset} is not supported: use {r.start}..{r.stop - 1}")

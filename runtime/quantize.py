@@ -231,7 +231,8 @@ def quantize_to(src: Path, dst: Path, mode: str, per_channel: bool,
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         if mode == "dynamic":
             quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8,
-                             per_channel=per_channel)  # fmt: skip
+                             per_channel=per_channel,
+                             nodes_to_exclude=standard_attention(pre))  # fmt: skip
             return
         if calibration is None:
             raise UsageError("static quantization needs calibration data: quantize a RUN "
@@ -249,7 +250,18 @@ def _static(pre: Path, dst: Path, reader: _Reader, per_channel: bool) -> None:
 
     quantize_static(str(pre), str(dst), reader,  # type: ignore[arg-type]
                         quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, per_channel=per_channel)  # fmt: skip
+                        weight_type=QuantType.QInt8, per_channel=per_channel,
+                        nodes_to_exclude=standard_attention(pre))  # fmt: skip
+
+
+def standard_attention(path: Path) -> list[str]:
+    """The standard ONNX Attention nodes (opset 23): onnxruntime's quantizer takes every
+    op named Attention for its com.microsoft one (input, weights, bias) and writes a
+    QAttention that does not load; they stay float, their projections are quantized."""
+    import onnx
+
+    nodes = onnx.load(str(path)).graph.node
+    return [n.name for n in nodes if n.op_type == "Attention" and n.domain in ("", "ai.onnx")]
 
 
 def quantized_ops(path: Path) -> set[str]:

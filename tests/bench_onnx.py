@@ -4,6 +4,7 @@
     python tests/bench_onnx.py [--specs mnist_mlp,resnet_mlp] [--rounds 7]
     python tests/bench_onnx.py --specs layers   # the CNN, LSTM and transformer examples
     python tests/bench_onnx.py --specs transformer_lm --opset 17,23   # both, interleaved
+    python tests/bench_onnx.py --specs vit_digits --batches 64 --profile  # where time goes
 
 dlc's graph is built at opset 23, where attention is the fused `Attention` op (if the
 installed onnxruntime has its kernel; else at the highest opset it runs) unless `--opset`
@@ -15,16 +16,29 @@ side in interleaved rounds (A, B, C, A, B, C, ...) so that a noisy, shared machi
 affects them alike; each figure is the median over rounds of the mean latency of a
 batch of calls. Ratios: dlc/export (<= 1.0: dlc's graph is at least as fast) and
 eager/dlc (> 1: onnxruntime on dlc's graph is faster than torch eager).
+
+`--baseline SRC` measures, in the same interleaved rounds, the graphs that another dlc source
+tree (SRC: a checkout or `git archive` of an older commit, its root the `dlc` package) builds
+for the same weights at the same opsets: before/after figures from one run.
+
+`--profile` runs each graph under onnxruntime's profiler instead (same session options
+plus `enable_profiling`) and prints, per graph, the kernel time of each op type per call
+(the optimized graph's ops, so fusions show) and its node count.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import functools
 import io
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -49,12 +63,35 @@ LAYER_SPECS = (
 )
 
 
-def session(model_bytes: bytes) -> ort.InferenceSession:
+def session(model_bytes: bytes, profile: str = "") -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if profile:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile
     return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+
+
+def profile(name: str, model_bytes: bytes, outputs: list[str], feeds: dict[str, np.ndarray],
+            calls: int) -> None:  # fmt: skip
+    """Print the kernel time per call of each op type of the graph, most first."""
+    with tempfile.TemporaryDirectory() as tmp:
+        s = session(model_bytes, profile=os.path.join(tmp, "profile"))
+        for _ in range(calls):
+            s.run(outputs, feeds)
+        events = json.loads(Path(s.end_profiling()).read_text())
+    took: collections.Counter[str] = collections.Counter()
+    nodes: collections.Counter[str] = collections.Counter()
+    for ev in events:
+        if ev.get("cat") == "Node" and ev["name"].endswith("_kernel_time"):
+            took[ev["args"]["op_name"]] += ev["dur"]
+            nodes[ev["args"]["op_name"]] += 1
+    print(f"  {name}: {sum(took.values()) / calls:.1f} us of kernels per call, "
+          f"{sum(nodes.values()) // calls} nodes")  # fmt: skip
+    for op, us in took.most_common():
+        print(f"    {op:26} {us / calls:9.1f} us  x{nodes[op] // calls}")
 
 
 def exported(module: torch.nn.Module, feeds: dict[str, np.ndarray], dims: dict[str, dict[int, str]],
@@ -90,7 +127,39 @@ def per_call(fn: Callable[[], object], budget: float = 0.05) -> float:
             return elapsed / n
 
 
-def bench(spec: str, batch: int, rounds: int, opsets: list[int]) -> dict[str, float]:
+_BASELINE = """
+import pickle, sys
+import numpy as np
+from dlc.compiler.lower.onnx import to_onnx
+from dlc.compiler.pipeline import check_file
+spec, weights, out, *opsets = sys.argv[1:]
+checked, w = check_file(spec), dict(np.load(weights))
+with open(out, "wb") as f:
+    pickle.dump({int(o): to_onnx(checked.graph, w, opset=int(o)).SerializeToString()
+                 for o in opsets}, f)
+"""
+
+
+def baseline_models(src: Path, spec: Path, weights: dict[str, np.ndarray],
+                    opsets: list[int]) -> dict[int, bytes]:  # fmt: skip
+    """The ONNX graphs of `spec` that the dlc source tree `src` builds (in a subprocess that
+    imports it as `dlc`), with `weights`, at `opsets`."""
+    import pickle
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "dlc").symlink_to(src.resolve())
+        np.savez(Path(tmp) / "w.npz", **weights)
+        out = Path(tmp) / "models.pkl"
+        subprocess.run([sys.executable, "-c", _BASELINE, str(spec), str(Path(tmp) / "w.npz"),
+                        str(out), *map(str, opsets)], check=True, cwd=tmp,
+                       env={**os.environ, "PYTHONPATH": tmp})  # fmt: skip
+        with out.open("rb") as f:
+            models: dict[int, bytes] = pickle.load(f)
+    return models
+
+
+def bench(spec: str, batch: int, rounds: int, opsets: list[int], profiled: bool = False,
+          baseline: Path | None = None) -> dict[str, float]:  # fmt: skip
     checked = check_file(ROOT / "specs" / f"{spec}.yaml")
     module = to_torch(checked.graph, seed=0).eval()
     feeds = sample_inputs(checked, batch, np.random.default_rng(0))
@@ -99,9 +168,19 @@ def bench(spec: str, batch: int, rounds: int, opsets: list[int]) -> dict[str, fl
     outputs = [name for name, _ in checked.graph.outputs]
     tensors = {k: torch.from_numpy(v) for k, v in feeds.items()}
     weights = state_dict_numpy(module)
-    ours = {o: session(to_onnx(checked.graph, weights, opset=o).SerializeToString())
-            for o in opsets}  # fmt: skip
-    theirs = session(exported(module, feeds, dims, outputs, 17))
+    models = {f"dlc{o}": to_onnx(checked.graph, weights, opset=o).SerializeToString()
+              for o in opsets}  # fmt: skip
+    if baseline is not None:
+        old = baseline_models(baseline, ROOT / "specs" / f"{spec}.yaml", weights, opsets)
+        models |= {f"base{o}": m for o, m in old.items()}
+    models["export"] = exported(module, feeds, dims, outputs, 17)
+    if profiled:
+        print(f"{spec}, batch {batch}:")
+        for name, model in models.items():
+            profile(name, model, outputs, feeds, calls=max(10, 2000 // batch))
+        return {}
+    ours = {name: session(m) for name, m in models.items() if name != "export"}
+    theirs = session(models["export"])
     b = theirs.run(outputs[:1], feeds)[0]
     with torch.no_grad():
         c = module(**tensors)
@@ -115,7 +194,7 @@ def bench(spec: str, batch: int, rounds: int, opsets: list[int]) -> dict[str, fl
             return module(**tensors)
 
     variants: dict[str, Callable[[], object]] = {
-        f"dlc{o}": functools.partial(s.run, outputs, feeds) for o, s in ours.items()
+        name: functools.partial(s.run, outputs, feeds) for name, s in ours.items()
     }
     variants |= {
         "export": lambda: theirs.run(outputs, feeds),
@@ -135,6 +214,10 @@ def main() -> None:
     parser.add_argument("--specs", default=DEFAULT_SPECS)
     parser.add_argument("--batches", default="1,64")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--baseline", type=Path, metavar="SRC",
+                        help="also measure the graphs of the dlc source tree SRC")  # fmt: skip
+    parser.add_argument("--profile", action="store_true",
+                        help="per op type kernel times (onnxruntime's profiler)")  # fmt: skip
     fused = FUSED_OPSET in supported_opsets() and runs_attention(FUSED_OPSET)
     parser.add_argument("--opset", default=str(FUSED_OPSET if fused else supported_opsets()[-1]),
                         help="dlc's opset(s), comma-separated (default: 23)")  # fmt: skip
@@ -146,21 +229,28 @@ def main() -> None:
           f"median of {args.rounds} interleaved rounds")  # fmt: skip
     for o in opsets:
         print(f"dlc{o}: dlc's graph at opset {o}; export: torch.onnx.export at opset 17")
-    head = (f"{'spec':15} {'batch':>5} {'opset':>5} {'dlc ORT us':>11} {'export ORT us':>14} "
+    if args.baseline:
+        print(f"base{{opset}}: the graph that {args.baseline} builds (same weights, same run)")
+    kinds = ["base", "dlc"] if args.baseline else ["dlc"]
+    graphs = [f"{k}{o}" for o in opsets for k in kinds]
+    head = (f"{'spec':15} {'batch':>5} {'graph':>6} {'dlc ORT us':>11} {'export ORT us':>14} "
             f"{'eager us':>9} {'dlc/export':>10} {'eager/dlc':>9} "
             f"{'(best rounds)':>14}")  # fmt: skip
-    print(head)
-    print("-" * len(head))
+    if not args.profile:
+        print(head)
+        print("-" * len(head))
     specs = LAYER_SPECS if args.specs == "layers" else args.specs
     for spec in specs.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
-            r = bench(spec, batch, args.rounds, opsets)
-            for o in opsets:
-                d = r[f"dlc{o}"]
-                print(f"{spec:15} {batch:>5} {o:>5} {d * 1e6:>11.1f} {r['export'] * 1e6:>14.1f} "
+            r = bench(spec, batch, args.rounds, opsets, args.profile, args.baseline)
+            if args.profile:
+                continue
+            for g in graphs:
+                d = r[g]
+                print(f"{spec:15} {batch:>5} {g:>6} {d * 1e6:>11.1f} {r['export'] * 1e6:>14.1f} "
                       f"{r['eager'] * 1e6:>9.1f} {d / r['export']:>10.3f} "
                       f"{r['eager'] / d:>9.2f} "
-                      f"{r[f'dlc{o}_best'] / r['export_best']:>14.3f}")  # fmt: skip
+                      f"{r[f'{g}_best'] / r['export_best']:>14.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

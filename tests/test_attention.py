@@ -20,6 +20,7 @@ from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.onnx import supported_opsets, to_onnx
 from dlc.compiler.lower.torch import to_torch
 from dlc.compiler.ops import REGISTRY
+from dlc.compiler.ops.attention.onnx import FUSED_OPSET, runs_attention
 from dlc.compiler.ops.registry import Example
 from dlc.compiler.pipeline import Checked, check_text
 
@@ -220,17 +221,22 @@ def test_one_onnx_model_runs_every_sequence_length(opset: int) -> None:
         _assert_agree(module, session, x=x)
 
 
-def test_onnxruntime_fuses_the_patterns(tmp_path: Path) -> None:
-    """The in_proj Slices fold away, the scale joins Q Kᵀ's MatMul, each residual Add
-    joins its LayerNormalization, and the erf GELU with its bias becomes one op."""
+@pytest.mark.parametrize("opset", [17, max(supported_opsets())])
+def test_onnxruntime_fuses_the_patterns(tmp_path: Path, opset: int) -> None:
+    """Every projection is one Gemm with its bias (Q, K and V together), on the rows of the
+    stream; the scale joins Q Kᵀ's MatMul and the erf GELU becomes one op (before opset
+    20, the fused Attention's 23 and the pattern's Softmax before it)."""
     checked = check_layer("transformer_encoder(1, 2, 16, activation=gelu)", SEQ)
     options = ort.SessionOptions()
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    model = to_onnx(checked.graph, initial_weights(checked.graph))
+    model = to_onnx(checked.graph, initial_weights(checked.graph), opset=opset)
     ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     ops = [n.op_type for n in onnx.load(tmp_path / "optimized.onnx").graph.node]
     assert "Slice" not in ops and "Erf" not in ops
-    assert {"FusedMatMul", "BiasGelu"} <= set(ops) and ops.count("SkipLayerNormalization") == 2
+    assert ops.count("Gemm") == 4 and ops.count("Gelu") == 1 and ops.count("Add") == 2
+    fused = opset >= FUSED_OPSET and runs_attention(opset)
+    pattern = [] if fused else ["FusedMatMul", "MatMul"]  # Q Kᵀ scaled, then by V
+    assert ops.count("Attention") == int(fused) and [o for o in ops if "MatMul" in o] == pattern
 
 
 GRAPH = """\

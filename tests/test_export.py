@@ -1,17 +1,19 @@
 """`dlc export --triton DIR`: the Triton model repository, parsed with Triton's own
-ModelConfig protobuf (tritonclient ships it; the check skips without it) and checked
-against the ONNX file beside it; the KServe InferenceService; `dlc serve DIR` on the same
-repository, with dlc's model metadata (runtime/metadata.py) at /v2/models/<m>, and Triton's
-HTTP client as a real client when tritonclient is installed.
+ModelConfig protobuf (tests/triton_proto: Triton's model_config.proto and the module protoc
+generates from it, vendored, so the check always runs) and checked against the ONNX file
+beside it; the KServe InferenceService; `dlc serve DIR` on the same repository, with dlc's
+model metadata (runtime/metadata.py) at /v2/models/<m>, and Triton's HTTP client as a real
+client when tritonclient is installed.
 
 tritonclient is not a dependency of dlc: `pip install "tritonclient[http]"` to run the
-opt-in checks (it pins ml-dtypes <= 0.5.4, which onnx 1.23 accepts).
+opt-in client test (it pins ml-dtypes <= 0.5.4, which onnx 1.23 accepts).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -31,18 +33,21 @@ ONNX_TRITON = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.INT64: "TYP
                onnx.TensorProto.BOOL: "TYPE_BOOL"}  # fmt: skip
 
 
+TRITON_PB2 = Path(__file__).parent / "triton_proto" / "model_config_pb2.py"
+
+
 @pytest.fixture(scope="module")
 def model_config() -> ModuleType:
-    """tritonclient's model_config_pb2, loaded from its file (tritonclient.grpc's package
-    imports grpcio, which the protobuf module itself does not need)."""
-    spec = importlib.util.find_spec("tritonclient")
-    if spec is None or spec.origin is None:
-        pytest.skip("tritonclient is not installed (pip install 'tritonclient[http]')")
-    path = Path(spec.origin).parent / "grpc" / "model_config_pb2.py"
-    loader = importlib.util.spec_from_file_location("triton_model_config_pb2", path)
+    """Triton's model_config_pb2 (tests/triton_proto), loaded from its file: one module per
+    process, as its descriptors go into protobuf's default pool once."""
+    name = "triton_model_config_pb2"
+    if name in sys.modules:
+        return sys.modules[name]
+    loader = importlib.util.spec_from_file_location(name, TRITON_PB2)
     assert loader is not None and loader.loader is not None
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
+    sys.modules[name] = module
     return module
 
 
@@ -153,13 +158,19 @@ def test_batch_and_symbolic_dims(
     assert not (tmp_path / "repo" / "m" / "labels.txt").exists()  # no training data
 
 
-def test_config_text_without_tritonclient(repo: Path) -> None:
-    """What the proto checks above also say, read from the text: so a run without
-    tritonclient still checks the repository's shape."""
-    text = (repo / "digits_mlp" / "config.pbtxt").read_text()
-    assert 'platform: "onnxruntime_onnx"' in text and "max_batch_size: 64" in text
-    assert "dims: [ 64 ]" in text and "dims: [ 10 ]" in text and "kind: KIND_CPU" in text
-    assert (repo / "digits_mlp" / "1" / "model.onnx").is_file()
+def test_the_proto_is_tritons(model_config: ModuleType) -> None:
+    """The parse is strict: a field Triton's ModelConfig lacks, or a wrong enum value, is
+    an error, so the checks above cannot pass on a config Triton would refuse."""
+    from google.protobuf import text_format
+
+    assert model_config.ModelConfig.DESCRIPTOR.full_name == "inference.ModelConfig"
+    good = 'name: "m"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 8\n'
+    assert text_format.Parse(good, model_config.ModelConfig()).max_batch_size == 8
+    with pytest.raises(text_format.ParseError, match="no field named \"max_batch\""):
+        text_format.Parse('name: "m"\nmax_batch: 8\n', model_config.ModelConfig())
+    bad_kind = "instance_group [{ kind: KIND_TPU }]"
+    with pytest.raises(text_format.ParseError, match="KIND_TPU"):
+        text_format.Parse(bad_kind, model_config.ModelConfig())
 
 
 @pytest.mark.parametrize("name", SPECS)

@@ -2,9 +2,12 @@
 standard `Attention` op (compiler/ops/attention/onnx.py), before it the MatMul/Softmax
 pattern. Every example of the attention family (masked, padding-only, attn_bias, causal,
 scale, cross and the transformer stacks) agrees with torch under onnxruntime and under
-onnx's ReferenceEvaluator at the fused opsets; the pattern's opsets are test_parity's."""
+onnx's ReferenceEvaluator at the fused opsets; the pattern's opsets are test_parity's. A graph
+with attention is compiled at the fused opset unless told otherwise."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -14,8 +17,9 @@ import torch
 from onnx.reference import ReferenceEvaluator
 from test_parity import _close, _weights
 
-from conftest import ROOT, checked_example
-from dlc.compiler.lower.onnx import supported_opsets, to_onnx
+from conftest import ROOT, checked_example, run_dlc
+from dlc.compiler.lower.initial_weights import initial_weights
+from dlc.compiler.lower.onnx import DEFAULT_OPSET, default_opset, supported_opsets, to_onnx
 from dlc.compiler.lower.torch import state_dict_numpy, to_torch
 from dlc.compiler.ops import REGISTRY
 from dlc.compiler.ops.attention.onnx import FUSED_OPSET, runs_attention
@@ -102,3 +106,23 @@ def test_transformer_specs_fused(spec: str) -> None:
     with torch.no_grad():
         want = module(**{k: torch.from_numpy(v) for k, v in feeds.items()})
     _close(want.numpy(), session.run(None, feeds)[0])
+
+
+@pytest.mark.parametrize(
+    "spec, fused", [("transformer_lm", True), ("vit_digits", True), ("digits_mlp", False)]
+)
+def test_the_default_opset_is_the_fused_ops(spec: str, fused: bool, tmp_path: Path) -> None:
+    """A graph with attention defaults to the fused op's opset (it runs faster there:
+    tests/bench_onnx.py), any other to DEFAULT_OPSET; `dlc compile` without --opset too,
+    and an explicit opset or the spec's export.opset still wins."""
+    checked = check_file(ROOT / "specs" / f"{spec}.yaml")
+    want = FUSED[0] if fused else DEFAULT_OPSET
+    assert default_opset(checked.graph) == want and DEFAULT_OPSET == 17
+    model = to_onnx(checked.graph, initial_weights(checked.graph))
+    assert model.opset_import[0].version == want
+    assert ("Attention" in _ops(model)) == fused
+    out = tmp_path / "m.onnx"
+    assert run_dlc("compile", f"specs/{spec}.yaml", "-o", str(out)).returncode == 0
+    assert onnx.load(out).opset_import[0].version == want
+    assert run_dlc("compile", f"specs/{spec}.yaml", "-o", str(out), "--opset", "17").returncode == 0
+    assert onnx.load(out).opset_import[0].version == 17

@@ -44,8 +44,11 @@ from ..ir import Graph, Node, TensorType
 from ..ops import FAMILIES, REGISTRY
 from ..passes import prune
 
-__all__ = ["DEFAULT_OPSET", "ir_version_for", "supported_opsets", "to_onnx"]
+__all__ = ["DEFAULT_OPSET", "default_opset", "ir_version_for", "supported_opsets", "to_onnx"]
 
+# The default opset of a graph whose ops run as fast at it as at any other (most graphs):
+# the lowest this lowering emits, which the most runtimes load. `default_opset` raises it
+# for a graph with an op that runs faster at a higher one (`PREFERRED_OPSETS`).
 DEFAULT_OPSET = 17
 MIN_OPSET = 17  # LayerNormalization
 # Used when onnxruntime is not installed: what every onnxruntime since 1.18 loads.
@@ -245,15 +248,28 @@ class Emit:
 Rule = Callable[[Emit], str]
 
 ONNX_RULES: dict[str, Rule] = {}
+# op name -> the opset where it runs fastest here, or None (a family's `preferred_opset`)
+PREFERRED_OPSETS: dict[str, Callable[[], int | None]] = {}
 for _family in FAMILIES:
-    ONNX_RULES.update(import_module(f"..ops.{_family}.onnx", __package__).ONNX_RULES)
+    _module = import_module(f"..ops.{_family}.onnx", __package__)
+    ONNX_RULES.update(_module.ONNX_RULES)
+    if hasattr(_module, "preferred_opset"):
+        PREFERRED_OPSETS.update(dict.fromkeys(_module.ONNX_RULES, _module.preferred_opset))
+
+
+def default_opset(graph: Graph) -> int:
+    """The opset `to_onnx` emits unless told: DEFAULT_OPSET, or the highest opset that
+    one of the graph's ops prefers (attention: the fused op's, where the installed
+    onnxruntime runs it; tests/bench_onnx.py measures why)."""
+    preferred = (PREFERRED_OPSETS[n.op]() for n in graph.nodes if n.op in PREFERRED_OPSETS)
+    return max([DEFAULT_OPSET, *(o for o in preferred if o is not None)])
 
 
 def to_onnx(
     graph: Graph,
     weights: Mapping[str, np.ndarray],
     *,
-    opset: int = DEFAULT_OPSET,
+    opset: int | None = None,
     extra_outputs: Sequence[tuple[str, str]] = (),
     metadata: Mapping[str, str] = {},  # noqa: B006 - read only
     doc: str = "",
@@ -261,7 +277,9 @@ def to_onnx(
 ) -> onnx.ModelProto:
     """The typed `graph` as an ONNX model with `weights` (keyed `{node}.{param}`) as its
     initializers; `extra_outputs` are more (output name, value name) pairs to expose;
-    `rules` replaces ONNX_RULES (onnx_cached.py's key-value cache mode)."""
+    `rules` replaces ONNX_RULES (onnx_cached.py's key-value cache mode); `opset` None is
+    the graph's `default_opset`."""
+    opset = default_opset(graph) if opset is None else opset
     ir_version = ir_version_for(opset)
     outputs = list(graph.outputs) + list(extra_outputs)
     b = OnnxBuilder(graph, weights, opset)

@@ -1,30 +1,34 @@
 """The ONNX rules of attention and transformers (see lower/onnx.py's `Emit`).
 
-Attention is written in plain ops, the pattern onnxruntime's attention fusion knows:
-Q, K and V projections as MatMul + Add by the rows of `in_proj_weight` (Sliced from the
-initializer, which keeps torch's name and [3D, D] layout, so trained weights move by
-name; onnxruntime folds the Slices), Reshape to [B, T, heads, d_k] and Transpose, MatMul
-for Q Kᵀ, Mul by 1/√d_k, the causal mask as an additive [T, T] constant (-inf above
-the diagonal, built with Trilu at the run's T), Softmax, MatMul by V, the heads merged
-back and the output projection. The transformer layers add LayerNormalization, the
-residual Adds and the feed-forward sublayer (Relu, or the exact or tanh GELU: `Gelu` from
-opset 20, else the erf or tanh pattern onnxruntime fuses, activations/onnx.py's `gelu`).
-The layer norms' epsilon is the node's `eps`. Dropout is the identity at inference.
+The tensors [B, T, D] flow as their rows [B·T, D] (`as_rows`: a Reshape, no copy), so that
+every projection is one `Gemm(transB=1)` by an initializer in torch's [out, in] layout,
+its bias inside, which onnxruntime runs faster than MatMul + Add on three axes (it fuses
+those into Gemm only on two). Self-attention projects Q, K and V with one Gemm by the whole
+`in_proj_weight` and Splits the result; cross-attention projects Q by its rows and K, V by
+the other two thirds with one Gemm (Slices of the initializer, which onnxruntime folds;
+initializers keep torch's names, so trained weights move by name). A transformer stack
+turns its input into rows once, runs every layer on them (LayerNormalization, the residual
+Adds, the feed-forward Gemms and Relu or GELU: `Gelu` from opset 20, else the erf or tanh
+pattern onnxruntime fuses, activations/onnx.py's `gelu`) and Reshapes back to [B, T, D] at
+the end. The layer norms' epsilon is the node's `eps`. Dropout is the identity at inference.
 
-A key padding mask and an additive bias join the scores as one additive term, built once
-per node (masks.py): Where(mask, bias or 0, the float type's most negative value),
-Unsqueezed to [B, 1, 1, S], plus the causal mask. `scale` replaces 1/√d_k (no Mul when
-it is 1).
+The heads' attention, on Q, K, V brought back to [B, T, D]: before opset 23 the plain-op
+pattern: Reshape to [B, T, heads, d_k] and Transpose, MatMul for Q Kᵀ, Mul by 1/√d_k (or
+`scale`; no Mul when it is 1), the additive term, Softmax, MatMul by V, the heads merged
+back. The causal mask is an additive [T, T] constant (-inf above the diagonal, built with
+Trilu at the run's T). A key padding mask and an additive bias join the scores as one
+additive term, built once per node (masks.py): Where(mask, bias or 0, the float type's
+most negative value), Unsqueezed to [B, 1, 1, S], plus the causal mask.
 
 From opset 23 (`FUSED_OPSET`), where the installed onnxruntime has a kernel for that
 opset's Attention (`runs_attention`: 1.32 has none from 25), the heads' attention is the
-standard `Attention` op instead of the MatMul/Softmax pattern: Q, K and V as projected
-above ([B, T, D], heads as attributes), `scale` always given, a causal mask alone as
-`is_causal=1`, any other term as its float `attn_mask` (Unsqueezed to 4-D and Expanded to
-T rows, as onnxruntime's kernel does not broadcast its query axis). onnxruntime runs it as
-one kernel; it beats both the pattern (which onnxruntime 1.32 does not fuse into attention
-on CPU) and `com.microsoft.MultiHeadAttention` on the transformer examples
-(tests/bench_onnx.py).
+standard `Attention` op instead: Q, K and V [B, T, D], heads as attributes, `scale` always
+given, a causal mask alone as `is_causal=1`, any other term as its float `attn_mask`
+(Unsqueezed to 4-D and Expanded to T rows, as onnxruntime's kernel does not broadcast its
+query axis). onnxruntime runs it as one kernel; it beats the pattern (which onnxruntime
+1.32 does not fuse into attention on CPU), its 4-D form, `com.microsoft.Attention` and
+`com.microsoft.MultiHeadAttention` on the transformer examples (tests/bench_onnx.py), so a
+graph with attention defaults to that opset (`preferred_opset`).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from ...lower.onnx import Emit, Rule
 
 Sublayer = Callable[[str], str]
+Layer = Callable[[str, "Scores", str], list[tuple[Sublayer, str]]]  # prefix, mask, shape
 FUSED_OPSET = 23  # the standard Attention op
 
 
@@ -64,6 +69,16 @@ class Scores(NamedTuple):
 
 def fused(e: Emit) -> bool:
     return e.opset >= FUSED_OPSET and runs_attention(e.opset)
+
+
+def preferred_opset() -> int | None:
+    """The default opset of a graph with attention (lower/onnx.py's `default_opset`):
+    FUSED_OPSET where the installed onnxruntime runs the fused op, faster than the pattern
+    at every batch size measured (tests/bench_onnx.py); else no preference."""
+    from ...lower.onnx import supported_opsets
+
+    runs = FUSED_OPSET in supported_opsets() and runs_attention(FUSED_OPSET)
+    return FUSED_OPSET if runs else None
 
 
 @functools.cache
@@ -99,10 +114,40 @@ def runs_attention(opset: int) -> bool:
     return [n.op_type for n in kept] == ["Attention"]
 
 
-def _rows(e: Emit, w: str, i: int, dim: int, tag: str) -> str:
-    """Rows i·D .. (i+1)·D of an in_proj initializer (Q: 0, K: 1, V: 2)."""
-    starts, ends = e.ints([i * dim], "start"), e.ints([(i + 1) * dim], "end")
+class Rows(NamedTuple):
+    """A [B, T, D] tensor as the [B·T, D] matrix that Gemm takes (a Reshape, no copy), and
+    [B, T, -1], the shape that brings a projection of it back to three axes."""
+
+    rows: str
+    shape: str
+
+
+def as_rows(e: Emit, t: str) -> Rows:
+    """`t` [B, T, D] as rows; B and T are read at run time, once per tensor."""
+    dim = e.types[0].shape[-1]
+    assert isinstance(dim, int), "shape inference guarantees a concrete model width"
+    rows = e.op("Reshape", t, e.ints([-1, dim], "rows_shape"), tag="rows")
+    bt = e.op("Shape", t, start=0, end=2, tag="bt")
+    return Rows(rows, e.op("Concat", bt, e.ints([-1], "minus_one"), axis=0, tag="bt_"))
+
+
+def _rows(e: Emit, w: str, i: int, n: int, dim: int, tag: str) -> str:
+    """Rows i·D .. (i+n)·D of an in_proj initializer (Q: 0, K: 1, V: 2), the whole of it
+    for all three (onnxruntime folds the Slice of an initializer)."""
+    if i == 0 and n == 3:
+        return w
+    starts, ends = e.ints([i * dim], "start"), e.ints([(i + n) * dim], "end")
     return e.op("Slice", w, starts, ends, e.ints([0], "axes"), tag=tag)
+
+
+def _split(e: Emit, t: str, n: int, dim: int) -> list[str]:
+    """[B, T, n·D] -> n tensors [B, T, D] (one Split node: its n outputs)."""
+    if n == 1:
+        return [t]
+    outs = [e.builder.fresh(f"{e.node.name}.__{tag}") for tag in "qkv"[3 - n :]]
+    e.builder.nodes.append(helper.make_node(
+        "Split", [t, e.ints([dim] * n, "split")], outs, name=outs[0], axis=-1))  # fmt: skip
+    return outs
 
 
 def _heads(e: Emit, t: str, heads: int, dim: int, perm: list[int]) -> str:
@@ -183,31 +228,43 @@ def _tensor(e: Emit, role: str) -> str | None:
     return None if i is None else e.inputs[i]
 
 
-def attention(
-    e: Emit, x: str, memory: str, prefix: str, mask: Scores, bias: bool, out: bool = False
-) -> str:
-    """Multi-head attention of queries x [B, T, D] over memory [B, S, D] with the weights
-    `{prefix}in_proj_weight` etc.; `mask` what joins the scores (`scores_term`)."""
+def attention(e: Emit, x: Rows, memory: Rows | None, prefix: str, mask: Scores, bias: bool) -> str:
+    """Multi-head attention of queries x [B·T, D] over memory [B·S, D] (None: x itself)
+    with the weights `{prefix}in_proj_weight` etc.; `mask` what joins the scores
+    (`scores_term`). The projections are Gemms on the rows by the initializers in torch's
+    layout (transB), the bias inside: Q, K and V as one Gemm for self-attention, K and V
+    as one for cross-attention, then Split. The result is [B·T, D]."""
     dim, heads = e.types[0].shape[-1], e.attr("heads")
     assert isinstance(dim, int), "shape inference guarantees a concrete model width"
     names = attention_param_names(prefix)
     w = e.weight(names.in_proj_weight)
     b = e.weight(names.in_proj_bias) if bias else None
 
-    def project(i: int, src: str, n: str) -> str:
-        b_i = _rows(e, b, i, dim, f"b_{n}") if b is not None else None
-        return linear(e, src, 3, _rows(e, w, i, dim, f"w_{n}"), b_i, False)
+    def project(src: Rows, i: int, n: int, tag: str) -> list[str]:
+        b_i = [_rows(e, b, i, n, dim, f"b_{tag}")] if b is not None else []
+        y = e.op("Gemm", src.rows, _rows(e, w, i, n, dim, f"w_{tag}"), *b_i, transB=1)
+        return _split(e, e.op("Reshape", y, src.shape, tag=tag), n, dim)
 
-    q, k, v = project(0, x, "q"), project(1, memory, "k"), project(2, memory, "v")
+    if memory is None:
+        q, k, v = project(x, 0, 3, "qkv")
+    else:
+        (q,), (k, v) = project(x, 0, 1, "q"), project(memory, 1, 2, "kv")
     scale = e.attr("scale")
     scale = 1 / math.sqrt(dim // heads) if scale is None else scale
     if fused(e):
         merged = _fused(e, q, k, v, mask, heads, scale)
     else:
         merged = _pattern(e, q, k, v, mask.term, heads, dim, scale)
-    w_o = e.weight(names.out_proj_weight)
-    b_o = e.weight(names.out_proj_bias) if bias else None
-    return linear(e, merged, 3, w_o, b_o, out)
+    merged = e.op("Reshape", merged, e.ints([-1, dim], "rows_shape"), tag="merged_rows")
+    b_o = [e.weight(names.out_proj_bias)] if bias else []
+    return e.op("Gemm", merged, e.weight(names.out_proj_weight), *b_o, transB=1)
+
+
+def back(e: Emit, rows: str, shape: str) -> str:
+    """The node's result [B, T, D] from its rows [B·T, D], `shape` its [B, T, -1]."""
+    y = e.op("Reshape", rows, shape, out=True)
+    e.declare(y, e.type)  # a shape read at run time: inference cannot see the dims
+    return y
 
 
 def _fused(e: Emit, q: str, k: str, v: str, mask: Scores, heads: int, scale: float) -> str:
@@ -235,17 +292,19 @@ def _pattern(
 
 def _self_attention(e: Emit) -> str:
     term = scores_term(e, e.x, _tensor(e, "mask"), _tensor(e, "attn_bias"), e.attr("causal"))
-    return attention(e, e.x, e.x, "", term, e.attr("bias"), out=True)
+    x = as_rows(e, e.x)
+    return back(e, attention(e, x, None, "", term, e.attr("bias")), x.shape)
 
 
 def _cross_attention(e: Emit) -> str:
     term = scores_term(e, e.x, _tensor(e, "mask"), _tensor(e, "attn_bias"), False)
     memory = _tensor(e, "memory")
     assert memory is not None
-    return attention(e, e.x, memory, "", term, e.attr("bias"), out=True)
+    x = as_rows(e, e.x)
+    return back(e, attention(e, x, as_rows(e, memory), "", term, e.attr("bias")), x.shape)
 
 
-# -- transformer layers ---------------------------------------------------------------
+# -- transformer layers: on the rows [B·T, D] of the stream, back to [B, T, D] at the end
 
 
 def _activation(e: Emit, h: str) -> str:
@@ -257,41 +316,44 @@ def _activation(e: Emit, h: str) -> str:
 
 
 def _feed_forward(e: Emit, prefix: str) -> Sublayer:
-    """linear2(act(linear1(h)))."""
+    """linear2(act(linear1(h))), two Gemms on the rows."""
 
     def f(h: str) -> str:
         w1, b1 = e.weight(f"{prefix}linear1.weight"), e.weight(f"{prefix}linear1.bias")
         w2, b2 = e.weight(f"{prefix}linear2.weight"), e.weight(f"{prefix}linear2.bias")
-        hidden = _activation(e, linear(e, h, 3, w1, b1, False))
-        return linear(e, hidden, 3, w2, b2, False)
+        hidden = _activation(e, linear(e, h, 2, w1, b1, False))
+        return linear(e, hidden, 2, w2, b2, False)
 
     return f
 
 
-def _residual(e: Emit, x: str, f: Sublayer, norm: str, out: bool) -> str:
-    """x + f(LN(x)) pre-LN, LN(x + f(x)) post-LN, with the layer norm `norm`."""
+def _residual(e: Emit, x: str, f: Sublayer, norm: str) -> str:
+    """x + f(LN(x)) pre-LN, LN(x + f(x)) post-LN, with the layer norm `norm`, on rows.
+    (onnxruntime fuses a residual Add into SkipLayerNormalization only on three axes, and
+    in a pre-LN stack only the last one: the stream's rows measured as fast or faster.)"""
     w, b, eps = e.weight(f"{norm}.weight"), e.weight(f"{norm}.bias"), e.attr("eps")
     if e.attr("norm_first"):
-        return e.op("Add", x, f(layernorm(e, x, w, b, eps, False)), out=out)
-    return layernorm(e, e.op("Add", x, f(x), tag="residual"), w, b, eps, out)
+        return e.op("Add", x, f(layernorm(e, x, w, b, eps, False)), tag="residual")
+    return layernorm(e, e.op("Add", x, f(x), tag="residual"), w, b, eps, False)
 
 
-def _layers(e: Emit, sublayers: Callable[[str, Scores], list[tuple[Sublayer, str]]]) -> str:
-    """The stack: for each layer i, its sublayers (function, norm name) in order; `mask`
-    is the self-attention's additive term, built once."""
+def _layers(e: Emit, sublayers: Layer) -> str:
+    """The stack, on the rows of the stream: for each layer i, its sublayers (function,
+    norm name) in order; `mask` is the self-attention's additive term and `shape` the
+    stream's [B, T, -1], each built once."""
     mask = scores_term(e, e.x, _tensor(e, "mask"), _tensor(e, "attn_bias"), e.attr("causal"))
-    x, n = e.x, e.attr("layers")
-    for i in range(n):
-        steps = sublayers(f"layers.{i}.", mask)
-        for j, (f, norm) in enumerate(steps):
-            x = _residual(e, x, f, norm, out=i == n - 1 and j == len(steps) - 1)
-    return x
+    stream = as_rows(e, e.x)
+    x = stream.rows
+    for i in range(e.attr("layers")):
+        for f, norm in sublayers(f"layers.{i}.", mask, stream.shape):
+            x = _residual(e, x, f, norm)
+    return back(e, x, stream.shape)
 
 
 def _encoder(e: Emit) -> str:
-    def sublayers(p: str, mask: Scores) -> list[tuple[Sublayer, str]]:
+    def sublayers(p: str, mask: Scores, shape: str) -> list[tuple[Sublayer, str]]:
         def attend(h: str) -> str:
-            return attention(e, h, h, f"{p}self_attn.", mask, True)
+            return attention(e, Rows(h, shape), None, f"{p}self_attn.", mask, True)
 
         return [(attend, f"{p}norm1"), (_feed_forward(e, p), f"{p}norm2")]
 
@@ -303,13 +365,15 @@ def _decoder(e: Emit) -> str:
     assert memory is not None
     memory_mask = _tensor(e, "memory_mask")
     cross_term = scores_term(e, e.x, memory_mask, None, False)
+    memory_rows = as_rows(e, memory)
 
-    def sublayers(p: str, mask: Scores) -> list[tuple[Sublayer, str]]:
+    def sublayers(p: str, mask: Scores, shape: str) -> list[tuple[Sublayer, str]]:
         def attend(h: str) -> str:
-            return attention(e, h, h, f"{p}self_attn.", mask, True)
+            return attention(e, Rows(h, shape), None, f"{p}self_attn.", mask, True)
 
         def cross(h: str) -> str:
-            return attention(e, h, memory, f"{p}multihead_attn.", cross_term, True)
+            q = Rows(h, shape)
+            return attention(e, q, memory_rows, f"{p}multihead_attn.", cross_term, True)
 
         steps = [(attend, f"{p}norm1"), (cross, f"{p}norm2")]
         return steps + [(_feed_forward(e, p), f"{p}norm3")]

@@ -5,22 +5,23 @@ attend over all of them under the causal mask offset by the past length.
 
 The attention is the plain MatMul/Softmax pattern (onnx.py's `_pattern`, written out
 here on [B, heads, T, d_head] heads so that the cache keeps onnxruntime-genai's layout);
-the projections, the feed-forward sublayer, the residual layer norms and the decoder's
-cross-attention over the memory are onnx.py's.
+the stream runs as its rows [B·T, D] as in onnx.py, whose packed Q/K/V projection,
+feed-forward sublayer, residual layer norms and cross-attention over the memory these
+rules reuse.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 from onnx import helper
 
-from ..linear.onnx import linear
 from . import attention_param_names
 from .masks import input_roles
-from .onnx import _feed_forward, _residual, attention, scores_term
+from .onnx import Rows, _feed_forward, _residual, _split, as_rows, attention, back, scores_term
 
 if TYPE_CHECKING:
     from ...lower.onnx import Emit
@@ -62,28 +63,19 @@ def _heads(e: Emit, t: str, heads: int, d_head: int) -> str:
     return e.op("Transpose", split, perm=[0, 2, 1, 3])
 
 
-def cached_attention(
-    e: Emit, x: str, prefix: str, mask: str, cache: KVCache, bias: bool, out: bool = False
-) -> str:
-    """Self-attention of the new tokens x [B, T, D] over the past and new keys, one
-    cached layer: `present = Concat(past, new)` for the keys and values."""
+def cached_attention(e: Emit, x: Rows, prefix: str, mask: str, cache: KVCache, bias: bool) -> str:
+    """Self-attention of the new tokens (their rows [B·T, D]) over the past and new keys,
+    one cached layer: `present = Concat(past, new)` for the keys and values. Q, K and V
+    are one Gemm and a Split, as onnx.py's `attention`; the result is rows [B·T, D]."""
     dim, heads = e.types[0].shape[-1], e.attr("heads")
     assert isinstance(dim, int), "shape inference guarantees a concrete model width"
     d_head = dim // heads
     names = attention_param_names(prefix)
     w = e.weight(names.in_proj_weight)
-    b = e.weight(names.in_proj_bias) if bias else None
-
-    def rows(t: str, i: int, tag: str) -> str:
-        starts, ends = e.ints([i * dim], "start"), e.ints([(i + 1) * dim], "end")
-        return e.op("Slice", t, starts, ends, e.ints([0], "axes"), tag=tag)
-
-    def project(i: int, n: str) -> str:
-        b_i = rows(b, i, f"b_{n}") if b is not None else None
-        return _heads(e, linear(e, x, 3, rows(w, i, f"w_{n}"), b_i, False), heads, d_head)
-
+    b = [e.weight(names.in_proj_bias)] if bias else []
+    qkv = e.op("Reshape", e.op("Gemm", x.rows, w, *b, transB=1), x.shape, tag="qkv")
+    q, k_new, v_new = (_heads(e, t, heads, d_head) for t in _split(e, qkv, 3, dim))
     past_k, past_v, present_k, present_v = cache.add_layer(e, heads, d_head)
-    q, k_new, v_new = project(0, "q"), project(1, "k"), project(2, "v")
     for past, new, present in ((past_k, k_new, present_k), (past_v, v_new, present_v)):
         e.builder.node("Concat", [past, new], present, e.builder.fresh(f"{present}.__concat"),
                        axis=2)  # fmt: skip
@@ -94,58 +86,56 @@ def cached_attention(
         scores = e.op("Mul", scores, e.const(scale, "scale"))
     probs = e.op("Softmax", e.op("Add", scores, mask, tag="masked"), axis=-1)
     y = e.op("Transpose", e.op("MatMul", probs, present_v), perm=[0, 2, 1, 3])
-    merged = e.op("Reshape", y, e.ints([0, 0, dim]), tag="merge_heads")
-    w_o = e.weight(names.out_proj_weight)
-    b_o = e.weight(names.out_proj_bias) if bias else None
-    return linear(e, merged, 3, w_o, b_o, out)
+    merged = e.op("Reshape", y, e.ints([-1, dim], "rows_shape"), tag="merged_rows")
+    b_o = [e.weight(names.out_proj_bias)] if bias else []
+    return e.op("Gemm", merged, e.weight(names.out_proj_weight), *b_o, transB=1)
 
 
 def _self_attention(e: Emit, cache: KVCache) -> str:
     _check(e)
     mask = causal_mask(e, e.x, cache)
-    return cached_attention(e, e.x, "", mask, cache, e.attr("bias"), out=True)
+    x = as_rows(e, e.x)
+    return back(e, cached_attention(e, x, "", mask, cache, e.attr("bias")), x.shape)
+
+
+def _stack(e: Emit, cache: KVCache, cross: Callable[[str, str, str], str] | None) -> str:
+    """onnx.py's `_layers` with each layer's self-attention cached, on the stream's rows;
+    `cross(h, prefix, shape)`, the decoder's, reads the memory as onnx.py does."""
+    _check(e)
+    mask = causal_mask(e, e.x, cache)
+    stream = as_rows(e, e.x)
+    x = stream.rows
+    for i in range(e.attr("layers")):
+        p = f"layers.{i}."
+
+        def attend(h: str, p: str = p) -> str:
+            return cached_attention(e, Rows(h, stream.shape), f"{p}self_attn.", mask, cache, True)
+
+        steps = [(attend, f"{p}norm1")]
+        if cross is not None:
+            steps.append((lambda h, p=p: cross(h, p, stream.shape), f"{p}norm2"))
+        steps.append((_feed_forward(e, p), f"{p}norm{len(steps) + 1}"))
+        for f, norm in steps:
+            x = _residual(e, x, f, norm)
+    return back(e, x, stream.shape)
 
 
 def _encoder(e: Emit, cache: KVCache) -> str:
-    """onnx.py's `_encoder` with each layer's self-attention cached."""
-    _check(e)
-    mask = causal_mask(e, e.x, cache)
-    x, n = e.x, e.attr("layers")
-    for i in range(n):
-        p = f"layers.{i}."
-
-        def attend(h: str, p: str = p) -> str:
-            return cached_attention(e, h, f"{p}self_attn.", mask, cache, True)
-
-        steps = [(attend, f"{p}norm1"), (_feed_forward(e, p), f"{p}norm2")]
-        for j, (f, norm) in enumerate(steps):
-            x = _residual(e, x, f, norm, out=i == n - 1 and j == len(steps) - 1)
-    return x
+    return _stack(e, cache, None)
 
 
 def _decoder(e: Emit, cache: KVCache) -> str:
-    """onnx.py's `_decoder` with each layer's self-attention cached; the cross-attention
-    reads the memory (the encoder's output, recomputed at every step) as it does there."""
-    _check(e)
+    """The decoder's cross-attention reads the memory (the encoder's output, recomputed
+    at every step) as onnx.py's `_decoder` does."""
     roles = input_roles(e.node)
-    memory = e.inputs[roles["memory"]]
+    memory = as_rows(e, e.inputs[roles["memory"]])
     memory_mask = e.inputs[roles["memory_mask"]] if "memory_mask" in roles else None
     cross_term = scores_term(e, e.x, memory_mask, None, False)
-    mask = causal_mask(e, e.x, cache)
-    x, n = e.x, e.attr("layers")
-    for i in range(n):
-        p = f"layers.{i}."
 
-        def attend(h: str, p: str = p) -> str:
-            return cached_attention(e, h, f"{p}self_attn.", mask, cache, True)
+    def cross(h: str, p: str, shape: str) -> str:
+        return attention(e, Rows(h, shape), memory, f"{p}multihead_attn.", cross_term, True)
 
-        def cross(h: str, p: str = p) -> str:
-            return attention(e, h, memory, f"{p}multihead_attn.", cross_term, True)
-
-        steps = [(attend, f"{p}norm1"), (cross, f"{p}norm2"), (_feed_forward(e, p), f"{p}norm3")]
-        for j, (f, norm) in enumerate(steps):
-            x = _residual(e, x, f, norm, out=i == n - 1 and j == len(steps) - 1)
-    return x
+    return _stack(e, cache, cross)
 
 
 CACHE_RULES = {
