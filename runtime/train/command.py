@@ -42,6 +42,10 @@ def train_command(args: argparse.Namespace) -> int:
         for lint in run_lints(checked).lints:
             print(lint.render(), file=sys.stderr)
 
+    if checked.networks:  # several networks, trained by training.gan
+        from .gan import train_gan
+
+        return train_gan(args, checked, spec, overrides)
     from .loop import Interrupted, Trainer
     from .runs import ir_hash, start_run
 
