@@ -40,10 +40,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from ..compiler.pipeline import check_file
     from ..compiler.summary import summary_json, summary_table
 
-    nets = _each(check_file(args.spec, args.overrides))
+    checked = check_file(args.spec, args.overrides)
+    nets = _each(checked)
     if args.json:
-        shown = [summary_json(c.graph) for c in nets]
-        print(json.dumps(shown[0] if len(shown) == 1 else shown, indent=2))
+        shown = {name: summary_json(c.graph) for name, c in checked.networks}
+        out = {"name": checked.spec.document.data["name"], "networks": shown,
+               "total_params": sum(s["total_params"] for s in shown.values())}  # fmt: skip
+        print(json.dumps(out if shown else summary_json(checked.graph), indent=2))
     else:
         for i, c in enumerate(nets):
             _warnings(c)

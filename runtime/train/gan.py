@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -341,6 +342,9 @@ def train_gan(args: Any, checked: Checked, spec: Path, overrides: list[str]) -> 
             "--nproc are for single-network specs",
             hint="run dlc train SPEC again (the same seed gives the same run)",
         )
+    for _, c in checked.networks:
+        for w in c.warnings:
+            print(w.render(), file=sys.stderr)
     name = checked.spec.document.data["name"]
     run_dir = claim_run_dir(args.out) if args.out else new_run_dir("runs", name)
     start_run(checked, spec, run_dir, overrides, args.device, 1)
