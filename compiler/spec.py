@@ -238,7 +238,7 @@ def _training(doc: Document, t: dict[str, Any], network: str | None = None) -> T
     def text(key: str) -> Text | None:
         if isinstance(t.get(key), dict):  # one per network (compiler/networks.py checks)
             given = t[key].get(network or "")
-            return Text(given, p + (key, network), doc) if given is not None else None
+            return Text(given, p + (key, network or ""), doc) if given is not None else None
         return Text(t[key], p + (key,), doc) if key in t else None
 
     options = tuple((k, v) for k, v in t.items() if k not in _TRAINING_EXPRS)

@@ -112,9 +112,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from ..compiler.pipeline import check_file
-    from .compile import compile_spec, parse_sizes
-
-    from .compile import network_targets
+    from .compile import compile_spec, network_targets, parse_sizes
 
     checked = check_file(args.spec, args.overrides)
     emit = [e.strip() for e in args.emit.split(",") if e.strip()]

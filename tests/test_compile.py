@@ -26,7 +26,6 @@ from dlc.runtime import compile as compile_module
 from dlc.runtime.cli import main
 from dlc.runtime.compile import MIN_SCALE, choose_sizes, sample_inputs
 
-
 # a spec with networks: writes one file per network (tests/test_gan.py compiles those)
 SINGLE = [p for p in SPECS if "\nnetworks:" not in p.read_text()]
 

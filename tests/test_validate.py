@@ -275,9 +275,11 @@ CASES: list[tuple[str, str, str, str]] = [
      "blocks.res(c)[1] must be a string, not an integer (5)", "5:18"),
     ("network_no_model", HEAD + "networks:\n  g:\n    inputs: {z: [B, 2]}\n",
      "missing required key 'model' in networks.g", "5:5"),
-    ("network_unknown_key", HEAD + "networks:\n  g: {inputs: {z: [B, 2]}, model: [relu], modle: 1}\n",
+    ("network_unknown_key",
+     HEAD + "networks:\n  g: {inputs: {z: [B, 2]}, model: [relu], modle: 1}\n",
      "unknown key 'modle' in networks.g (did you mean 'model'?)", "4:43"),
-    ("gan_loss", BASE + "training:\n  gan: {generator: g, discriminator: d, noise: z, loss: wgan}\n",
+    ("gan_loss",
+     BASE + "training:\n  gan: {generator: g, discriminator: d, noise: z, loss: wgan}\n",
      "training.gan.loss must be one of non_saturating, minimax, hinge, wgan_gp, not 'wgan' "
      "(did you mean 'wgan_gp'?)", "5:57"),
     ("gan_missing_noise", BASE + "training:\n  gan: {generator: g, discriminator: d}\n",

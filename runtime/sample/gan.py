@@ -49,9 +49,7 @@ def sample_gan(session: Any, n: int, seed: int, labels: np.ndarray | None = None
     if not all(isinstance(d, int) for d in shape):
         raise UsageError(f"the noise input '{noise.name}' has no fixed size: {noise.shape}")
     rng = np.random.default_rng(seed)
-    feed: dict[str, np.ndarray] = {
-        noise.name: rng.standard_normal((n, *shape)).astype(np.float32)
-    }
+    feed: dict[str, np.ndarray] = {noise.name: rng.standard_normal((n, *shape)).astype(np.float32)}
     condition = info.get("condition")
     if condition is None:
         if labels is not None:

@@ -94,7 +94,7 @@ class GanTrainer:
                 "beyond the batch must be fixed to draw z",
                 plan.loc,
             )
-        self.noise_shape = tuple(int(d) for d in dims)  # type: ignore[call-overload]
+        self.noise_shape = tuple(d for d in dims if isinstance(d, int))
         self.classes: int | None = None
         self.steps = 0
 

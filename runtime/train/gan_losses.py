@@ -73,5 +73,5 @@ def ema_update(average: nn.Module, model: nn.Module, decay: float) -> None:
     running statistics) are copied, as the running statistics are already averages."""
     for a, p in zip(average.parameters(), model.parameters(), strict=True):
         a.lerp_(p, 1.0 - decay)
-    for a, b in zip(average.buffers(), model.buffers(), strict=True):
-        a.copy_(b)
+    for buf, src in zip(average.buffers(), model.buffers(), strict=True):
+        buf.copy_(src)
