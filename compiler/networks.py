@@ -29,6 +29,7 @@ from .ir import Graph, TensorType
 from .loader import Document
 from .overrides import apply_overrides
 from .spec import read_spec
+from .training import DataOptions
 
 if TYPE_CHECKING:
     from .pipeline import Checked
@@ -98,8 +99,17 @@ def check_networks(doc: Document, overrides: Sequence[str]) -> Checked:
     _check_per_network(doc, t, nets, errors)
     gan = _check_gan(doc, t["gan"], nets, errors) if "gan" in t else None
     errors.raise_if_any()
+    if gan is not None:  # the generator takes noise, not the data: no data lints, no dlc.data
+        nets[gan.generator] = _without_data(nets[gan.generator])
     first = next(iter(nets.values()))
     return replace(first, networks=tuple(nets.items()), gan=gan)
+
+
+def _without_data(checked: Checked) -> Checked:
+    plan = checked.training
+    if plan is None:
+        return checked
+    return replace(checked, training=replace(plan, options=replace(plan.options, data=DataOptions())))
 
 
 def _check_per_network(doc: Document, t: dict[str, Any], nets: dict[str, Any],

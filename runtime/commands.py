@@ -64,9 +64,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     checked = check_file(args.spec, args.overrides)
     if not args.json:
         _warnings(checked)  # the checker's own (stderr), before the lessons (stdout)
-    report = lint(checked)
-    lints: list[Any] = list(report.lints)
-    silenced_count = report.silenced
+    reports = [lint(c) for c in _each(checked)]  # each network of a spec with networks:
+    lints: list[Any] = [x for r in reports for x in r.lints]
+    silenced_count = sum(r.silenced for r in reports)
     probed = None
     if args.probe:
         from ..compiler.lint import silencer

@@ -61,7 +61,7 @@ def digits(spec: str, root: Path) -> dict[str, Any]:
     run, seconds = train(spec, root / spec)
     samples = sample_gan(session(run / "generator.onnx"), N, seed=0)
     clf = session(classifier / "model.onnx")
-    data = load_source("builtin:digits").arrays["x"].astype(np.float32)
+    data = load_source("builtin:digits", base_dir=ROOT).arrays["x"].astype(np.float32)
     rng = np.random.default_rng(0)
     real = data[rng.permutation(len(data))[:N]]
     noise = rng.normal(data.mean(0), data.std(0), (N, data.shape[1])).astype(np.float32)
@@ -76,9 +76,9 @@ def digits(spec: str, root: Path) -> dict[str, Any]:
 def moons(root: Path) -> dict[str, Any]:
     run, seconds = train("moons_gan", root / "moons_gan")
     samples = sample_gan(session(run / "generator.onnx"), N, seed=0)
-    held = load_source(f"builtin:moons(n={N}, noise=0.05, seed=1)").arrays["x"]
-    other = load_source(f"builtin:moons(n={N}, noise=0.05, seed=2)").arrays["x"]
-    train_x = load_source("builtin:moons(n=2000, noise=0.05)").arrays["x"]
+    held = load_source(f"builtin:moons(n={N}, noise=0.05, seed=1)", base_dir=ROOT).arrays["x"]
+    other = load_source(f"builtin:moons(n={N}, noise=0.05, seed=2)", base_dir=ROOT).arrays["x"]
+    train_x = load_source("builtin:moons(n=2000, noise=0.05)", base_dir=ROOT).arrays["x"]
     rng = np.random.default_rng(0)
     noise = rng.normal(train_x.mean(0), train_x.std(0), (N, 2))
 
