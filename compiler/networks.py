@@ -109,7 +109,9 @@ def _without_data(checked: Checked) -> Checked:
     plan = checked.training
     if plan is None:
         return checked
-    return replace(checked, training=replace(plan, options=replace(plan.options, data=DataOptions())))
+    return replace(
+        checked, training=replace(plan, options=replace(plan.options, data=DataOptions()))
+    )
 
 
 def _check_per_network(doc: Document, t: dict[str, Any], nets: dict[str, Any],
