@@ -96,6 +96,12 @@ def check_networks(doc: Document, overrides: Sequence[str]) -> Checked:
     errors.raise_if_any()
     nets = {n: check_spec(apply_overrides(read_spec(doc, n), overrides)) for n in data["networks"]}
     t = data.get("training") or {}
+    if "gan" in t and "loss" in t:
+        errors.add(
+            "training.gan is the objective of a spec with networks: it takes no loss",
+            doc.key_loc(("training", "loss")),
+            "remove `loss:`; choose the adversarial loss with training.gan.loss",
+        )
     _check_per_network(doc, t, nets, errors)
     gan = _check_gan(doc, t["gan"], nets, errors) if "gan" in t else None
     errors.raise_if_any()

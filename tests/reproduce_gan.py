@@ -65,9 +65,13 @@ def digits(spec: str, root: Path) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     real = data[rng.permutation(len(data))[:N]]
     noise = rng.normal(data.mean(0), data.std(0), (N, data.shape[1])).astype(np.float32)
+    agreement = {}
+    if spec == "cgan_digits":  # sample_gan's labels are 0, 1, ..., 9 in turn
+        probs = clf.run(None, {clf.get_inputs()[0].name: samples.reshape(N, -1)})[0]
+        agreement = {"label_agreement": float((probs.argmax(1) == np.arange(N) % 10).mean())}
     return {
         "train_seconds": round(seconds, 1),
-        "samples": judge(samples, clf),
+        "samples": judge(samples, clf) | agreement,
         "real_digits": judge(real, clf),
         "gaussian_noise": judge(np.clip(noise, 0, 16), clf),
     }

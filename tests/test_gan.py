@@ -118,6 +118,8 @@ ERRORS = [
      "a spec with networks: has no top-level model: each network has its own", "4:1"),
     ("layer_in_a_network", BASE.replace("[dense(1)]", "[dense(1) -> rleu]"),
      ElaborationError, "unknown op or block 'rleu' (did you mean 'relu'?)", "10:25"),
+    ("loss_beside_gan", BASE.replace("  data:", "  loss: mse\n  data:"), ElaborationError,
+     "training.gan is the objective of a spec with networks: it takes no loss", "14:3"),
     ("gan_with_one_model",
      SINGLE + "  gan: {generator: a, discriminator: b, noise: z}\n", ElaborationError,
      "training.gan trains two networks against each other, but the spec has one model", "6:3"),
