@@ -383,6 +383,11 @@ training:
         want = g(z=torch.from_numpy(z), y=torch.from_numpy(labels))
     want = want if torch.is_tensor(want) else want["x"]
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
+    # the exported weights are the average's (ema is set), not the last step's
+    assert t.g_ema is not None and not _same(_params(t.g_ema), _params(t.g))
+    with torch.no_grad():
+        last = t.g.eval()(z=torch.from_numpy(z), y=torch.from_numpy(labels))
+    assert not np.allclose(got, (last if torch.is_tensor(last) else last["x"]).numpy())
     assert np.array_equal(sample_gan(session, 5, seed=7, labels=labels), got)
     assert not np.array_equal(sample_gan(session, 5, seed=8, labels=labels), got)
     assert sample_gan(session, 4, seed=0).shape == (4, 2)  # labels 0, 1, 0, 1 by default
