@@ -2,7 +2,8 @@
 
 `write_samples` picks the form from the array: [N, 2] points are scattered; images
 ([N, H, W], [N, 1|3, H, W], or [N, D] with D a square such as the digits' 64) are tiled in
-a grid, each image scaled by the grid's own range so samples of any units show. A `.npy`
+a grid on one grey scale, the grid's own 1st to 99th percentile, so samples of any units
+show. A `.npy`
 path gets the array itself. Every file is written atomically (runtime/files.py).
 """
 
@@ -60,8 +61,9 @@ def write_grid(images: np.ndarray, path: str | Path, *, title: str = "") -> Path
     if tiles is None or len(tiles) == 0:
         raise UsageError(f"cannot draw samples of shape {list(np.shape(images))} as images")
     tiles = np.asarray(tiles, dtype=np.float64)
-    lo, hi = float(np.min(tiles)), float(np.max(tiles))
-    tiles = (tiles - lo) / (hi - lo) if hi > lo else np.zeros_like(tiles)
+    # one scale for the grid, robust to a few wild pixels: the 1st to the 99th percentile
+    lo, hi = (float(v) for v in np.percentile(tiles, [1, 99]))
+    tiles = np.clip((tiles - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(tiles)
     n = len(tiles)
     cols = min(16, math.ceil(math.sqrt(n)))
     rows = math.ceil(n / cols)
