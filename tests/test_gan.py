@@ -419,3 +419,23 @@ def test_dlc_compile_verifies_each_network(tmp_path: Path, spec: str,
 def test_train_refuses_nproc_for_a_gan(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", str(ROOT / "specs/moons_gan.yaml"), "--nproc", "2"]) == 1
     assert "a spec with networks: trains in one process" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_trained_gans_sample_well(tmp_path: Path) -> None:
+    """The REPRODUCTION.md figures (tests/reproduce_gan.py), with margins: the moons GAN's
+    samples lie on the moons, far nearer than matched Gaussian noise; the DCGAN's digits
+    cover all ten classes, read with more confidence than noise; the cGAN draws the digit
+    it is asked for."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import reproduce_gan
+
+    figures = reproduce_gan.run_all(["moons_gan", "dcgan_digits", "cgan_digits"], tmp_path)
+    moons = figures["moons_gan"]
+    assert moons["samples"]["nearest_neighbour"] < 0.06
+    assert moons["samples"]["mmd_rbf"] < moons["gaussian_noise"]["mmd_rbf"] / 5
+    for spec in ("dcgan_digits", "cgan_digits"):
+        got = figures[spec]
+        assert got["samples"]["classes"] == 10
+        assert got["samples"]["confidence"] > got["gaussian_noise"]["confidence"] + 0.1
+    assert figures["cgan_digits"]["samples"]["label_agreement"] > 0.9
