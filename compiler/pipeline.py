@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .elaborate import elaborate
 from .errors import Diagnostic, Source
@@ -25,6 +26,9 @@ from .training import TrainingPlan, check_loss_outputs
 from .validate import validate
 from .verify import verify
 
+if TYPE_CHECKING:
+    from .networks import GanPlan
+
 
 @dataclass(frozen=True)
 class Checked:
@@ -34,6 +38,10 @@ class Checked:
     default_init: InitSpec | None = None
     export_outputs: tuple[tuple[str, str], ...] = ()  # more outputs for the ONNX model
     training: TrainingPlan | None = None  # the checked `training:` section
+    # A spec with `networks:` (compiler/networks.py): each network checked on its own, by
+    # name; spec, graph, ... above are then the first network's. `gan`: training.gan.
+    networks: tuple[tuple[str, Checked], ...] = ()
+    gan: GanPlan | None = None
 
     @property
     def source(self) -> Source:
@@ -55,7 +63,16 @@ def check_document(doc: Document, overrides: Sequence[str] = ()) -> Checked:
 
 def _check(doc: Document, overrides: Sequence[str]) -> Checked:
     validate(doc)
-    spec = apply_overrides(read_spec(doc), overrides)
+    from .networks import check_networks, check_single
+
+    if "networks" in doc.data:
+        return check_networks(doc, overrides)
+    check_single(doc)
+    return check_spec(apply_overrides(read_spec(doc), overrides))
+
+
+def check_spec(spec: Spec) -> Checked:
+    """A read spec (overrides applied) elaborated, typed and verified."""
     elaborated = elaborate(spec)
     graph, init = elaborated.graph, elaborated.default_init
     typed, warnings = infer_shapes(graph, init)

@@ -152,13 +152,17 @@ class Spec:
     lint: LintSpec = LintSpec()
 
 
-def read_spec(doc: Document) -> Spec:
+def read_spec(doc: Document, network: str | None = None) -> Spec:
+    """The spec; with `network`, the spec of that entry of `networks:` (its inputs, model
+    and outputs; the spec's params, blocks, training and export), named NAME_NETWORK."""
     data = doc.data
+    base: Path = ("networks", network) if network else ()
+    net = data["networks"][network] if network else data
     return Spec(
-        name=data["name"],
+        name=f"{data['name']}_{network}" if network else data["name"],
         doc=data.get("doc", ""),
         params=tuple(_param(doc, k, v) for k, v in data.get("params", {}).items()),
-        inputs=tuple(_input(doc, k, v) for k, v in data.get("inputs", {}).items()),
+        inputs=tuple(_input(doc, k, v, base) for k, v in net.get("inputs", {}).items()),
         blocks=tuple(
             BlockDef(
                 Text(k, ("blocks", k), doc),
@@ -167,11 +171,11 @@ def read_spec(doc: Document) -> Spec:
             )
             for k, v in data.get("blocks", {}).items()
         ),
-        model=_body(doc, ("model",), data["model"]),
+        model=_body(doc, base + ("model",), net["model"]),
         outputs=tuple(
-            (k, Text(v, ("outputs", k), doc)) for k, v in data.get("outputs", {}).items()
+            (k, Text(v, base + ("outputs", k), doc)) for k, v in net.get("outputs", {}).items()
         ),
-        training=_training(doc, data["training"]) if "training" in data else None,
+        training=_training(doc, data["training"], network) if "training" in data else None,
         export=_export(doc, data["export"]) if "export" in data else None,
         document=doc,
         lint=_lint(doc, data.get("lint") or {}),
@@ -189,8 +193,8 @@ def _param(doc: Document, name: str, value: Any) -> ParamDef:
     return ParamDef(name, value, doc.key_loc(path), text)
 
 
-def _input(doc: Document, name: str, value: Any) -> InputDef:
-    path: Path = ("inputs", name)
+def _input(doc: Document, name: str, value: Any, base: Path = ()) -> InputDef:
+    path: Path = base + ("inputs", name)
     dtype = "float32"
     if isinstance(value, dict):
         dtype = value.get("dtype", dtype)
@@ -198,7 +202,7 @@ def _input(doc: Document, name: str, value: Any) -> InputDef:
     dims = tuple(
         d if isinstance(d, int) else Text(str(d), path + (i,), doc) for i, d in enumerate(value)
     )
-    return InputDef(name, dims, dtype, doc.key_loc(("inputs", name)))
+    return InputDef(name, dims, dtype, doc.key_loc(base + ("inputs", name)))
 
 
 def _body(doc: Document, path: Path, value: Any) -> Body:
@@ -215,7 +219,7 @@ def _body(doc: Document, path: Path, value: Any) -> Body:
 _TRAINING_EXPRS = ("loss", "optimizer", "schedule", "init")
 
 
-def _training(doc: Document, t: dict[str, Any]) -> TrainingSpec:
+def _training(doc: Document, t: dict[str, Any], network: str | None = None) -> TrainingSpec:
     p: Path = ("training",)
     loss: tuple[LossTerm, ...] = ()
     if isinstance(t.get("loss"), str):
@@ -232,6 +236,9 @@ def _training(doc: Document, t: dict[str, Any]) -> TrainingSpec:
         )
 
     def text(key: str) -> Text | None:
+        if isinstance(t.get(key), dict):  # one per network (compiler/networks.py checks)
+            given = t[key].get(network or "")
+            return Text(given, p + (key, network or ""), doc) if given is not None else None
         return Text(t[key], p + (key,), doc) if key in t else None
 
     options = tuple((k, v) for k, v in t.items() if k not in _TRAINING_EXPRS)

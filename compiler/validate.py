@@ -93,6 +93,8 @@ def _missing_keys(error: ValidationError, path: Path, doc: Document) -> list[Dia
     loc = Loc(doc.source, 1, 1) if not path else doc.loc(path)
     place = "" if not path else f" in {_where(doc, path)}"
     properties = error.schema.get("properties", {})
+    if not path:  # the top level's `then: {required: [model]}` (no networks:) has none
+        properties = {**load_schema()["properties"], **properties}
     out = []
     for key in error.validator_value:
         if key in error.instance:

@@ -17,16 +17,22 @@ def _warnings(checked) -> None:  # noqa: ANN001
         print(w.render(), file=sys.stderr)
 
 
+def _each(checked):  # noqa: ANN001, ANN202
+    """The checked networks of a spec: its own, or each of `networks:`."""
+    return [c for _, c in checked.networks] or [checked]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from ..compiler.pipeline import check_file
 
     checked = check_file(args.spec, args.overrides)
-    _warnings(checked)
-    if args.ir:
-        print(checked.graph)
-    elif not args.quiet:
-        g = checked.graph
-        print(f"{args.spec}: ok: {g.name}, {len(g.nodes)} nodes, {g.num_params:,} parameters")
+    for c in _each(checked):
+        _warnings(c)
+        if args.ir:
+            print(c.graph)
+        elif not args.quiet:
+            g = c.graph
+            print(f"{args.spec}: ok: {g.name}, {len(g.nodes)} nodes, {g.num_params:,} parameters")
     return 0
 
 
@@ -35,11 +41,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from ..compiler.summary import summary_json, summary_table
 
     checked = check_file(args.spec, args.overrides)
+    nets = _each(checked)
     if args.json:
-        print(json.dumps(summary_json(checked.graph), indent=2))
+        shown = {name: summary_json(c.graph) for name, c in checked.networks}
+        out = {"name": checked.spec.document.data["name"], "networks": shown,
+               "total_params": sum(s["total_params"] for s in shown.values())}  # fmt: skip
+        print(json.dumps(out if shown else summary_json(checked.graph), indent=2))
     else:
-        _warnings(checked)
-        print(summary_table(checked.graph))
+        for i, c in enumerate(nets):
+            _warnings(c)
+            print(("\n" if i else "") + summary_table(c.graph))
     return 0
 
 
@@ -53,9 +64,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     checked = check_file(args.spec, args.overrides)
     if not args.json:
         _warnings(checked)  # the checker's own (stderr), before the lessons (stdout)
-    report = lint(checked)
-    lints: list[Any] = list(report.lints)
-    silenced_count = report.silenced
+    reports = [lint(c) for c in _each(checked)]  # each network of a spec with networks:
+    lints: list[Any] = [x for r in reports for x in r.lints]
+    silenced_count = sum(r.silenced for r in reports)
     probed = None
     if args.probe:
         from ..compiler.lint import silencer
@@ -101,31 +112,33 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from ..compiler.pipeline import check_file
-    from .compile import compile_spec, parse_sizes
+    from .compile import compile_spec, network_targets, parse_sizes
 
     checked = check_file(args.spec, args.overrides)
-    _warnings(checked)
     emit = [e.strip() for e in args.emit.split(",") if e.strip()]
-    result = compile_spec(
-        checked,
-        args.spec,
-        out=args.output,
-        weights_path=args.weights,
-        emit=emit,
-        check=args.verify,
-        opset=args.opset,
-        seed=args.seed,
-        sizes=parse_sizes(args.sizes),
-    )
-    for path in result.written:
-        if path.suffix == ".onnx":
-            print(f"wrote {path}: {result.parameters:,} parameters, {_size(result.size)}")
-        else:
-            print(f"wrote {path}")
-    if result.verified is None:
-        return 0
-    print("\n".join(result.verified.report()))
-    return 0 if result.verified.passed else 1
+    passed = True
+    for c, out in network_targets(checked, args.spec, args.output, args.weights):
+        _warnings(c)
+        result = compile_spec(
+            c,
+            args.spec,
+            out=out,
+            weights_path=args.weights,
+            emit=emit,
+            check=args.verify,
+            opset=args.opset,
+            seed=args.seed,
+            sizes=parse_sizes(args.sizes),
+        )
+        for path in result.written:
+            if path.suffix == ".onnx":
+                print(f"wrote {path}: {result.parameters:,} parameters, {_size(result.size)}")
+            else:
+                print(f"wrote {path}")
+        if result.verified is not None:
+            print("\n".join(result.verified.report()))
+            passed = passed and result.verified.passed
+    return 0 if passed else 1
 
 
 def _size(n: int) -> str:

@@ -426,6 +426,29 @@ def calibrate_batchnorms(
     return {k: calibrated.get(k, v) for k, v in weights.items()}
 
 
+def network_targets(
+    checked: Checked, spec_path: str | Path, out: str | Path | None, weights: str | None
+) -> list[tuple[Checked, str | Path | None]]:
+    """Where `dlc compile` writes each network: a single-network spec where -o says; a
+    spec with `networks:` one file per network, NAME.NETWORK.onnx beside the spec or
+    beside -o's path (OUT.NETWORK.onnx), or NETWORK.onnx inside -o when -o is a folder
+    (an existing one, or a path ending in /)."""
+    if not checked.networks:
+        return [(checked, out)]
+    if weights is not None:
+        raise UsageError(
+            "--weights loads one network's weights: a spec with networks: compiles each "
+            "with initial weights",
+            hint="a trained GAN's run folder holds generator.onnx and discriminator.onnx",
+        )
+    base = Path(out) if out else Path(spec_path).with_suffix(".onnx")
+    folder = out is not None and (str(out).endswith(("/", "\\")) or Path(out).is_dir())
+    return [
+        (c, base / f"{name}.onnx" if folder else base.with_suffix(f".{name}{base.suffix}"))
+        for name, c in checked.networks
+    ]
+
+
 def compile_spec(
     checked: Checked,
     spec_path: str | Path,

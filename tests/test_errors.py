@@ -26,6 +26,13 @@ def _bomb() -> str:
     return HEAD + "model: [relu]\nparams:\n" + "\n".join("  " + x for x in lines) + "\n"
 
 
+# two networks trained as a GAN (tests/test_gan.py has every wiring mistake)
+GAN = (
+    "dlc: 1\nname: t\nnetworks:\n  g:\n    inputs: {z: [B, 4]}\n    model: [dense(2)]\n"
+    "  d:\n    inputs: {x: [B, 2]}\n    model: [dense(1)]\ntraining:\n"
+    "  gan: {generator: g, discriminator: d, noise: z}\n  optimizer: {g: adam, d: adam}\n"
+)
+
 # (case, spec text, error class, message fragment, "line:col" of the first diagnostic)
 CATALOG = [
     ("bad_yaml", HEAD + "model: [dense(4)\n", LoadError, "expected ',' or ']'", "5:1"),
@@ -313,6 +320,27 @@ CATALOG = [
         ShapeError,
         "'*' of the int64 tensor 'x' and the float 0.5 would make a float tensor",
         "5:6",
+    ),
+    (
+        "gan_generator_does_not_fit_discriminator",
+        GAN.replace("[dense(2)]", "[dense(3)]"),
+        ElaborationError,
+        "the generator's output 'y' [B, 3] does not fit the discriminator's input 'x' [B, 2]",
+        "8:14",
+    ),
+    (
+        "gan_unknown_network",
+        GAN.replace("discriminator: d,", "discriminator: dd,"),
+        ElaborationError,
+        "training.gan.discriminator names unknown network 'dd' (did you mean 'd'?)",
+        "11:38",
+    ),
+    (
+        "gan_missing_optimizer",
+        GAN.replace("{g: adam, d: adam}", "{g: adam}"),
+        ElaborationError,
+        "training.optimizer gives no optimizer for network 'd'",
+        "12:14",
     ),
 ]
 

@@ -134,9 +134,13 @@ def _same(a: Any, b: Any) -> bool:
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_parse_many_equals_one_by_one(path) -> None:  # noqa: ANN001
     doc = load_file(path)
-    model = doc.data["model"]
-    paths = [("model", k) for k in (range(len(model)) if isinstance(model, list) else model)]
-    texts = [doc.data["model"][p[1]] for p in paths]
+    nets = doc.data.get("networks") or {"": doc.data}  # a spec with networks: has several
+    paths, texts = [], []
+    for name, net in nets.items():
+        model = net["model"]
+        for k in range(len(model)) if isinstance(model, list) else model:
+            paths.append((("networks", name) if name else ()) + ("model", k))
+            texts.append(model[k])
     locates = [doc.text_locator(p) for p in paths]
     many = parse_many(texts, locates)
     assert many is not None

@@ -36,6 +36,10 @@ def train_command(args: argparse.Namespace) -> int:
     else:
         spec = Path(args.spec)
     checked = check_file(spec, overrides)
+    if checked.networks:  # several networks, trained by training.gan
+        from .gan import train_gan
+
+        return train_gan(args, checked, spec, overrides)
     for w in checked.warnings:
         print(w.render(), file=sys.stderr)
     if dist.world_size() == 1:  # the static lints, once (not per process): never fatal
