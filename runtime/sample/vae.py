@@ -60,9 +60,12 @@ def vae_sampler(checked: Checked) -> dict[str, Any] | None:
     """The `dlc.sampler` entry of a VAE's model, or None when the model is none."""
     graph = checked.graph
     draws = [n for n in graph.nodes if n.op == "gaussian_sample"]
-    if len(draws) != 1 or draws[0].type is None:
+    if len(draws) != 1:
         return None
     z = draws[0]
+    z_type = z.type
+    if z_type is None:
+        return None
     outs = [name for name, value in graph.outputs if _depends_on(graph, value, z.name)]
     if not outs:
         return None
@@ -74,7 +77,7 @@ def vae_sampler(checked: Checked) -> dict[str, Any] | None:
     return {
         "kind": "vae",
         "latent": z.name,
-        "shape": [d if isinstance(d, int) else None for d in z.type.shape[1:]],
+        "shape": [d if isinstance(d, int) else None for d in z_type.shape[1:]],
         "outputs": outs,
         "condition": next(iter(others), None),
     }

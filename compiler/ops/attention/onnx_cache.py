@@ -21,7 +21,17 @@ from onnx import helper
 
 from . import attention_param_names
 from .masks import input_roles
-from .onnx import Rows, _feed_forward, _residual, _split, as_rows, attention, back, scores_term
+from .onnx import (
+    Rows,
+    Sublayer,
+    _feed_forward,
+    _residual,
+    _split,
+    as_rows,
+    attention,
+    back,
+    scores_term,
+)
 
 if TYPE_CHECKING:
     from ...lower.onnx import Emit
@@ -111,9 +121,13 @@ def _stack(e: Emit, cache: KVCache, cross: Callable[[str, str, str], str] | None
         def attend(h: str, p: str = p) -> str:
             return cached_attention(e, Rows(h, stream.shape), f"{p}self_attn.", mask, cache, True)
 
-        steps = [(attend, f"{p}norm1")]
+        def read_memory(h: str, p: str = p) -> str:
+            assert cross is not None
+            return cross(h, p, stream.shape)
+
+        steps: list[tuple[Sublayer, str]] = [(attend, f"{p}norm1")]
         if cross is not None:
-            steps.append((lambda h, p=p: cross(h, p, stream.shape), f"{p}norm2"))
+            steps.append((read_memory, f"{p}norm2"))
         steps.append((_feed_forward(e, p), f"{p}norm{len(steps) + 1}"))
         for f, norm in steps:
             x = _residual(e, x, f, norm)
