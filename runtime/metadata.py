@@ -11,6 +11,8 @@ values for `dlc serve` (the model metadata endpoint's `parameters`) and `dlc pre
     dlc.class_names    ["0", "1", ...]  when the training data names its classes
     dlc.data           "builtin:digits"  the training data's source
     dlc.metrics        {"train": {...}, "val": {...}, "test": {...}}  (dlc train only)
+    dlc.sampler        {"kind": "diffusion", "betas": [...], ...}  how to sample a
+                       generative model (compiler/diffusion.py's sampler_metadata)
 
 Nothing here imports torch; the class names of scikit-learn's bundled data sets are
 read from scikit-learn itself, only when the spec trains on one.
@@ -30,7 +32,7 @@ PROBABILITIES = {"softmax": "probabilities", "sigmoid": "probabilities",
 LOGIT_LOSSES = {"cross_entropy": "logits", "bce": "logits", "binary_cross_entropy": "logits"}
 # scikit-learn's bundled classification sets, whose loaders carry `target_names`
 SKLEARN_SETS = ("digits", "iris", "wine", "breast_cancer")
-JSON_KEYS = ("preprocessing", "outputs", "class_names", "metrics")
+JSON_KEYS = ("preprocessing", "outputs", "class_names", "metrics", "sampler")
 
 
 # what a standardize layer's statistics are, by where the weights came from
@@ -64,6 +66,9 @@ def model_metadata(
         out["dlc.class_names"] = json.dumps(names)
     if metrics is not None:
         out["dlc.metrics"] = json.dumps(metrics, default=float)
+    plan = checked.training
+    if plan is not None and plan.diffusion is not None:  # dlc train adds the data scaling
+        out["dlc.sampler"] = json.dumps(plan.diffusion.sampler_metadata(None))
     return out
 
 
