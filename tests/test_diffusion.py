@@ -142,8 +142,8 @@ class PerfectDenoiser:
     ) -> None:
         self.betas = schedule_betas(schedule, T)
         self.ab = alphas_cumprod(self.betas)
-        lo, hi = (0.0, 2.0) if scale is None else (scale["min"], scale["max"])
-        self.x0 = (x0 - lo) * 2 / (hi - lo) - 1
+        lo, hi = (-1.0, 1.0) if scale is None else (scale["min"], scale["max"])
+        self.x0 = (x0 - lo) * 2 / (hi - lo) - 1  # the identity without a scale
         self.meta = {"kind": "diffusion", "betas": self.betas.tolist(), "input": "x",
                      "time": "t", "output": "eps", "scale": scale}  # fmt: skip
         self.time_shape = time_shape
