@@ -23,6 +23,7 @@ from .commands import (  # the subcommands' functions
     cmd_predict,
     cmd_quantize,
     cmd_runs,
+    cmd_sample,
     cmd_schema,
     cmd_search,
     cmd_serve,
@@ -44,6 +45,7 @@ EPILOG = """examples:
   dlc predict specs/mnist_mlp.onnx x.npy -o y.json
   dlc serve specs/mnist_mlp.onnx digits=runs/digits_mlp/20261122-120000/model.onnx
   dlc export specs/digits_mlp.yaml --triton models
+  dlc sample runs/vae_digits/20261205-101500 -n 100 -o samples.png
   dlc schema > spec.schema.json
 
 Set DLC_DEBUG=1 to see a Python traceback for an internal error."""
@@ -284,6 +286,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="write the int8 model even when the gate refuses it")  # fmt: skip
     p.set_defaults(run=cmd_quantize)
+
+    help_ = "draw samples from a trained VAE, GAN or diffusion model"
+    p = sub.add_parser("sample", help=help_, description=help_ + " (on onnxruntime, from the "
+                       "exported model), as an image grid, a scatter plot or an .npy array; "
+                       "--judge and --reference score them.")  # fmt: skip
+    p.add_argument("source", metavar="RUN|MODEL.onnx", help="a run folder or an ONNX model")
+    p.add_argument("-n", type=int, default=64, help="how many samples (64)")
+    p.add_argument("--seed", type=int, default=0, help="the noise's seed (0)")
+    p.add_argument("-o", "--output", metavar="OUT.png|OUT.npy",
+                   help="where to write them (default: RUN/samples.png)")  # fmt: skip
+    p.add_argument("--method", choices=("ddpm", "ddim"), default=None,
+                   help="diffusion: the ancestral sampler or DDIM (ddpm)")  # fmt: skip
+    p.add_argument("--steps", type=int, default=None,
+                   help="diffusion: DDIM's number of steps (default: all T)")  # fmt: skip
+    p.add_argument("--label", type=int, default=None,
+                   help="conditional models: all of this class (default: cycle)")  # fmt: skip
+    p.add_argument("--judge", metavar="CLASSIFIER.onnx|RUN",
+                   help="a classifier of the same data reads the samples")  # fmt: skip
+    p.add_argument("--reference", metavar="builtin:NAME(...)|DATA.npy",
+                   help="held-out data: MMD and nearest-neighbour distance")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=cmd_sample)
 
     p = sub.add_parser(
         "schema",

@@ -179,6 +179,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sample.command import sample_command
+
+    return sample_command(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve.command import serve_command
 

@@ -11,8 +11,9 @@ values for `dlc serve` (the model metadata endpoint's `parameters`) and `dlc pre
     dlc.class_names    ["0", "1", ...]  when the training data names its classes
     dlc.data           "builtin:digits"  the training data's source
     dlc.metrics        {"train": {...}, "val": {...}, "test": {...}}  (dlc train only)
-    dlc.sampler        {"kind": "diffusion", "betas": [...], ...}  how to sample a
-                       generative model (compiler/diffusion.py's sampler_metadata)
+    dlc.sampler        {"kind": "vae", ...}  how `dlc sample` draws from the model
+                       (runtime/sample/: a VAE's latent and decoder outputs; a diffusion
+                       model's schedule, names and data scaling: compiler/diffusion.py)
 
 Nothing here imports torch; the class names of scikit-learn's bundled data sets are
 read from scikit-learn itself, only when the spec trains on one.
@@ -25,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..compiler.pipeline import Checked
+from .sample.vae import vae_sampler
 
 PREFIX = "dlc."
 PROBABILITIES = {"softmax": "probabilities", "sigmoid": "probabilities",
@@ -66,6 +68,9 @@ def model_metadata(
         out["dlc.class_names"] = json.dumps(names)
     if metrics is not None:
         out["dlc.metrics"] = json.dumps(metrics, default=float)
+    sampler = vae_sampler(checked)
+    if sampler is not None:
+        out["dlc.sampler"] = json.dumps(sampler)
     plan = checked.training
     if plan is not None and plan.diffusion is not None:  # dlc train adds the data scaling
         out["dlc.sampler"] = json.dumps(plan.diffusion.sampler_metadata(None))

@@ -25,11 +25,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, Router
 
 from ... import __version__
+from ..sample.draw import Sampler
 from .batching import Batcher, InferenceError, Workers
 from .models import Model
 from .observe import AccessLog, Metrics, Observe
 from .openapi import docs_page, openapi_doc
 from .protocol import HTTPError, encode_response, parse_infer
+from .sample import sample
 
 log = logging.getLogger("dlc.serve")
 
@@ -93,6 +95,7 @@ class KServeApp:
         self.draining = False
         self.openapi = orjson.dumps(openapi_doc(list(models), __version__, options.noop))
         self.access = AccessLog(None)
+        self.samplers: dict[str, Sampler] = {}  # opened by the first sample request
 
     def asgi(self, access_log: TextIO | None = None) -> Any:
         """The ASGI application: a Starlette router inside `Observe`. (Not a Starlette
@@ -114,6 +117,7 @@ class KServeApp:
             route(model, "model_metadata", self.model_metadata),
             route(version, "model_metadata", self.model_metadata),
             route(model + "/ready", "model_ready", self.model_ready),
+            route(model + "/sample", "sample", self.sample, "POST"),
             route(version + "/ready", "model_ready", self.model_ready),
             route("/metrics", "metrics", self.prometheus),
             route("/openapi.json", "docs", self.openapi_json),
@@ -232,6 +236,9 @@ class KServeApp:
             return Response(content, media_type="application/json")
         headers = {"Inference-Header-Content-Length": str(json_length)}
         return Response(content, headers=headers, media_type="application/octet-stream")
+
+    async def sample(self, request: Any) -> Any:
+        return await sample(self, request)
 
     async def noop(self, request: Any) -> Any:
         await self._body(request)

@@ -8,6 +8,7 @@ import html
 from typing import Any
 
 from .protocol import DTYPES, PLATFORM
+from .sample import sample_path
 
 
 def openapi_doc(models: list[str], version: str, noop: bool = False) -> dict[str, Any]:
@@ -53,6 +54,7 @@ def openapi_doc(models: list[str], version: str, noop: bool = False) -> dict[str
         "/v2/models/{model}": get("a model's inputs and outputs", "ModelMetadata", [model]),
         "/v2/models/{model}/ready": get("the model is ready", "ModelReady", [model]),
         "/v2/models/{model}/infer": infer,
+        "/v2/models/{model}/sample": sample_path(model, body, infer_errors),
         "/metrics": {"get": {"summary": "Prometheus metrics (text format)", "responses": {}}},
     }
     if noop:
