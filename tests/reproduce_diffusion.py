@@ -8,8 +8,8 @@ samples come to the data, beside the same figures for Gaussian noise.
   (all 1,000 steps) and by DDIM (50 steps, eta 0), against a held-out
   builtin:moons(n=1000, noise=0.05, seed=1): the squared MMD (Gaussian kernel, median
   bandwidth) and the mean nearest-neighbour distance (runtime/sample/quality.py); beside
-  them Gaussian noise with the data's mean and covariance (seed 0) and a second true
-  sample (seed=2), the floor.
+  them Gaussian noise with the data's mean and std, and with its covariance (seed 0),
+  and a second true sample (seed=2), the floor.
 - digits: `dlc train specs/diffusion_digits.yaml` (seed 0), 1,000 samples each way,
   judged by `dlc train specs/digits_mlp.yaml`'s model.onnx (quality.judge: its mean
   confidence and how many of the ten classes it sees); beside them the real digits and
@@ -90,6 +90,9 @@ def moons(out: Path) -> dict[str, Any]:
                        "seconds": round(seconds, 1)}  # fmt: skip
     train_x = data("builtin:moons(n=8000, noise=0.05)")
     rng = np.random.default_rng(0)
+    noise = rng.standard_normal((N, 2)) * train_x.std(0) + train_x.mean(0)
+    rows["Gaussian noise (data's mean, std)"] = {
+        "mmd": mmd_rbf(noise, held_out), "nn": nearest_neighbour(noise, held_out)}  # fmt: skip
     noise = rng.multivariate_normal(train_x.mean(0), np.cov(train_x.T), N)
     rows["Gaussian noise (data's mean, covariance)"] = {
         "mmd": mmd_rbf(noise, held_out), "nn": nearest_neighbour(noise, held_out)}  # fmt: skip
