@@ -166,6 +166,12 @@ def check_diffusion(plan: DiffusionPlan, graph: Graph) -> None:
             "end the model with a layer of the input's width (dense(2) for 2-D points, "
             "conv2d(channels, 1) for images)",
         )
+    for node in (n for n in graph.nodes if n.op == "standardize"):
+        errors.add(
+            "a diffusion denoiser has no standardize layer: it sees x_t, not the data",
+            node.loc,
+            "the objective scales the data itself (scale: minmax); remove standardize",
+        )
     t = inputs.get(plan.time)
     if t is not None and plan.time != plan.input:
         batch = x.shape[0] if x is not None and x.rank else None

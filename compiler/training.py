@@ -395,7 +395,7 @@ def training_plan(
         losses.append(LossPlan(calls[id(term.loss)], output, term.target, term.weight))
     diffusion = diffusion_plan(t, el.spec.document)
     if diffusion is not None:  # the objective is the noise-prediction MSE
-        diffusion, losses = _diffusion_loss(el, t, diffusion, names, losses)
+        diffusion, losses = _diffusion_loss(el, diffusion, names, losses)
     adam = tuple((a.name, a.default) for a in TABLES["optimizer"]["adam"])
     optimizer = calls[id(t.optimizer)] if t.optimizer else CallPlan("adam", adam)
     schedule = calls[id(t.schedule)] if t.schedule else None
@@ -404,7 +404,7 @@ def training_plan(
 
 
 def _diffusion_loss(
-    el: Elaborator, t: TrainingSpec, plan: DiffusionPlan, names: list[str], losses: list[LossPlan]
+    el: Elaborator, plan: DiffusionPlan, names: list[str], losses: list[LossPlan]
 ) -> tuple[DiffusionPlan, list[LossPlan]]:
     """The plan with its output named (default: the first) and its one loss term,
     mse(output, the drawn noise); a `loss:` beside it is a mistake."""

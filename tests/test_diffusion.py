@@ -244,6 +244,8 @@ SPEC = MOONS.read_text()
          "have", 27, 42),
         ("-> dense(2)", "-> dense(3)", "the denoiser's output 'eps' [B, 3] predicts the noise "
          "of input 'x' [B, 2], so it needs the input's shape", 27, 42),
+        ("h1: concat(x,", "h1: concat(x -> standardize,", "a diffusion denoiser has no "
+         "standardize layer: it sees x_t, not the data", 20, 19),
         ("  optimizer: adam", "  loss: mse\n  optimizer: adam",
          "training.diffusion sets the loss", 28, 9),
     ],
