@@ -10,7 +10,8 @@ predicts the noise ε, so it has the input's shape. `diffusion_plan` reads the s
 (the schema has checked its types and ranges), `check_diffusion` checks it against the
 typed graph, each mistake where the spec wrote it. `schedule_betas` and
 `alphas_cumprod` are the schedules in numpy, shared by the training loop and the sampler
-(which reads them from the exported model's `dlc.sampler` metadata). No torch here.
+(which reads them from the exported model's `dlc.sampler` metadata). No torch here,
+and numpy only when a schedule is computed (the front end imports this module).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .errors import Collector, ElaborationError, Loc, did_you_mean
 from .ir import Graph
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy is imported where a schedule is computed: `dlc check` needs none
+    import numpy as np
+
     from .loader import Document
     from .spec import TrainingSpec
 
@@ -79,6 +80,8 @@ def schedule_betas(schedule: str, T: int, beta_start: float = 1e-4,
     """β_1..β_T (index 0..T-1), float64. linear: evenly from beta_start to beta_end (Ho
     et al. 2020); cosine: β_t = 1 - ᾱ(t+1)/ᾱ(t) for ᾱ(t) = f(t)/f(0), f(t) =
     cos²((t/T + s)/(1 + s)·π/2), clipped at 0.999 (Nichol & Dhariwal 2021)."""
+    import numpy as np
+
     if schedule == "linear":
         return np.linspace(beta_start, beta_end, T, dtype=np.float64)
     if schedule == "cosine":
@@ -90,6 +93,8 @@ def schedule_betas(schedule: str, T: int, beta_start: float = 1e-4,
 
 def alphas_cumprod(betas: np.ndarray) -> np.ndarray:
     """ᾱ_t = Π_{s<=t} (1 - β_s), float64."""
+    import numpy as np
+
     return np.cumprod(1.0 - np.asarray(betas, dtype=np.float64))
 
 
