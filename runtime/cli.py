@@ -317,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
         "put `# yaml-language-server: $schema=spec.schema.json` atop a spec.",
     )
     p.set_defaults(run=cmd_schema)
+
+    from .generate.command import add_parser as add_generate  # issue 13: dlc generate
+
+    add_generate(sub)
     return parser
 
 

@@ -257,9 +257,11 @@ def to_onnx(
     extra_outputs: Sequence[tuple[str, str]] = (),
     metadata: Mapping[str, str] = {},  # noqa: B006 - read only
     doc: str = "",
+    rules: Mapping[str, Rule] | None = None,
 ) -> onnx.ModelProto:
     """The typed `graph` as an ONNX model with `weights` (keyed `{node}.{param}`) as its
-    initializers; `extra_outputs` are more (output name, value name) pairs to expose."""
+    initializers; `extra_outputs` are more (output name, value name) pairs to expose;
+    `rules` replaces ONNX_RULES (onnx_cached.py's key-value cache mode)."""
     ir_version = ir_version_for(opset)
     outputs = list(graph.outputs) + list(extra_outputs)
     b = OnnxBuilder(graph, weights, opset)
@@ -270,7 +272,7 @@ def to_onnx(
             names[node.name] = names[node.inputs[0]]
             continue
         emit = Emit(b, node, tuple(names[i] for i in node.inputs), names[node.name])
-        result = ONNX_RULES[node.op](emit)
+        result = (rules or ONNX_RULES)[node.op](emit)
         assert result == emit.out, f"the {node.op} rule did not produce {emit.out}"
     direct = _direct_outputs(b, outputs, names, {i.name for i in graph.inputs})
     for n in b.nodes:

@@ -27,6 +27,7 @@ from starlette.routing import Route, Router
 from ... import __version__
 from ..sample.draw import Sampler
 from .batching import Batcher, InferenceError, Workers
+from .generate import generate_routes
 from .models import Model
 from .observe import AccessLog, Metrics, Observe
 from .openapi import docs_page, openapi_doc
@@ -122,6 +123,7 @@ class KServeApp:
             route("/metrics", "metrics", self.prometheus),
             route("/openapi.json", "docs", self.openapi_json),
             route("/docs", "docs", self.docs),
+            *generate_routes(self, route),  # generate.py: POST .../generate (issue 13)
         ]
 
         async def no_route(scope: Any, receive: Any, send: Any) -> None:

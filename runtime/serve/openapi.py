@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from .generate import openapi_parts
 from .protocol import DTYPES, PLATFORM
 from .sample import sample_path
 
@@ -112,6 +113,9 @@ def openapi_doc(models: list[str], version: str, noop: bool = False) -> dict[str
         "ModelReady": {"type": "object", "properties": {"name": {}, "ready": {}}},
         "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
     }
+    generate_paths, generate_schemas = openapi_parts(model, error, body)  # generate.py
+    paths |= generate_paths
+    schemas |= generate_schemas
     return {
         "openapi": "3.1.0",
         "info": {"title": "dlc serve: the KServe v2 inference protocol", "version": version},
