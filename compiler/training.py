@@ -11,10 +11,11 @@ the plain options typed (`TrainingOptions`) with the defaults the training runti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .arith import describe_value
+from .diffusion import NOISE, DiffusionPlan, check_diffusion, diffusion_plan
 from .errors import Collector, ElaborationError, Loc, did_you_mean
 from .ir import Graph
 from .ops.registry import (
@@ -290,12 +291,15 @@ class TrainingPlan:
     schedule: CallPlan | None
     options: TrainingOptions = TrainingOptions()
     loc: Loc | None = None
+    diffusion: DiffusionPlan | None = None  # `training.diffusion`: the loss is its MSE
 
 
 def check_loss_outputs(plan: TrainingPlan, graph: Graph) -> None:
     """The outputs that loss terms such as kl_normal(mu, logvar) name in their arguments
     exist in the typed `graph` and have one shape, and such a term has no `target`;
     raises an ElaborationError listing every mistake, each where the spec wrote it."""
+    if plan.diffusion is not None:  # its names and shapes (compiler/diffusion.py)
+        check_diffusion(plan.diffusion, graph)
     types = graph.types()
     outputs = {name: types[value] for name, value in graph.outputs}
     errors = Collector(ElaborationError)
@@ -389,8 +393,29 @@ def training_plan(
             )
             continue
         losses.append(LossPlan(calls[id(term.loss)], output, term.target, term.weight))
+    diffusion = diffusion_plan(t, el.spec.document)
+    if diffusion is not None:  # the objective is the noise-prediction MSE
+        diffusion, losses = _diffusion_loss(el, diffusion, names, losses)
     adam = tuple((a.name, a.default) for a in TABLES["optimizer"]["adam"])
     optimizer = calls[id(t.optimizer)] if t.optimizer else CallPlan("adam", adam)
     schedule = calls[id(t.schedule)] if t.schedule else None
     options = read_options(t, optimizer.name)
-    return TrainingPlan(tuple(losses), optimizer, schedule, options, t.loc)
+    return TrainingPlan(tuple(losses), optimizer, schedule, options, t.loc, diffusion)
+
+
+def _diffusion_loss(
+    el: Elaborator, plan: DiffusionPlan, names: list[str], losses: list[LossPlan]
+) -> tuple[DiffusionPlan, list[LossPlan]]:
+    """The plan with its output named (default: the first) and its one loss term,
+    mse(output, the drawn noise); a `loss:` beside it is a mistake."""
+    if losses:
+        el.errors.add(
+            "training.diffusion sets the loss (the MSE of the predicted noise), so "
+            "`loss:` has no place beside it",
+            losses[0].call.loc,
+            "remove `loss:`",
+        )
+    if not plan.output:
+        plan = replace(plan, output=names[0])
+    term = LossPlan(CallPlan("mse", (), plan.where("output")), plan.output, NOISE)
+    return plan, [term]

@@ -12,7 +12,8 @@ values for `dlc serve` (the model metadata endpoint's `parameters`) and `dlc pre
     dlc.data           "builtin:digits"  the training data's source
     dlc.metrics        {"train": {...}, "val": {...}, "test": {...}}  (dlc train only)
     dlc.sampler        {"kind": "vae", ...}  how `dlc sample` draws from the model
-                       (runtime/sample/: a VAE's latent and decoder outputs)
+                       (runtime/sample/: a VAE's latent and decoder outputs; a diffusion
+                       model's schedule, names and data scaling: compiler/diffusion.py)
 
 Nothing here imports torch; the class names of scikit-learn's bundled data sets are
 read from scikit-learn itself, only when the spec trains on one.
@@ -70,6 +71,9 @@ def model_metadata(
     sampler = vae_sampler(checked)
     if sampler is not None:
         out["dlc.sampler"] = json.dumps(sampler)
+    plan = checked.training
+    if plan is not None and plan.diffusion is not None:  # dlc train adds the data scaling
+        out["dlc.sampler"] = json.dumps(plan.diffusion.sampler_metadata(None))
     return out
 
 

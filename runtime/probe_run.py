@@ -152,16 +152,22 @@ def _no_training_data(checked: Checked) -> str | None:
 
 
 def _training_batch(checked: Checked, batch_size: int | None, seed: int) -> _Setup:
+    from .train.diffusion import DiffusionTrainer
     from .train.loop import Trainer, epoch_order
 
     spec_path = Path(checked.source.name)
-    trainer = Trainer(checked, spec_path, None, device="cpu", quiet=True)
+    diffusion = checked.training is not None and checked.training.diffusion is not None
+    kind = DiffusionTrainer if diffusion else Trainer
+    trainer = kind(checked, spec_path, None, device="cpu", quiet=True)
     trainer.opts = replace(trainer.opts, seed=seed)
     run = trainer.setup()
     n = run.train.n
     batch = min(n, batch_size or trainer.opts.batch_size or FULL_BATCH_CAP)
     idx = epoch_order(n, seed, 1, trainer.opts.data.shuffle)[:batch]
     inputs, targets = run.train.take(idx)
+    if isinstance(trainer, DiffusionTrainer):  # the denoiser sees x_t and t, and learns ε
+        inputs, targets = trainer.noised(inputs[trainer.diffusion.input],
+                                         torch.Generator().manual_seed(seed))  # fmt: skip
     fitted = any(node.op == "standardize" for node in checked.graph.nodes)
     plan = trainer.plan
     source = (f"a batch of {batch} from {plan.options.data.train} (the training data"

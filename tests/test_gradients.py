@@ -130,6 +130,10 @@ CASES: dict[str, tuple[Case, ...]] = {
     ),
     "PatchEmbed": (Case(args=(2, 3, 2), shapes=((1, 2, 4, 4),)),),
     "ClsToken": (Case(args=(D,), shapes=SEQ),),
+    "TimestepEmbedding": (
+        Case(args=(D,), shapes=((B,),), label="[B]"),
+        Case(args=(6, 100.0), shapes=((B, 1),), label="[B, 1]"),
+    ),
     "TiedLinear": (
         Case(args=(5,), shapes=((2, 3), (5, 3)), label="bias"),
         Case(args=(5,), kwargs={"bias": False}, shapes=((2, 3), (5, 3)), label="no bias"),
@@ -261,6 +265,7 @@ CASES: dict[str, tuple[Case, ...]] = {
 NOT_DIFFERENTIABLE: dict[str, str] = {
     "step": "the indicator x >= 0: piecewise constant, its output carries no gradient",
     "sinusoids": "a constant table built from two ints: it has no tensor input",
+    "timestep_rates": "a constant vector built from two numbers: it has no tensor input",
 }
 
 # Bases that are never built on their own: their code runs in the subclasses' checks.

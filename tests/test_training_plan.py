@@ -14,6 +14,7 @@ import dataclasses
 
 import pytest
 
+from dlc.compiler.diffusion import DiffusionPlan
 from dlc.compiler.pipeline import check_text
 from dlc.compiler.training import (
     DEFAULT_BATCH,
@@ -51,9 +52,12 @@ def test_defaults_are_the_runtimes() -> None:
 
 def test_every_plain_key_of_the_schema_has_a_field() -> None:
     training = load_schema()["$defs"]["training"]["properties"]
-    # training.gan is read by compiler/networks.py (GanPlan), not a plain option
-    plain = set(training) - {"loss", "optimizer", "schedule", "init", "gan"}
+    # training.gan is read by compiler/networks.py (GanPlan), diffusion is a section of
+    # its own (TrainingPlan.diffusion, compiler/diffusion.py): neither is a plain option
+    plain = set(training) - {"loss", "optimizer", "schedule", "init", "gan", "diffusion"}
     assert plain == {f.name for f in dataclasses.fields(TrainingOptions)}
+    diffusion = set(load_schema()["$defs"]["diffusion"]["properties"])
+    assert diffusion <= {f.name for f in dataclasses.fields(DiffusionPlan)}
     data = set(load_schema()["$defs"]["data"]["properties"])
     assert data <= {f.name for f in dataclasses.fields(DataOptions)}
     stopping = set(load_schema()["$defs"]["earlyStopping"]["properties"])

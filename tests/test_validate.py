@@ -61,6 +61,8 @@ training:
   clip_grad_norm: 1.0
   log_gradients: true
   tensorboard: false
+  diffusion: {schedule: cosine, T: 1000, beta_start: 0.0001, beta_end: 0.02, input: x,
+              time: t, output: y, scale: minmax}
   early_stopping: {monitor: val_loss, patience: 5, min_delta: 0.001, restore_best: true,
                    mode: min}
   epochs: 10
@@ -135,6 +137,7 @@ def test_full_spec_uses_every_key() -> None:
     assert set(data["training"]["data"]) == set(defs["data"]["properties"])
     assert set(data["training"]["early_stopping"]) == set(defs["earlyStopping"]["properties"])
     assert set(data["training"]["loss"][0]) == set(defs["lossTerm"]["properties"])
+    assert set(data["training"]["diffusion"]) == set(defs["diffusion"]["properties"])
     assert set(data["export"]) == set(defs["export"]["properties"])
     assert set(data["lint"]) == set(defs["lint"]["properties"])
     assert set(data["search"]) == set(defs["search"]["properties"])

@@ -89,9 +89,13 @@ def no_standardization(ctx: LintContext) -> Iterator[Finding]:
     data = ctx.data
     if data is not None and data.scaled:
         return
+    diffusion = ctx.plan.diffusion
     for inp in ctx.graph.inputs:
         if not inp.type.dtype.startswith(("float", "bfloat")):
             continue
+        if diffusion is not None and inp.name in (diffusion.input, diffusion.time):
+            if diffusion.scale != "none" or inp.name == diffusion.time:
+                continue  # the objective scales x0 to [-1, 1]; t is a step, not a feature
         firsts = _first_layers(ctx, inp.name)
         if not firsts or all(n.op in NORMALIZERS for n in firsts):
             continue

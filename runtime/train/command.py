@@ -64,7 +64,12 @@ def train_command(args: argparse.Namespace) -> int:
     else:
         run_dir = claim_run_dir(args.out) if args.out else new_run_dir("runs", checked.graph.name)
         start_run(checked, spec, run_dir, overrides, args.device, args.nproc)
-    trainer = Trainer(checked, spec, run_dir, device=args.device, quiet=args.quiet, resume=resume)
+    kind = Trainer
+    if checked.training is not None and checked.training.diffusion is not None:
+        from .diffusion import DiffusionTrainer
+
+        kind = DiffusionTrainer
+    trainer = kind(checked, spec, run_dir, device=args.device, quiet=args.quiet, resume=resume)
     try:
         result = trainer.run()
     except Interrupted as e:

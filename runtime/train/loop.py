@@ -40,11 +40,11 @@ from ...compiler.errors import TrainError, UsageError
 from ...compiler.lower.initial_weights import initial_weights
 from ...compiler.lower.torch import to_torch
 from ...compiler.pipeline import Checked
-from ...compiler.training import check_loss_outputs
+from ...compiler.training import DataOptions, check_loss_outputs
 from . import distributed as dist
 from .checkpoints import Checkpoints, RunState
 from .devices import Precision, pick_device
-from .feeds import Split, fit_standardize, load_feeds, target_name
+from .feeds import Feeds, Split, fit_standardize, load_feeds, target_name
 from .gradients import ROW_KEY, GradientLog
 from .losses import LossTerm, Metrics, OutputsLoss, infer_task, make_loss, total_loss
 from .optimizers import ClosureKind, closure_kind, make_optimizer, param_groups, penalty
@@ -150,6 +150,10 @@ class Trainer:
         fit_standardize(module, self.graph, train)
         return module
 
+    def load_feeds(self, data: DataOptions) -> Feeds:
+        """The run's data as tensors (diffusion.py's trainer reads x0 alone)."""
+        return load_feeds(self.checked, data, self.spec_path, self.device)
+
     def forward(self, model: nn.Module, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = model(**inputs)
         return out if isinstance(out, dict) else {self.output_names[0]: out}
@@ -184,7 +188,7 @@ class Trainer:
         """The data, the model, its optimizer, schedule and losses, and where the run
         stands: at epoch 0, or where the checkpoint being resumed left it."""
         opts = self.opts
-        feeds = load_feeds(self.checked, opts.data, self.spec_path, self.device)
+        feeds = self.load_feeds(opts.data)
         train = feeds.train
         # metrics follow the first term of (output, target); a kl_normal term has none
         first = next((t for t in self.plan.losses if t.takes_target), self.plan.losses[0])

@@ -1,9 +1,10 @@
 """The layer library, embeddings and sequence plumbing: embedding (and dense's tie=),
-positional_encoding, patch_embed, cls_token, take, mean.
+positional_encoding, timestep_embedding, patch_embed, cls_token, take, mean.
 
 Token ids come in as an integer input ([B, T], `dtype: int64`); `embedding` turns them
 into vectors [B, T, D] (torch.nn.Embedding: row i of the table for id i). The other ops
 work on [B, T, D] sequences: `positional_encoding` adds a [T, D] table of positions,
+`timestep_embedding` encodes a diffusion model's time step t [B] the same way,
 `patch_embed` cuts an image into patches and embeds each (ViT), `cls_token` prepends a
 learned token, and `take` / `mean` reduce a sequence to one vector per example.
 A language model's output layer can reuse the embedding's table: `dense(vocab, tie=emb)`
@@ -22,6 +23,7 @@ from ..registry import (
     INT,
     OPTIONAL_INT,
     POS_INT,
+    POS_NUMBER,
     PROB,
     Arg,
     OpCtx,
@@ -29,7 +31,7 @@ from ..registry import (
     choice,
     register,
 )
-from .examples import EXAMPLES
+from .examples import ERRORS, EXAMPLES
 
 INT_TYPES = ("int64", "int32")
 NORMAL = InitSpec("normal", (("mean", 0.0), ("std", 1.0)))  # torch.nn.Embedding's
@@ -125,6 +127,51 @@ register(
         category="sequence",
         doc="x + P[:T] on [B, T, D]: P the course's sinusoids (a constant) or learned "
         "[max_len, D] (init normal(0, 0.02)), then dropout.",
+    )
+)
+
+
+# -- timestep_embedding -------------------------------------------------------------
+
+
+def _timestep_shape(ctx: OpCtx) -> TensorType:
+    """t [B] or [B, 1] (ints or floats) -> [B, dim] float32."""
+    t, dim = ctx.x, ctx["dim"]
+    if t.dtype not in INT_TYPES and t.dtype not in ("float32", "float64", "float16", "bfloat16"):
+        raise ctx.fail(
+            f"timestep_embedding encodes time steps, but its input is {t.dtype} {t}",
+            "give the time an int64 or float32 input: `t: {shape: [B], dtype: int64}`",
+        )
+    if not (t.rank == 1 or (t.rank == 2 and t.shape[1] == 1)):
+        raise ctx.fail(
+            f"timestep_embedding needs one time step per example, [B] or [B, 1], got {t}",
+            "declare the time input as `t: {shape: [B], dtype: int64}`",
+        )
+    if dim % 2:
+        raise ctx.fail(
+            f"timestep_embedding(dim={dim}) needs an even dim: sin and cos come in pairs",
+            f"use dim={dim + 1} or {dim - 1}",
+        )
+    return TensorType((t.shape[0], dim), "float32")
+
+
+register(
+    OpDef(
+        "timestep_embedding",
+        examples=EXAMPLES.get("timestep_embedding", ()),
+        errors=ERRORS.get("timestep_embedding", ()),
+        args=(
+            Arg("dim", POS_INT, doc="size of the encoding (even)"),
+            Arg("max_period", POS_NUMBER, 10000.0, "the longest wavelength, 2π·max_period"),
+        ),
+        shape=_timestep_shape,
+        flops=lambda ctx, out: 2 * numel(out),
+        category="embedding",
+        int_inputs=True,
+        doc="A diffusion model's time step t [B] (or [B, 1]; int or float) to [B, dim]: "
+        "the course's sinusoids at position t, E(t, 2i) = sin(t / P^(2i/dim)) and "
+        "E(t, 2i+1) = cos(t / P^(2i/dim)), P = max_period (positional_encoding's table "
+        "read at t; no parameters).",
     )
 )
 

@@ -3,7 +3,7 @@ text) and error cases, which the OpDefs carry and the table-driven tests read.""
 
 from __future__ import annotations
 
-from ..registry import Example
+from ..registry import Example, Failure
 
 EXAMPLES: dict[str, tuple[Example, ...]] = {
     "embedding": (
@@ -42,6 +42,12 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             parity=False,
         ),
     ),
+    "timestep_embedding": (
+        Example("timestep_embedding(8)", "[B]", "[B, 8]", dtype="int64", torch="nn.Identity()"),
+        Example("timestep_embedding(6, max_period=100)", "[B, 1]", "[B, 6]", dtype="int32"),
+        Example("timestep_embedding(4)", "[3]", "[3, 4]"),
+        Example("timestep_embedding(16, max_period=1000)", "[B, 1]", "[B, 16]"),
+    ),
     "patch_embed": (
         Example("patch_embed(4, 16)", "[B, 3, 8, 12]", "[B, 6, 16]"),
         Example("patch_embed(2, 5)", "[B, 1, H, W]", "[B, (H//2)*(W//2), 5]"),
@@ -73,5 +79,17 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         Example("mean", "[B, T, 8]", "[B, 8]", torch="nn.Identity()"),
         Example("mean(axis=2)", "[B, 3, 4, 5]", "[B, 3, 5]"),
         Example("mean(axis=-1)", "[B, 6]", "[B]"),
+    ),
+}
+
+ERRORS: dict[str, tuple[Failure, ...]] = {
+    "timestep_embedding": (
+        Failure("timestep_embedding(7)", "timestep_embedding(dim=7) needs an even dim", 1,
+                "[B]"),
+        Failure("timestep_embedding(8)", "needs one time step per example, [B] or [B, 1], "
+                "got [B, 16]", 1),
+        Failure("timestep_embedding(8)", "got [B, 1, 1]", 1, "[B, 1, 1]"),
+        Failure("timestep_embedding(0)", "argument 'dim': expected an integer >= 1", 20, "[B]"),
+        Failure("timestep_embedding(8, max_period=0)", "expected a number > 0", 34, "[B]"),
     ),
 }

@@ -34,6 +34,31 @@ class SinusoidalPositions(nn.Module):
         return self.dropout(x + self.table[: x.shape[1]])
 
 
+def timestep_rates(dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """The angular rate of each of `dim` features, P^(-(j - j % 2)/dim) (a pair of
+    features, sin and cos, shares one rate), in float32."""
+    j = torch.arange(dim, dtype=torch.float64)
+    return torch.pow(float(max_period), -(j - j % 2) / dim).float()
+
+
+class TimestepEmbedding(nn.Module):
+    """t [B] or [B, 1] (ints or floats) to [B, dim]: sin(t·r_j) on the even features,
+    cos(t·r_j) on the odd ones, r = timestep_rates: positional_encoding's table read at
+    position t (any real t). The rates are a constant buffer, not a weight."""
+
+    rates: torch.Tensor
+    odd: torch.Tensor
+
+    def __init__(self, dim: int, max_period: float = 10000.0) -> None:
+        super().__init__()
+        self.register_buffer("rates", timestep_rates(dim, max_period), persistent=False)
+        self.register_buffer("odd", torch.arange(dim) % 2 == 1, persistent=False)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        angle = t.reshape(-1, 1).to(self.rates.dtype) * self.rates
+        return torch.where(self.odd, torch.cos(angle), torch.sin(angle))
+
+
 class LearnedPositions(nn.Module):
     """x + P[:T] on [B, T, D] with P a learned [max_len, D] weight, then dropout."""
 

@@ -54,6 +54,26 @@ def _positions(e: Emit) -> str:
     return e.op("Add", e.x, rows, out=True)
 
 
+def timestep_rates(dim: int, max_period: float) -> np.ndarray:
+    """modules.timestep_rates in numpy: P^(-(j - j % 2)/dim), float32."""
+    j = np.arange(dim, dtype=np.float64)
+    return (float(max_period) ** (-(j - j % 2) / dim)).astype(np.float32)
+
+
+def _timestep(e: Emit) -> str:
+    """Where(odd, Cos(a), Sin(a)) of the angles a = float(t) as [B, 1] times the rates
+    [dim]: the same float32 steps as modules.TimestepEmbedding."""
+    dim = e.attr("dim")
+    t = e.x if e.types[0].dtype == "float32" else e.op("Cast", e.x, to=1, tag="float")
+    column = e.op("Reshape", t, e.ints([-1, 1], "column"), tag="column")
+    e.declare(column, TensorType((e.type.shape[0], 1), "float32"))
+    rates = e.const(timestep_rates(dim, e.attr("max_period")), "rates", np.float32)
+    angle = e.op("Mul", column, rates, tag="angle")
+    odd = e.const(np.arange(dim) % 2 == 1, "odd", np.bool_)
+    sin, cos = e.op("Sin", angle, tag="sin"), e.op("Cos", angle, tag="cos")
+    return e.op("Where", odd, cos, sin, out=True)
+
+
 def _patch_embed(e: Emit) -> str:
     """Conv with kernel = stride = patch, [B, dim, H/p, W/p] reshaped to [B, dim, N] and
     transposed to [B, N, dim]."""
@@ -88,6 +108,7 @@ def _take(e: Emit) -> str:
 ONNX_RULES: dict[str, Rule] = {
     "embedding": _embedding,
     "positional_encoding": _positions,
+    "timestep_embedding": _timestep,
     "patch_embed": _patch_embed,
     "cls_token": _cls_token,
     "take": _take,

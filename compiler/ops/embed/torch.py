@@ -40,6 +40,9 @@ def _patch_embed(node: Node, ins: tuple[TensorType, ...]) -> Lowered:
 TORCH_RULES: dict[str, Rule] = {
     "embedding": _embedding,
     "positional_encoding": _positions,
+    "timestep_embedding": lambda node, ins: Lowered(
+        modules.TimestepEmbedding, (node.attr("dim"), float(node.attr("max_period")))
+    ),
     "patch_embed": _patch_embed,
     "cls_token": lambda node, ins: Lowered(modules.ClsToken, (_last(ins[0]),)),
     "take": lambda node, ins: Lowered(

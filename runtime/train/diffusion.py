@@ -1,0 +1,186 @@
+"""`dlc train` of a `training.diffusion` spec: the DDPM noise-prediction objective.
+
+Per example the loop draws t uniformly from 0..T-1 and ε ~ N(0, I), feeds the denoiser
+x_t = √ᾱ_t·x0 + √(1-ᾱ_t)·ε (x0 the data's array named by `input`, scaled to [-1, 1]
+with `scale: minmax`) and t, and minimizes the MSE between its output and ε (Ho et al.
+2020, Algorithm 1). Everything else is `Trainer`'s: optimizer, schedule, checkpoints,
+early stopping, the run folder.
+
+Guarantees: the draws of optimizer step k are a function of (seed, k), so a run is
+repeatable and a resumed one draws what an uninterrupted one would; the validation loss
+uses the same draws every epoch (a fixed generator per split), so epochs compare; the
+scaling is fitted on the training split alone and model.onnx's `dlc.sampler` metadata
+records it with the schedule, for runtime/sample/diffusion.py to undo.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from ...compiler.diffusion import NOISE, DiffusionPlan, alphas_cumprod
+from ...compiler.errors import DataError, Loc
+from ...compiler.training import DataOptions
+from ..files import atomic_write
+from .data import Dataset, load_source, split
+from .feeds import DATA_HINT, TORCH_DTYPES, Feeds, Split, fit_input
+from .loop import Setup, Trainer
+
+SAMPLER_KEY = "dlc.sampler"
+VAL_SEED = 20_200_619  # the validation draws' seed: fixed, whatever the training seed
+
+
+class DiffusionTrainer(Trainer):
+    """A Trainer whose steps noise the data first (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert self.plan.diffusion is not None, "dlc train picks this trainer for diffusion"
+        self.diffusion: DiffusionPlan = self.plan.diffusion
+        ab = alphas_cumprod(self.diffusion.betas())
+        self.sqrt_ab = torch.tensor(np.sqrt(ab), dtype=torch.float32)
+        self.sqrt_1mab = torch.tensor(np.sqrt(1.0 - ab), dtype=torch.float32)
+        self.scale: dict[str, Any] | None = None  # fitted by load_feeds
+        self.draws = 0  # optimizer steps drawn so far: the next step's seed
+
+    # ---- the data: x0 only; x_t and t are drawn per step ----------------------------
+
+    def load_feeds(self, data: DataOptions) -> Feeds:
+        plan = self.plan
+        if data.train is None:
+            raise DataError("training needs data: `data: {train: ...}`", plan.loc, DATA_HINT)
+
+        def load(source: str, loc: Loc | None) -> Dataset:
+            return load_source(source, base_dir=self.spec_path.parent, target=data.target,
+                               options=dict(data.options), loc=loc)  # fmt: skip
+
+        train = load(data.train, data.train_loc)
+        test = load(data.test, data.test_loc) if data.test is not None else None
+        if test is None and data.test_split is not None:
+            train, test = split(train, data.test_split, seed=0)
+        val = load(data.val, data.val_loc) if data.val is not None else None
+        if val is None and data.val_split is not None:
+            train, val = split(train, data.val_split, seed=1)
+        train_split = self._split(train, data.train_loc)
+        self.scale = fit_scale(self.diffusion.scale, train_split.inputs[self.diffusion.input])
+        return Feeds(
+            train_split,
+            self._split(val, data.val_loc or data.train_loc) if val is not None else None,
+            self._split(test, data.test_loc or data.train_loc) if test is not None else None,
+            train,
+        )
+
+    def _split(self, ds: Dataset, loc: Loc | None) -> Split:
+        name = self.diffusion.input
+        graph_input = next(i for i in self.graph.inputs if i.name == name)
+        if name not in ds.arrays:
+            raise DataError(
+                f"{ds.name} has no array '{name}' for the diffusion's x0",
+                self.diffusion.where("input") or loc,
+                f"its arrays: {', '.join(ds.arrays)}; name the model input after one",
+            )
+        x0 = fit_input(ds.arrays[name], graph_input, ds.name, loc)
+        return Split({name: x0.to(self.device)}, {}, len(ds))
+
+    # ---- the objective -----------------------------------------------------------------
+
+    def setup(self) -> Setup:
+        run = super().setup()
+        self.metric_term = None  # the loss is the metric: there is no target array
+        self.draws = run.state.step
+        return run
+
+    def noised(
+        self, x0: torch.Tensor, generator: torch.Generator
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The denoiser's inputs {input: x_t, time: t} and the target {noise: ε} for the
+        clean batch x0 (in the data's units), drawn from `generator` on the CPU."""
+        d = self.diffusion
+        n = x0.shape[0]
+        t = torch.randint(0, d.T, (n,), generator=generator)
+        eps = torch.randn(tuple(x0.shape), generator=generator).to(x0.device)
+        shape = (n,) + (1,) * (x0.ndim - 1)
+        a = self.sqrt_ab[t].reshape(shape).to(x0.device)
+        b = self.sqrt_1mab[t].reshape(shape).to(x0.device)
+        x_t = a * scale_data(x0, self.scale) + b * eps
+        return {d.input: x_t, d.time: self._time(t).to(x0.device)}, {NOISE: eps}
+
+    def _time(self, t: torch.Tensor) -> torch.Tensor:
+        """t as the time input takes it: its dtype, [B] or [B, 1]."""
+        graph_input = next(i for i in self.graph.inputs if i.name == self.diffusion.time)
+        t = t.to(TORCH_DTYPES.get(graph_input.type.dtype, torch.float32))
+        return t.reshape(-1, 1) if graph_input.type.rank == 2 else t
+
+    def step(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        precision: Any,
+        kind: str,
+        inputs: dict[str, torch.Tensor],
+        targets: dict[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        g = torch.Generator().manual_seed(self.opts.seed * 1_000_003 + self.draws)
+        self.draws += 1
+        noisy, noise = self.noised(inputs[self.diffusion.input], g)
+        return super().step(model, optimizer, precision, kind, noisy, noise)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, data: Split) -> dict[str, float]:
+        """The loss on `data` with the same draws every call: comparable across epochs."""
+        model.eval()
+        g = torch.Generator().manual_seed(VAL_SEED)
+        total = 0.0
+        for n, inputs, _ in data.chunks():
+            noisy, noise = self.noised(inputs[self.diffusion.input], g)
+            outputs = self.forward(model, noisy)
+            eps = outputs[self.diffusion.output].float()
+            total += float(torch.mean((eps - noise[NOISE]) ** 2)) * n
+        return {"loss": total / max(data.n, 1)}
+
+    # ---- the export: the sampler's metadata --------------------------------------------
+
+    def report(
+        self, run: Setup, status: str, message: str, started: float, *, export: bool = True
+    ) -> dict[str, Any]:
+        result = super().report(run, status, message, started, export=export)
+        if export and self.run_dir is not None and self.main and result.get("onnx"):
+            add_sampler_metadata(Path(result["onnx"]), self.diffusion, self.scale)
+        return result
+
+
+def fit_scale(method: str, x0: torch.Tensor) -> dict[str, Any] | None:
+    """`scale: minmax`: the training split's min and max (one pair for the array: pixels
+    and coordinates keep their relative scales), which map the data to [-1, 1]."""
+    if method == "none":
+        return None
+    lo, hi = float(x0.min()), float(x0.max())
+    if hi <= lo:  # a constant array: shift it to 0, scale 1
+        hi = lo + 2.0
+    return {"method": "minmax", "min": lo, "max": hi}
+
+
+def scale_data(x: torch.Tensor, scale: dict[str, Any] | None) -> torch.Tensor:
+    """Data units -> the model's [-1, 1] (the identity without a scale)."""
+    if scale is None:
+        return x
+    lo, hi = scale["min"], scale["max"]
+    return (x - lo) * (2.0 / (hi - lo)) - 1.0
+
+
+def add_sampler_metadata(path: Path, plan: DiffusionPlan, scale: dict[str, Any] | None) -> None:
+    """Write `dlc.sampler` (the schedule, the names, the fitted scaling) into the ONNX
+    model at `path`, replacing the entry `dlc compile` writes without the scaling."""
+    model = onnx.load(str(path))
+    props = [p for p in model.metadata_props if p.key != SAMPLER_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(props)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = SAMPLER_KEY, json.dumps(plan.sampler_metadata(scale))
+    atomic_write(path, model.SerializeToString())
