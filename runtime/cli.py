@@ -46,6 +46,7 @@ EPILOG = """examples:
   dlc serve specs/mnist_mlp.onnx digits=runs/digits_mlp/20261122-120000/model.onnx
   dlc export specs/digits_mlp.yaml --triton models
   dlc sample runs/vae_digits/20261205-101500 -n 100 -o samples.png
+  dlc generate runs/translator/20261205-101500 --source "7 5 7 4 2 2 7 9" --beam 4
   dlc schema > spec.schema.json
 
 Set DLC_DEBUG=1 to see a Python traceback for an internal error."""
@@ -300,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("ddpm", "ddim"), default=None,
                    help="diffusion: the ancestral sampler or DDIM (ddpm)")  # fmt: skip
     p.add_argument("--steps", type=int, default=None,
-                   help="diffusion: DDIM's number of steps (default: all T)")  # fmt: skip
+                   help="diffusion: DDIM's steps (given alone: DDIM; default T)")  # fmt: skip
     p.add_argument("--label", type=int, default=None,
                    help="conditional models: all of this class (default: cycle)")  # fmt: skip
     p.add_argument("--judge", metavar="CLASSIFIER.onnx|RUN",

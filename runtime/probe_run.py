@@ -152,12 +152,11 @@ def _no_training_data(checked: Checked) -> str | None:
 
 
 def _training_batch(checked: Checked, batch_size: int | None, seed: int) -> _Setup:
-    from .train.diffusion import DiffusionTrainer
-    from .train.loop import Trainer, epoch_order
+    from .train.diffusion import DiffusionTrainer, trainer_class
+    from .train.loop import epoch_order
 
     spec_path = Path(checked.source.name)
-    diffusion = checked.training is not None and checked.training.diffusion is not None
-    kind = DiffusionTrainer if diffusion else Trainer
+    kind = trainer_class(checked)
     trainer = kind(checked, spec_path, None, device="cpu", quiet=True)
     trainer.opts = replace(trainer.opts, seed=seed)
     run = trainer.setup()

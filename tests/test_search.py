@@ -221,3 +221,29 @@ def test_a_killed_search_resumes_from_its_storage(tmp_path) -> None:
     assert report.stat().st_mtime_ns == mtime  # the completed trial was not trained again
     assert all(t.params != first[0].params for t in complete[1:])  # new draws, not replays
     assert len(list(csv.DictReader((out_dir / "results.csv").open()))) == 3
+
+
+SEARCH = """search:
+  trials: 1
+  metric: val_loss
+  space:
+    training.epochs: int(1, 2)
+"""
+
+
+def test_a_spec_with_several_networks_is_refused_located(tmp_path, capsys) -> None:
+    text = (ROOT / "specs" / "moons_gan.yaml").read_text() + SEARCH
+    spec = spec_file(tmp_path, text)
+    line = text.splitlines().index("networks:") + 1
+    code, out, err = search(capsys, str(spec), "--out", str(tmp_path / "s"))
+    assert code == 1
+    assert f"{spec}:{line}:1: error: dlc search trains one network: a spec with several" in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_diffusion_spec_trains_its_trials_with_the_diffusion_objective(tmp_path, capsys) -> None:
+    text = (ROOT / "specs" / "diffusion_moons.yaml").read_text() + SEARCH
+    spec = spec_file(tmp_path, text.replace("n=8000", "n=300").replace("hidden: 256", "hidden: 16"))
+    code, out, err = search(capsys, str(spec), "--out", str(tmp_path / "s"), "--trials", "1")
+    assert code == 0, err
+    assert "trial   0 complete val_loss" in out

@@ -107,7 +107,9 @@ class Sampler:
             raise UsageError(f"--steps must be at least 1, got {steps}")
         from .diffusion import sample_diffusion
 
-        return sample_diffusion(self.session, n, seed, method=method or "ddpm", steps=steps)
+        # fewer steps than T is DDIM's business: --steps alone asks for it
+        method = method or ("ddim" if steps is not None else "ddpm")
+        return sample_diffusion(self.session, n, seed, method=method, steps=steps)
 
 
 def open_sampler(source: str | Path) -> Sampler:

@@ -58,6 +58,12 @@ class Job:
 def read_search_spec(path: Path) -> tuple[Document, Spec, SearchSpec]:
     doc = load_file(path)
     validate(doc)
+    if isinstance(doc.data, dict) and "networks" in doc.data:
+        raise UsageError(
+            "dlc search trains one network: a spec with several (a GAN) cannot be searched",
+            doc.key_loc(("networks",)),
+            "search the hyperparameters with `dlc train --set ...` runs and `dlc runs --compare`",
+        )
     spec = read_spec(doc)
     return doc, spec, read_search(spec)
 
@@ -163,7 +169,7 @@ class Objective:
         self.job, self.doc, self.spec, self.search = job, doc, spec, search
 
     def __call__(self, trial: optuna.Trial) -> float:
-        from ..train.loop import Trainer
+        from ..train.diffusion import trainer_class
         from ..train.runs import claim_run_dir, start_run
 
         point = {d.path: suggest(trial, d) for d in self.search.dims}
@@ -197,8 +203,9 @@ class Objective:
         log = (run_dir / "train.log").open("w")
         try:
             with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
-                trainer = Trainer(checked, Path(self.job.spec_path), run_dir, quiet=True,
-                                  device=self.job.device, on_epoch=on_epoch)  # fmt: skip
+                trainer = trainer_class(checked)(checked, Path(self.job.spec_path), run_dir,
+                                                 quiet=True, device=self.job.device,
+                                                 on_epoch=on_epoch)  # fmt: skip
                 result = trainer.run()
         except DlcError as e:
             d = e.diagnostics[0]

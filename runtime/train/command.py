@@ -46,7 +46,7 @@ def train_command(args: argparse.Namespace) -> int:
         for lint in run_lints(checked).lints:
             print(lint.render(), file=sys.stderr)
 
-    from .loop import Interrupted, Trainer
+    from .loop import Interrupted
     from .runs import ir_hash, start_run
 
     if resume is not None and resume.get("ir_sha256") != ir_hash(checked):
@@ -64,11 +64,9 @@ def train_command(args: argparse.Namespace) -> int:
     else:
         run_dir = claim_run_dir(args.out) if args.out else new_run_dir("runs", checked.graph.name)
         start_run(checked, spec, run_dir, overrides, args.device, args.nproc)
-    kind = Trainer
-    if checked.training is not None and checked.training.diffusion is not None:
-        from .diffusion import DiffusionTrainer
+    from .diffusion import trainer_class
 
-        kind = DiffusionTrainer
+    kind = trainer_class(checked)
     trainer = kind(checked, spec, run_dir, device=args.device, quiet=args.quiet, resume=resume)
     try:
         result = trainer.run()

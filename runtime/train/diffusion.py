@@ -26,6 +26,7 @@ from torch import nn
 
 from ...compiler.diffusion import NOISE, DiffusionPlan, alphas_cumprod
 from ...compiler.errors import DataError, Loc
+from ...compiler.pipeline import Checked
 from ...compiler.training import DataOptions
 from ..files import atomic_write
 from .data import Dataset, load_source, split
@@ -34,6 +35,13 @@ from .loop import Setup, Trainer
 
 SAMPLER_KEY = "dlc.sampler"
 VAL_SEED = 20_200_619  # the validation draws' seed: fixed, whatever the training seed
+
+
+def trainer_class(checked: Checked) -> type[Trainer]:
+    """The trainer of a one-network spec: DiffusionTrainer under `training.diffusion`, else
+    Trainer (dlc train, dlc search's trials and dlc lint --probe all ask here)."""
+    plan = checked.training
+    return DiffusionTrainer if plan is not None and plan.diffusion is not None else Trainer
 
 
 class DiffusionTrainer(Trainer):
