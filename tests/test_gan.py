@@ -421,6 +421,13 @@ def test_train_refuses_nproc_for_a_gan(capsys: pytest.CaptureFixture[str]) -> No
     assert "a spec with networks: trains in one process" in capsys.readouterr().err
 
 
+def test_resume_refuses_a_gan_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "generator.onnx").write_bytes(b"")  # a GAN run folder: no last.pt in it
+    assert main(["train", "--resume", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path} is a GAN run: it keeps no checkpoints, so it cannot be resumed" in err
+
+
 @pytest.mark.slow
 def test_the_trained_gans_sample_well(tmp_path: Path) -> None:
     """The REPRODUCTION.md figures (tests/reproduce_gan.py), with margins: the moons GAN's

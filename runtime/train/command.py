@@ -27,6 +27,11 @@ def train_command(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.resume:
         run_dir = Path(args.resume)
+        if (run_dir / "generator.onnx").is_file() and not (run_dir / "last.pt").is_file():
+            raise UsageError(
+                f"{run_dir} is a GAN run: it keeps no checkpoints, so it cannot be resumed",
+                hint="train again with more epochs: dlc train SPEC --set training.epochs=N",
+            )
         resume = load_checkpoint(run_dir / "last.pt")
         info = _run_info(run_dir)
         spec = Path(args.spec or run_dir / "spec.yaml")
