@@ -29,8 +29,8 @@ from ...compiler.errors import DataError, Loc
 from ...compiler.pipeline import Checked
 from ...compiler.training import DataOptions
 from ..files import atomic_write
-from .data import Dataset, load_source, split
-from .feeds import DATA_HINT, TORCH_DTYPES, Feeds, Split, fit_input
+from .data import Dataset
+from .feeds import TORCH_DTYPES, Feeds, Split, fit_input, load_splits
 from .loop import Setup, Trainer
 
 SAMPLER_KEY = "dlc.sampler"
@@ -60,21 +60,7 @@ class DiffusionTrainer(Trainer):
     # ---- the data: x0 only; x_t and t are drawn per step ----------------------------
 
     def load_feeds(self, data: DataOptions) -> Feeds:
-        plan = self.plan
-        if data.train is None:
-            raise DataError("training needs data: `data: {train: ...}`", plan.loc, DATA_HINT)
-
-        def load(source: str, loc: Loc | None) -> Dataset:
-            return load_source(source, base_dir=self.spec_path.parent, target=data.target,
-                               options=dict(data.options), loc=loc)  # fmt: skip
-
-        train = load(data.train, data.train_loc)
-        test = load(data.test, data.test_loc) if data.test is not None else None
-        if test is None and data.test_split is not None:
-            train, test = split(train, data.test_split, seed=0)
-        val = load(data.val, data.val_loc) if data.val is not None else None
-        if val is None and data.val_split is not None:
-            train, val = split(train, data.val_split, seed=1)
+        train, val, test = load_splits(data, self.spec_path, self.plan.loc)
         train_split = self._split(train, data.train_loc)
         self.scale = fit_scale(self.diffusion.scale, train_split.inputs[self.diffusion.input])
         return Feeds(

@@ -74,12 +74,13 @@ def target_name(term_target: str | None, data: DataOptions) -> str:
     return term_target or data.target or "y"
 
 
-def load_feeds(checked: Checked, data: DataOptions, spec_path: Path,
-               device: torch.device) -> Feeds:  # fmt: skip
-    plan = checked.training
-    assert plan is not None, "the trainer checks there is a training section"
+def load_splits(
+    data: DataOptions, spec_path: Path, where: Loc | None
+) -> tuple[Dataset, Dataset | None, Dataset | None]:
+    """The training data and its val and test sets: their own files, else held out of the
+    training data (the test split with seed 0, whatever the run's seed, then val with 1)."""
     if data.train is None:
-        raise DataError("training needs data: `data: {train: ...}`", plan.loc, DATA_HINT)
+        raise DataError("training needs data: `data: {train: ...}`", where, DATA_HINT)
 
     def load(source: str, loc: Loc | None) -> Dataset:
         return load_source(source, base_dir=spec_path.parent, target=data.target,
@@ -92,6 +93,14 @@ def load_feeds(checked: Checked, data: DataOptions, spec_path: Path,
     val = load(data.val, data.val_loc) if data.val is not None else None
     if val is None and data.val_split is not None:
         train, val = split(train, data.val_split, seed=1)
+    return train, val, test
+
+
+def load_feeds(checked: Checked, data: DataOptions, spec_path: Path,
+               device: torch.device) -> Feeds:  # fmt: skip
+    plan = checked.training
+    assert plan is not None, "the trainer checks there is a training section"
+    train, val, test = load_splits(data, spec_path, plan.loc)
     targets = [target_name(t.target, data) for t in plan.losses if t.takes_target]
 
     def tensors(ds: Dataset | None, loc: Loc | None) -> Split | None:
