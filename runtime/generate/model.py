@@ -188,8 +188,9 @@ def to_logp(scores: np.ndarray, role: str) -> np.ndarray:
     return log_softmax(scores)
 
 
-class FullStepper:
-    """Runs the model on the whole prefix at every step: no state but the tokens."""
+class _Stepper:
+    """What both steppers hold: the session, the model's roles, the prompt as one row and
+    an encoder-decoder's source as one row (repeated per hypothesis at each run)."""
 
     def __init__(
         self, session: Any, info: ModelInfo, prompt: tuple[int, ...], source: Any = None
@@ -199,6 +200,15 @@ class FullStepper:
         self.source = None
         if info.source is not None:
             self.source = np.asarray(source, dtype=info.source.dtype)[None]
+
+
+class FullStepper(_Stepper):
+    """Runs the model on the whole prefix at every step: no state but the tokens."""
+
+    def __init__(
+        self, session: Any, info: ModelInfo, prompt: tuple[int, ...], source: Any = None
+    ) -> None:
+        super().__init__(session, info, prompt, source)
         self.tokens = self.prompt
 
     def _run(self) -> np.ndarray:
@@ -219,18 +229,14 @@ class FullStepper:
         return self._run()
 
 
-class CachedStepper:
+class CachedStepper(_Stepper):
     """Feeds a cached decoder the new tokens and the key-value cache of the step before
     (`past_key_values.N.key/value` in, `present.N.key/value` out, [B, heads, P, d])."""
 
     def __init__(
         self, session: Any, info: ModelInfo, prompt: tuple[int, ...], source: Any = None
     ) -> None:
-        self.session, self.info = session, info
-        self.prompt = np.asarray(prompt, dtype=info.tokens.dtype)[None]
-        self.source = None
-        if info.source is not None:
-            self.source = np.asarray(source, dtype=info.source.dtype)[None]
+        super().__init__(session, info, prompt, source)
         self.past_names = [i.name for i in session.get_inputs() if i.name.startswith("past_")]
         self.present_names = [n.replace("past_key_values", "present") for n in self.past_names]
         self.shapes = {i.name: i.shape for i in session.get_inputs()}
