@@ -36,6 +36,7 @@ from conftest import ROOT, run_dlc
 from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.onnx import to_onnx
 from dlc.compiler.lower.onnx_cached import CacheUnsupported, to_onnx_cached
+from dlc.compiler.ops.attention.onnx import FUSED_OPSET, runs_attention
 from dlc.compiler.pipeline import check_file, check_text
 from dlc.runtime.cli import main
 from dlc.runtime.generate.decode import (
@@ -328,12 +329,18 @@ def test_positions_are_read_off_each_inputs_positional_table(tmp_path: Path, cap
 LM = (ROOT / "specs" / "transformer_lm.yaml").read_text()
 
 
+@pytest.mark.parametrize("opset", [17, FUSED_OPSET])  # the MatMul pattern, the Attention op
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("kind", ["learned", "sinusoidal"])
-def test_cached_decoder_matches_the_full_model_at_every_step(kind: str, layers: int) -> None:
+def test_cached_decoder_matches_the_full_model_at_every_step(
+    kind: str, layers: int, opset: int
+) -> None:
     checked = check_text(LM.replace("kind=learned", f"kind={kind}"), overrides=[f"layers={layers}"])
     weights = initial_weights(checked.graph, 3)
-    model = to_onnx_cached(checked.graph, weights, extra_outputs=checked.export_outputs)
+    model = to_onnx_cached(checked.graph, weights, opset=opset,
+                           extra_outputs=checked.export_outputs)  # fmt: skip
+    ops = {n.op_type for n in model.graph.node}
+    assert ("Attention" in ops) == (opset == FUSED_OPSET and runs_attention(opset))
     onnx.checker.check_model(model, full_check=True)
     names = [i.name for i in model.graph.input]
     assert names == ["x"] + [
@@ -344,7 +351,7 @@ def test_cached_decoder_matches_the_full_model_at_every_step(kind: str, layers: 
     ]
     cached = ort.InferenceSession(model.SerializeToString())
     tokens = np.random.default_rng(layers).integers(0, 16, (3, 12))
-    full_model = to_onnx(checked.graph, weights, extra_outputs=checked.export_outputs)
+    full_model = to_onnx(checked.graph, weights, opset=opset, extra_outputs=checked.export_outputs)
     want, want_probs = ort.InferenceSession(full_model.SerializeToString()).run(
         ["logits", "probs"], {"x": tokens}
     )

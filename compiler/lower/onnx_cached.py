@@ -40,7 +40,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from ..ir import Graph
-from .onnx import DEFAULT_OPSET, ONNX_RULES, Rule, to_onnx
+from .onnx import ONNX_RULES, Rule, to_onnx
 
 if TYPE_CHECKING:
     from .onnx import Emit
@@ -93,7 +93,7 @@ def to_onnx_cached(
     graph: Graph,
     weights: Mapping[str, np.ndarray],
     *,
-    opset: int = DEFAULT_OPSET,
+    opset: int | None = None,
     extra_outputs: Sequence[tuple[str, str]] = (),
     metadata: Mapping[str, str] = {},  # noqa: B006 - read only
     tokens: str | None = None,
@@ -101,7 +101,9 @@ def to_onnx_cached(
     """The cached decoder of a causal transformer `graph` (see the module's docstring),
     with the graph's outputs and `extra_outputs` (the export's, as `to_onnx`'s) before
     the present keys and values; CacheUnsupported when it has no cache to keep.
-    `tokens` is the input of the new tokens (default: `token_input`'s choice)."""
+    `tokens` is the input of the new tokens (default: `token_input`'s choice); `opset`
+    None is the graph's `default_opset`, as to_onnx's (23 for attention, where onnxruntime
+    runs the fused op: then each layer's Attention node takes and gives the cache)."""
     cache = KVCache(stepwise(graph, token_input(graph, tokens)))
     rules: dict[str, Rule] = dict(ONNX_RULES)
     rules.update({op: partial(_dispatch, op, rule, cache) for op, rule in CACHE_RULES.items()})

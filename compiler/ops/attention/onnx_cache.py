@@ -3,9 +3,13 @@ mode): the new tokens' keys and values are Concatenated behind the past ones alo
 position axis, written out as the layer's `present.N.key/value`, and the new queries
 attend over all of them under the causal mask offset by the past length.
 
-The attention is the plain MatMul/Softmax pattern (onnx.py's `_pattern`, written out
-here on [B, heads, T, d_head] heads so that the cache keeps onnxruntime-genai's layout);
-the stream runs as its rows [B·T, D] as in onnx.py, whose packed Q/K/V projection,
+Where onnx.py emits the standard `Attention` op (opset 23 and 24, where onnxruntime runs
+it: `fused`), that op takes the cache itself: `past_key`/`past_value` in, `present_key`/
+`present_value` out, [B, heads, P, d_head], with the causal mask [T, P + T] as its
+`attn_mask`. Elsewhere the attention is the plain MatMul/Softmax pattern (onnx.py's
+`_pattern`, written out here on [B, heads, T, d_head] heads so that the cache keeps
+onnxruntime-genai's layout, the Concat of past and new written out). Either way the
+stream runs as its rows [B·T, D] as in onnx.py, whose packed Q/K/V projection,
 feed-forward sublayer, residual layer norms and cross-attention over the memory these
 rules reuse.
 """
@@ -30,6 +34,7 @@ from .onnx import (
     as_rows,
     attention,
     back,
+    fused,
     scores_term,
 )
 
@@ -84,20 +89,28 @@ def cached_attention(e: Emit, x: Rows, prefix: str, mask: str, cache: KVCache, b
     w = e.weight(names.in_proj_weight)
     b = [e.weight(names.in_proj_bias)] if bias else []
     qkv = e.op("Reshape", e.op("Gemm", x.rows, w, *b, transB=1), x.shape, tag="qkv")
-    q, k_new, v_new = (_heads(e, t, heads, d_head) for t in _split(e, qkv, 3, dim))
     past_k, past_v, present_k, present_v = cache.add_layer(e, heads, d_head)
+    scale = e.attr("scale")
+    scale = 1 / math.sqrt(d_head) if scale is None else scale
+    b_o = [e.weight(names.out_proj_bias)] if bias else []
+    if fused(e):  # the standard Attention op takes the cache itself: past in, present out
+        y = e.builder.fresh(f"{e.node.name}.__attention")
+        e.builder.nodes.append(helper.make_node(
+            "Attention", [*_split(e, qkv, 3, dim), mask, past_k, past_v],
+            [y, present_k, present_v], name=y, q_num_heads=heads, kv_num_heads=heads,
+            scale=float(scale)))  # fmt: skip
+        merged = e.op("Reshape", y, e.ints([-1, dim], "rows_shape"), tag="merged_rows")
+        return e.op("Gemm", merged, e.weight(names.out_proj_weight), *b_o, transB=1)
+    q, k_new, v_new = (_heads(e, t, heads, d_head) for t in _split(e, qkv, 3, dim))
     for past, new, present in ((past_k, k_new, present_k), (past_v, v_new, present_v)):
         e.builder.node("Concat", [past, new], present, e.builder.fresh(f"{present}.__concat"),
                        axis=2)  # fmt: skip
-    scale = e.attr("scale")
-    scale = 1 / math.sqrt(d_head) if scale is None else scale
     scores = e.op("MatMul", q, e.op("Transpose", present_k, perm=[0, 1, 3, 2], tag="k_t"))
     if scale != 1:
         scores = e.op("Mul", scores, e.const(scale, "scale"))
     probs = e.op("Softmax", e.op("Add", scores, mask, tag="masked"), axis=-1)
     y = e.op("Transpose", e.op("MatMul", probs, present_v), perm=[0, 2, 1, 3])
     merged = e.op("Reshape", y, e.ints([-1, dim], "rows_shape"), tag="merged_rows")
-    b_o = [e.weight(names.out_proj_bias)] if bias else []
     return e.op("Gemm", merged, e.weight(names.out_proj_weight), *b_o, transB=1)
 
 
