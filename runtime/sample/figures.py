@@ -19,6 +19,8 @@ import numpy as np
 from ...compiler.errors import UsageError
 from ..files import atomic_write
 
+MAX_TILES = 256
+
 
 def as_images(samples: np.ndarray) -> np.ndarray | None:
     """[N, H, W] greyscale or [N, H, W, 3] colour images from what a model gives, or None
@@ -56,10 +58,14 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def write_grid(images: np.ndarray, path: str | Path, *, title: str = "") -> Path:
-    """The images tiled row by row (at most 16 columns), grey on a common scale."""
+    """The images tiled row by row (at most 16 columns, the first MAX_TILES of them), grey
+    on a common scale."""
     tiles = as_images(images)
     if tiles is None or len(tiles) == 0:
         raise UsageError(f"cannot draw samples of shape {list(np.shape(images))} as images")
+    if len(tiles) > MAX_TILES:  # a readable picture: the first 16 x 16 (the .npy has all)
+        title = f"{title} (the first {MAX_TILES} of {len(tiles)})" if title else title
+        tiles = tiles[:MAX_TILES]
     tiles = np.asarray(tiles, dtype=np.float64)
     # one scale for the grid, robust to a few wild pixels: the 1st to the 99th percentile
     lo, hi = (float(v) for v in np.percentile(tiles, [1, 99]))
