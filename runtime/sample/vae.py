@@ -43,19 +43,6 @@ def _reads(graph: Graph, value: str, stop: str) -> set[str]:
     return found
 
 
-def _depends_on(graph: Graph, value: str, target: str) -> bool:
-    nodes = {n.name: n for n in graph.nodes}
-    todo, seen = [value], set()
-    while todo:
-        v = todo.pop()
-        if v == target:
-            return True
-        if v not in seen and v in nodes:
-            seen.add(v)
-            todo.extend(nodes[v].inputs)
-    return False
-
-
 def vae_sampler(checked: Checked) -> dict[str, Any] | None:
     """The `dlc.sampler` entry of a VAE's model, or None when the model is none."""
     graph = checked.graph
@@ -66,7 +53,7 @@ def vae_sampler(checked: Checked) -> dict[str, Any] | None:
     z_type = z.type
     if z_type is None:
         return None
-    outs = [name for name, value in graph.outputs if _depends_on(graph, value, z.name)]
+    outs = [name for name, value in graph.outputs if z.name in graph.live((value,))]
     if not outs:
         return None
     values = dict(graph.outputs)
