@@ -32,7 +32,7 @@ from .models import Model
 from .observe import AccessLog, Metrics, Observe
 from .openapi import docs_page, openapi_doc
 from .protocol import HTTPError, encode_response, parse_infer
-from .sample import sample
+from .sample import sample_routes
 
 log = logging.getLogger("dlc.serve")
 
@@ -118,12 +118,12 @@ class KServeApp:
             route(model, "model_metadata", self.model_metadata),
             route(version, "model_metadata", self.model_metadata),
             route(model + "/ready", "model_ready", self.model_ready),
-            route(model + "/sample", "sample", self.sample, "POST"),
             route(version + "/ready", "model_ready", self.model_ready),
             route("/metrics", "metrics", self.prometheus),
             route("/openapi.json", "docs", self.openapi_json),
             route("/docs", "docs", self.docs),
             *generate_routes(self, route),  # generate.py: POST .../generate (issue 13)
+            *sample_routes(self, route),  # sample.py: POST .../sample
         ]
 
         async def no_route(scope: Any, receive: Any, send: Any) -> None:
@@ -238,9 +238,6 @@ class KServeApp:
             return Response(content, media_type="application/json")
         headers = {"Inference-Header-Content-Length": str(json_length)}
         return Response(content, headers=headers, media_type="application/octet-stream")
-
-    async def sample(self, request: Any) -> Any:
-        return await sample(self, request)
 
     async def noop(self, request: Any) -> Any:
         await self._body(request)

@@ -68,6 +68,15 @@ def _sampler(app: KServeApp, name: str) -> Sampler:
     return cache[name]
 
 
+def sample_routes(app: KServeApp, route: Any) -> list[Any]:
+    """The sample endpoint's route, made by app.py's `route` (as generate.py's)."""
+
+    async def handler(request: Any) -> Response:
+        return await sample(app, request)
+
+    return [route("/v2/models/{model}/sample", "sample", handler, "POST")]
+
+
 async def sample(app: KServeApp, request: Any) -> Response:
     model = app._model(request)
     options = parse_sample(await app._body(request))
