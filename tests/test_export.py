@@ -23,9 +23,8 @@ import numpy as np
 import onnx
 import pytest
 import yaml
-from test_serve import Server, start_server, stop
 
-from conftest import run_dlc
+from conftest import Server, run_dlc, start_server, stop
 
 SPECS = ("digits_mlp", "lenet_digits", "transformer_lm")
 DIGITS = [str(i) for i in range(10)]

@@ -14,12 +14,6 @@ import contextlib
 import io
 import json
 import math
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -32,7 +26,7 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 
-from conftest import ROOT, run_dlc
+from conftest import ROOT, run_dlc, save_onnx, start_server, stop
 from dlc.compiler.lower.initial_weights import initial_weights
 from dlc.compiler.lower.onnx import to_onnx
 from dlc.compiler.lower.onnx_cached import CacheUnsupported, to_onnx_cached
@@ -64,13 +58,6 @@ with np.errstate(divide="ignore"):
     LOGITS = np.log(PROBS).clip(-30).astype(np.float32)
 
 
-def _save(graph: onnx.GraphProto, path: Path) -> Path:
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, path)
-    return path
-
-
 def bigram_model(path: Path) -> Path:
     """logits [B, T, 4] = LOGITS[x]: the next token's scores depend on the last token."""
     graph = h.make_graph(
@@ -80,7 +67,7 @@ def bigram_model(path: Path) -> Path:
         [h.make_tensor_value_info("logits", T.FLOAT, ["B", "T", 4])],
         [onnx.numpy_helper.from_array(LOGITS, "table")],
     )
-    return _save(graph, path)
+    return save_onnx(graph, path)
 
 
 def encdec_model(path: Path) -> Path:
@@ -106,7 +93,7 @@ def encdec_model(path: Path) -> Path:
             onnx.numpy_helper.from_array(eye, "src_table"),
         ],
     )
-    return _save(graph, path)
+    return save_onnx(graph, path)
 
 
 def float_model(path: Path) -> Path:
@@ -116,7 +103,7 @@ def float_model(path: Path) -> Path:
         [h.make_tensor_value_info("x", T.FLOAT, ["B", 4])],
         [h.make_tensor_value_info("y", T.FLOAT, ["B", 4])],
     )
-    return _save(graph, path)
+    return save_onnx(graph, path)
 
 
 @pytest.fixture(scope="module")
@@ -481,24 +468,13 @@ def _post(port: int, model: str, body: bytes) -> tuple[int, dict]:
 
 @pytest.fixture(scope="module")
 def server(models: dict[str, Path], lm_run: Path, tmp_path_factory) -> Iterator[int]:
-    err = tmp_path_factory.mktemp("server") / "server.err"
-    env = {k: v for k, v in os.environ.items() if k != "DLC_DEBUG"}
     named = [f"{k}={v}" for k, v in models.items()] + [f"lm={lm_run / 'model.onnx'}"]
-    cmd = [sys.executable, "-m", "dlc.runtime.cli", "serve", *named, "--port", "0"]
-    with open(err, "w") as e:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=e, cwd=ROOT, env=env)
+    s = start_server(named, tmp_path_factory.mktemp("server"))
     try:
-        deadline = time.time() + 60
-        while (
-            m := re.search(r"listening on http://127\.0\.0\.1:(\d+)", err.read_text())
-        ) is None or ("startup complete" not in err.read_text()):
-            assert proc.poll() is None and time.time() < deadline, err.read_text()
-            time.sleep(0.05)
-        yield int(m.group(1))
+        yield s.port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    assert "Traceback" not in err.read_text()
+        stop(s)
+    assert "Traceback" not in s.err.read_text()
 
 
 def test_the_server_generates_as_the_cli_does(server: int, lm_run: Path) -> None:

@@ -11,9 +11,8 @@ import onnx.numpy_helper
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import ROOT
+from conftest import ROOT, save_onnx
 from dlc.compiler.errors import UsageError
-from dlc.compiler.lower.onnx import ir_version_for
 from dlc.runtime.cli import main
 from dlc.runtime.sample.draw import open_sampler
 from dlc.runtime.sample.figures import as_images, write_samples
@@ -70,10 +69,7 @@ def _classifier(path, classes: int = 3) -> str:
     axes = helper.make_tensor("a", TensorProto.INT64, [1], [1])
     node = helper.make_node("Slice", ["x", "s", "e", "a"], ["logits"])
     graph = helper.make_graph([node], "c", [x], [y], [starts, ends, axes])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = ir_version_for(17)
-    onnx.save(model, path)
-    return str(path)
+    return str(save_onnx(graph, path))
 
 
 def test_judge_reads_confidence_and_classes(tmp_path):

@@ -13,19 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import http.client
 import json
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +30,7 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 
-from conftest import ROOT, run_dlc
+from conftest import ROOT, Reply, Server, run_dlc, save_onnx, start_server, stop
 
 SLOW_ITERATIONS = 250_000  # about a second of Loop steps
 
@@ -45,13 +40,6 @@ SLOW_ITERATIONS = 250_000  # about a second of Loop steps
 
 def vi(name: str, kind: int, shape: list | None) -> onnx.ValueInfoProto:
     return h.make_tensor_value_info(name, kind, shape)
-
-
-def _save(graph: onnx.GraphProto, path: Path) -> Path:
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, path)
-    return path
 
 
 def fixed_model(path: Path) -> Path:
@@ -64,7 +52,7 @@ def fixed_model(path: Path) -> Path:
         [vi("y", T.FLOAT, [1, 3]), vi("c", T.INT64, [1, 3])],
         [h.make_tensor("two", T.FLOAT, [], [2.0]), h.make_tensor("one", T.INT64, [], [1])],
     )
-    return _save(graph, path)
+    return save_onnx(graph, path)
 
 
 def fail_model(path: Path) -> Path:
@@ -76,7 +64,7 @@ def fail_model(path: Path) -> Path:
         [vi("y", T.FLOAT, ["R", 3])],
         [h.make_tensor("shape", T.INT64, [2], [-1, 3])],
     )
-    return _save(graph, path)
+    return save_onnx(graph, path)
 
 
 def slow_model(path: Path) -> Path:
@@ -97,7 +85,7 @@ def slow_model(path: Path) -> Path:
         [vi("y", T.FLOAT, ["B", 4])],
         [n, h.make_tensor("go", T.BOOL, [], [True])],
     )
-    return _save(graph, path)
+    return save_onnx(graph, path)
 
 
 def string_model(path: Path) -> Path:
@@ -107,7 +95,7 @@ def string_model(path: Path) -> Path:
         [vi("s", T.STRING, ["B"])],
         [vi("t", T.STRING, ["B"])],
     )
-    return _save(graph, path)
+    return save_onnx(graph, path)
 
 
 @pytest.fixture(scope="module")
@@ -132,75 +120,6 @@ def mlp_session(models: dict[str, Path]) -> ort.InferenceSession:
 
 
 # -- the server ---------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen
-    port: int
-    out: Path  # the access log
-    err: Path
-
-    def call(self, method: str, path: str, body: bytes | None = None,
-             headers: dict[str, str] | None = None) -> Reply:  # fmt: skip
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            r = conn.getresponse()
-            return Reply(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
-        finally:
-            conn.close()
-
-    def infer(self, model: str, doc: dict, **kw: str) -> Reply:
-        return self.call("POST", f"/v2/models/{model}/infer", json.dumps(doc).encode(), kw or None)
-
-    def metrics(self) -> dict[str, float]:
-        text = self.call("GET", "/metrics").body.decode()
-        return {
-            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line and not line.startswith("#")
-        }
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-def start_server(args: list[str], workdir: Path) -> Server:
-    out, err = workdir / "access.log", workdir / "server.err"
-    env = dict(os.environ)
-    env.pop("DLC_DEBUG", None)
-    cmd = [sys.executable, "-m", "dlc.runtime.cli", "serve", *args, "--port", "0"]
-    with open(out, "w") as o, open(err, "w") as e:
-        proc = subprocess.Popen(cmd, stdout=o, stderr=e, cwd=ROOT, env=env)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        text = err.read_text()
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", text)
-        if m and "startup complete" in text:
-            return Server(proc, int(m.group(1)), out, err)
-        if proc.poll() is not None:
-            raise AssertionError(f"dlc serve exited {proc.returncode}:\n{text}")
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"dlc serve did not start:\n{err.read_text()}")
-
-
-def stop(server: Server) -> None:
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
-        try:
-            server.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
 
 
 @pytest.fixture(scope="module")

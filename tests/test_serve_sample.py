@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_serve import Server, start_server, stop
 
-from conftest import ROOT
+from conftest import ROOT, Server, start_server, stop
 from dlc.runtime.cli import main
 from dlc.runtime.sample.draw import open_sampler
 
