@@ -77,10 +77,13 @@ def build_onnx(
     *,
     weights_from: str = "initial",
     metrics: Mapping[str, Any] | None = None,
+    extra_metadata: Mapping[str, str] | None = None,
 ) -> Any:
     """The ONNX model of `checked` with `weights`; its metadata_props say what it is (the
     spec, its hash) and how to read it (runtime/metadata.py). `weights_from` says where
-    the weights came from ("initial", "trained", "checkpoint"); `metrics` are a run's."""
+    the weights came from ("initial", "trained", "checkpoint"); `metrics` are a run's;
+    `extra_metadata` what a trainer knows beyond the spec (a GAN network's role, a
+    diffusion model's fitted scaling), replacing an entry of the same key."""
     from ..compiler.lower.onnx import default_opset, supported_opsets, to_onnx
 
     opset = opset or (checked.spec.export.opset if checked.spec.export else None)
@@ -91,6 +94,7 @@ def build_onnx(
     metadata = {"dlc.spec": checked.graph.name, "dlc.spec_sha256": spec_hash(checked),
                 "dlc.version": __version__}  # fmt: skip
     metadata.update(model_metadata(checked, weights_from=weights_from, metrics=metrics))
+    metadata.update(extra_metadata or {})
     return to_onnx(
         checked.graph,
         weights,

@@ -16,11 +16,9 @@ records it with the schedule, for runtime/sample/diffusion.py to undo.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
 
@@ -28,7 +26,6 @@ from ...compiler.diffusion import NOISE, DiffusionPlan, alphas_cumprod
 from ...compiler.errors import DataError, Loc
 from ...compiler.pipeline import Checked
 from ...compiler.training import DataOptions
-from ..files import atomic_write
 from .data import Dataset
 from .feeds import TORCH_DTYPES, Feeds, Split, fit_input, load_splits
 from .loop import Setup, Trainer
@@ -140,13 +137,10 @@ class DiffusionTrainer(Trainer):
 
     # ---- the export: the sampler's metadata --------------------------------------------
 
-    def report(
-        self, run: Setup, status: str, message: str, started: float, *, export: bool = True
-    ) -> dict[str, Any]:
-        result = super().report(run, status, message, started, export=export)
-        if export and self.run_dir is not None and self.main and result.get("onnx"):
-            add_sampler_metadata(Path(result["onnx"]), self.diffusion, self.scale)
-        return result
+    def export_metadata(self) -> dict[str, str]:
+        """`dlc.sampler` with the scaling fitted on the training split, in place of the
+        entry `dlc compile` writes without it."""
+        return {SAMPLER_KEY: json.dumps(self.diffusion.sampler_metadata(self.scale))}
 
 
 def fit_scale(method: str, x0: torch.Tensor) -> dict[str, Any] | None:
@@ -168,13 +162,3 @@ def scale_data(x: torch.Tensor, scale: dict[str, Any] | None) -> torch.Tensor:
     return (x - lo) * (2.0 / (hi - lo)) - 1.0
 
 
-def add_sampler_metadata(path: Path, plan: DiffusionPlan, scale: dict[str, Any] | None) -> None:
-    """Write `dlc.sampler` (the schedule, the names, the fitted scaling) into the ONNX
-    model at `path`, replacing the entry `dlc compile` writes without the scaling."""
-    model = onnx.load(str(path))
-    props = [p for p in model.metadata_props if p.key != SAMPLER_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(props)
-    entry = model.metadata_props.add()
-    entry.key, entry.value = SAMPLER_KEY, json.dumps(plan.sampler_metadata(scale))
-    atomic_write(path, model.SerializeToString())

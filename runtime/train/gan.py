@@ -283,7 +283,7 @@ class GanTrainer:
         write_samples(x, path, title=f"{self.name}, epoch {epoch}", reference=ref)
 
     def sampler_metadata(self) -> dict[str, Any]:
-        """generator.onnx's `dlc.sampler` (/work/SAMPLING_API.md's GAN entry)."""
+        """generator.onnx's `dlc.sampler`: what runtime/sample/gan.py's `sample_gan` reads."""
         return {
             "kind": "gan",
             "noise": self.plan.noise,
@@ -316,13 +316,11 @@ class GanTrainer:
             ("discriminator", self.dc, self.d),
         ):
             weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-            proto = build_onnx(checked, weights, None, weights_from="trained", metrics=metrics)
             extra = {"dlc.gan": json.dumps({"role": role, "spec": self.name})}
             if role == "generator":
                 extra["dlc.sampler"] = json.dumps(self.sampler_metadata())
-            for key, value in extra.items():
-                entry = proto.metadata_props.add()
-                entry.key, entry.value = key, value
+            proto = build_onnx(checked, weights, None, weights_from="trained", metrics=metrics,
+                               extra_metadata=extra)  # fmt: skip
             atomic_write(self.run_dir / f"{role}.onnx", proto.SerializeToString())
             result[role] = str(self.run_dir / f"{role}.onnx")
         if plot_curves(rows, self.run_dir / "curves.png", self.name):

@@ -337,10 +337,16 @@ class Trainer:
         if run.test is not None and export:
             result["test"] = self.evaluate(self.model, run.test)
         if self.run_dir is not None and self.main:
-            write_run_files(self.checked, self.run_dir, self.model, result, export=export)
+            write_run_files(self.checked, self.run_dir, self.model, result, export=export,
+                            metadata=self.export_metadata())  # fmt: skip
         if self.tb is not None:
             self.tb.close()
         return result
+
+    def export_metadata(self) -> dict[str, str]:
+        """model.onnx's metadata entries beyond the spec's (runtime/metadata.py): none here;
+        a trainer that fits something the sampler needs adds it (diffusion.py)."""
+        return {}
 
     def _stopped_non_finite(self, run: Setup, e: NonFinite, started: float) -> TrainError:
         """The report of a run stopped by a non-finite loss (no model.onnx), and the

@@ -8,6 +8,7 @@ worth a model.onnx, and its test split is not evaluated.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +70,21 @@ def summarize(
 
 
 def write_run_files(
-    checked: Checked, run_dir: Path, model: nn.Module, result: dict[str, Any], *, export: bool
+    checked: Checked,
+    run_dir: Path,
+    model: nn.Module,
+    result: dict[str, Any],
+    *,
+    export: bool,
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """model.onnx (when `export`), curves.png and the report, into `run_dir`; `result`
-    gains the paths of the ONNX file and the curves."""
+    """model.onnx (when `export`, with the trainer's own `metadata` entries), curves.png and
+    the report, into `run_dir`; `result` gains the paths of the ONNX file and the curves."""
     if export:
         weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
         metrics: dict[str, Any] = {k: result[k] for k in ("train", "val", "test") if k in result}
-        proto = build_onnx(checked, weights, None, weights_from="trained", metrics=metrics)
+        proto = build_onnx(checked, weights, None, weights_from="trained", metrics=metrics,
+                           extra_metadata=metadata)  # fmt: skip
         atomic_write(run_dir / "model.onnx", proto.SerializeToString())
         result["onnx"] = str(run_dir / "model.onnx")
     all_rows = MetricsLog(run_dir / "metrics.jsonl").read()
